@@ -1,0 +1,58 @@
+/* moonbase/config.h - the process configuration, read from the environment once at start-up
+ * and validated there, so a bad setting is an init error rather than a failure on some request.
+ * Ownership: mb_config_load() fills a caller-owned struct whose strings it allocates;
+ * mb_config_cleanup() frees them. Read-only after loading; safe to share within the process. */
+#ifndef MOONBASE_CONFIG_H
+#define MOONBASE_CONFIG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "moonbase/err.h"
+
+typedef enum mb_log_level {
+    MB_LOG_DEBUG = 0,
+    MB_LOG_INFO = 1,
+    MB_LOG_WARN = 2,
+    MB_LOG_ERROR = 3,
+} mb_log_level;
+
+/* CLIENT_ID may list several app clients; more than this is a configuration error. */
+#define MB_CONFIG_MAX_CLIENTS 8
+#define MB_CONFIG_MAX_ORIGINS 16
+
+typedef struct mb_config {
+    char *table_name;        /* TABLE_NAME (may be NULL: no data routes) */
+    char *user_pool_id;      /* USER_POOL_ID (may be NULL when COGNITO_ISSUER is set) */
+    char *client_ids[MB_CONFIG_MAX_CLIENTS]; /* CLIENT_ID, split on ',' and trimmed */
+    size_t client_id_count;
+    char *region;            /* AWS_REGION, default "us-east-1" */
+    char *cognito_issuer;    /* COGNITO_ISSUER, else https://cognito-idp.{region}.amazonaws.com/{pool};
+                                NULL when neither is set (protected routes then answer 503) */
+    char *dynamodb_endpoint; /* DYNAMODB_ENDPOINT, else https://dynamodb.{region}.amazonaws.com */
+    char *handlers_dir;      /* HANDLERS_DIR, else handlers/ next to the binary */
+    char *environment;       /* ENVIRONMENT, default "dev" */
+    char *cors_origins[MB_CONFIG_MAX_ORIGINS]; /* CORS_ALLOWED_ORIGINS, split on ',' */
+    size_t cors_origin_count;
+    char *metrics_namespace; /* METRICS_NAMESPACE, default "ServerlessApp" */
+    mb_log_level log_level;  /* LOG_LEVEL debug|info|warn|error, default info */
+    int jwt_clock_skew_s;    /* JWT_CLOCK_SKEW_SECONDS 0..300, default 60 */
+    bool dev_mode;           /* MOONBASE_DEV=1: reload edited handlers, detailed syntax errors */
+} mb_config;
+
+/* A getenv-shaped seam so tests can feed an environment without touching the real one. */
+typedef const char *(*mb_getenv_fn)(const char *name);
+
+/* Read and validate the configuration. exe_path (argv[0] resolved, may be NULL) locates the default
+ * handlers dir. On error returns MB_ERR_CONFIG (or MB_ERR_NOMEM) with a message naming the variable
+ * and what to fix; *cfg is left cleaned up. */
+int mb_config_load(mb_config *cfg, mb_getenv_fn getenv_fn, const char *exe_path, mb_err *err);
+/* Free every string of cfg. Accepts NULL and a zeroed struct. */
+void mb_config_cleanup(mb_config *cfg);
+
+/* True when `origin` (exact match) may receive CORS headers. "*" in the list allows any origin. */
+bool mb_config_origin_allowed(const mb_config *cfg, const char *origin, size_t len);
+/* True for ENVIRONMENT local/dev/test: where a wildcard origin and detailed errors are allowed. */
+bool mb_config_is_development(const mb_config *cfg);
+
+#endif
