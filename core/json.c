@@ -1,0 +1,655 @@
+/* json.c - strict JSON <-> Lua values (see moonbase/json.h).
+ * Both directions run inside lua_pcall so that a Lua memory error (the handler's memory cap)
+ * unwinds to us as a status, never as a longjmp through C frames holding heap memory. */
+#include "moonbase/json.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <lauxlib.h>
+
+#include "moonbase/lua_api.h"
+
+/* Longest number literal accepted; longer ones are valid JSON but only useful as an attack. */
+#define JSON_MAX_NUMBER_LEN 400
+
+typedef struct jp {
+    lua_State *L;
+    const char *p, *start, *end;
+    int max_depth;
+    int status;      /* 0 or an mb_status once a parse error is recorded */
+    mb_err *err;
+    mb_buf scratch;  /* unescaped strings and number text */
+} jp;
+
+/* Length of the valid UTF-8 sequence at p (1..4), or 0 when it is invalid (overlong, surrogate,
+ * beyond U+10FFFF, truncated). */
+static size_t s_utf8_len(const unsigned char *p, size_t n) {
+    unsigned c = p[0];
+    if (c < 0x80) {
+        return 1;
+    }
+    size_t len = c >= 0xF0 ? 4 : c >= 0xE0 ? 3 : c >= 0xC2 ? 2 : 0;
+    if (len == 0 || c > 0xF4 || len > n) {
+        return 0;
+    }
+    for (size_t i = 1; i < len; i++) {
+        if ((p[i] & 0xC0) != 0x80) {
+            return 0;
+        }
+    }
+    if ((c == 0xE0 && p[1] < 0xA0) || (c == 0xED && p[1] > 0x9F) || (c == 0xF0 && p[1] < 0x90) ||
+        (c == 0xF4 && p[1] > 0x8F)) {
+        return 0;
+    }
+    return len;
+}
+
+static int s_fail(jp *j, int status, const char *what) {
+    if (j->status == 0) {
+        j->status = mb_err_set(j->err, status, "invalid JSON at byte %zu: %s",
+                               (size_t)(j->p - j->start), what);
+    }
+    return -1;
+}
+
+static void s_ws(jp *j) {
+    while (j->p < j->end && (*j->p == ' ' || *j->p == '\t' || *j->p == '\n' || *j->p == '\r')) {
+        j->p++;
+    }
+}
+
+static int s_hex4(jp *j, unsigned *out) {
+    if (j->end - j->p < 4) {
+        return s_fail(j, MB_ERR_INVALID, "truncated \\u escape");
+    }
+    unsigned v = 0;
+    for (int i = 0; i < 4; i++) {
+        char c = *j->p++;
+        v <<= 4;
+        if (c >= '0' && c <= '9') {
+            v |= (unsigned)(c - '0');
+        } else if ((c | 0x20) >= 'a' && (c | 0x20) <= 'f') {
+            v |= (unsigned)((c | 0x20) - 'a' + 10);
+        } else {
+            return s_fail(j, MB_ERR_INVALID, "bad \\u escape");
+        }
+    }
+    *out = v;
+    return 0;
+}
+
+static int s_put_utf8(jp *j, unsigned cp) {
+    char b[4];
+    size_t n;
+    if (cp < 0x80) {
+        b[0] = (char)cp;
+        n = 1;
+    } else if (cp < 0x800) {
+        b[0] = (char)(0xC0 | (cp >> 6));
+        b[1] = (char)(0x80 | (cp & 0x3F));
+        n = 2;
+    } else if (cp < 0x10000) {
+        b[0] = (char)(0xE0 | (cp >> 12));
+        b[1] = (char)(0x80 | ((cp >> 6) & 0x3F));
+        b[2] = (char)(0x80 | (cp & 0x3F));
+        n = 3;
+    } else {
+        b[0] = (char)(0xF0 | (cp >> 18));
+        b[1] = (char)(0x80 | ((cp >> 12) & 0x3F));
+        b[2] = (char)(0x80 | ((cp >> 6) & 0x3F));
+        b[3] = (char)(0x80 | (cp & 0x3F));
+        n = 4;
+    }
+    return mb_buf_append(&j->scratch, b, n) == 0 ? 0 : s_fail(j, MB_ERR_NOMEM, "out of memory");
+}
+
+static int s_escape(jp *j) {
+    char c = *j->p++;
+    static const char from[] = "\"\\/bfnrt";
+    static const char to[] = "\"\\/\b\f\n\r\t";
+    const char *k = c ? strchr(from, c) : NULL;
+    if (k) {
+        return mb_buf_append_byte(&j->scratch, to[k - from]) == 0 ? 0
+                                                                  : s_fail(j, MB_ERR_NOMEM, "oom");
+    }
+    if (c != 'u') {
+        return s_fail(j, MB_ERR_INVALID, "bad escape");
+    }
+    unsigned cp, lo;
+    if (s_hex4(j, &cp) != 0) {
+        return -1;
+    }
+    if (cp >= 0xDC00 && cp <= 0xDFFF) {
+        return s_fail(j, MB_ERR_INVALID, "lone low surrogate");
+    }
+    if (cp >= 0xD800 && cp <= 0xDBFF) {
+        if (j->end - j->p < 2 || j->p[0] != '\\' || j->p[1] != 'u') {
+            return s_fail(j, MB_ERR_INVALID, "lone high surrogate");
+        }
+        j->p += 2;
+        if (s_hex4(j, &lo) != 0) {
+            return -1;
+        }
+        if (lo < 0xDC00 || lo > 0xDFFF) {
+            return s_fail(j, MB_ERR_INVALID, "bad surrogate pair");
+        }
+        cp = 0x10000 + ((cp - 0xD800) << 10) + (lo - 0xDC00);
+    }
+    return s_put_utf8(j, cp);
+}
+
+/* Parse a string (j->p just past the opening quote) and push it. */
+static int s_string(jp *j) {
+    const char *run = j->p;
+    bool escaped = false;
+    mb_buf_reset(&j->scratch);
+    while (j->p < j->end) {
+        unsigned char c = (unsigned char)*j->p;
+        if (c == '"') {
+            if (escaped) {
+                if (mb_buf_append(&j->scratch, run, (size_t)(j->p - run)) != 0) {
+                    return s_fail(j, MB_ERR_NOMEM, "out of memory");
+                }
+                lua_pushlstring(j->L, j->scratch.ptr, j->scratch.len);
+            } else {
+                lua_pushlstring(j->L, run, (size_t)(j->p - run));
+            }
+            j->p++;
+            return 0;
+        }
+        if (c < 0x20) {
+            return s_fail(j, MB_ERR_INVALID, "control character in string");
+        }
+        if (c == '\\') {
+            if (!escaped) {
+                mb_buf_reset(&j->scratch);
+            }
+            escaped = true;
+            if (mb_buf_append(&j->scratch, run, (size_t)(j->p - run)) != 0) {
+                return s_fail(j, MB_ERR_NOMEM, "out of memory");
+            }
+            j->p++;
+            if (j->p >= j->end || s_escape(j) != 0) {
+                return j->status ? -1 : s_fail(j, MB_ERR_INVALID, "truncated escape");
+            }
+            run = j->p;
+            continue;
+        }
+        size_t n = s_utf8_len((const unsigned char *)j->p, (size_t)(j->end - j->p));
+        if (n == 0) {
+            return s_fail(j, MB_ERR_INVALID, "invalid UTF-8 in string");
+        }
+        j->p += n;
+    }
+    return s_fail(j, MB_ERR_INVALID, "unterminated string");
+}
+
+static bool s_digit(const jp *j) {
+    return j->p < j->end && *j->p >= '0' && *j->p <= '9';
+}
+
+static int s_number(jp *j) {
+    const char *s = j->p;
+    bool is_int = true;
+    if (*j->p == '-') {
+        j->p++;
+    }
+    if (!s_digit(j)) {
+        return s_fail(j, MB_ERR_INVALID, "bad number");
+    }
+    if (*j->p == '0') {
+        j->p++;
+        if (s_digit(j)) {
+            return s_fail(j, MB_ERR_INVALID, "leading zero in number");
+        }
+    }
+    while (s_digit(j)) {
+        j->p++;
+    }
+    if (j->p < j->end && *j->p == '.') {
+        is_int = false;
+        j->p++;
+        if (!s_digit(j)) {
+            return s_fail(j, MB_ERR_INVALID, "bad fraction");
+        }
+        while (s_digit(j)) {
+            j->p++;
+        }
+    }
+    if (j->p < j->end && (*j->p == 'e' || *j->p == 'E')) {
+        is_int = false;
+        j->p++;
+        if (j->p < j->end && (*j->p == '+' || *j->p == '-')) {
+            j->p++;
+        }
+        if (!s_digit(j)) {
+            return s_fail(j, MB_ERR_INVALID, "bad exponent");
+        }
+        while (s_digit(j)) {
+            j->p++;
+        }
+    }
+    size_t n = (size_t)(j->p - s);
+    if (n > JSON_MAX_NUMBER_LEN) {
+        return s_fail(j, MB_ERR_LIMIT, "number too long");
+    }
+    mb_buf_reset(&j->scratch);
+    if (mb_buf_append(&j->scratch, s, n) != 0) {
+        return s_fail(j, MB_ERR_NOMEM, "out of memory");
+    }
+    if (is_int) {
+        errno = 0;
+        long long v = strtoll(j->scratch.ptr, NULL, 10);
+        if (errno == 0) {
+            lua_pushinteger(j->L, (lua_Integer)v);
+            return 0;
+        }
+    }
+    /* Beyond 64 bits or fractional: a double, as JavaScript would read it. */
+    lua_pushnumber(j->L, strtod(j->scratch.ptr, NULL));
+    return 0;
+}
+
+static int s_value(jp *j, int depth);
+
+static int s_literal(jp *j, const char *word, size_t n) {
+    if ((size_t)(j->end - j->p) < n || memcmp(j->p, word, n) != 0) {
+        return s_fail(j, MB_ERR_INVALID, "unexpected token");
+    }
+    j->p += n;
+    return 0;
+}
+
+static int s_array(jp *j, int depth) {
+    lua_createtable(j->L, 0, 0);                         /* stack: array */
+    luaL_setmetatable(j->L, MB_LUA_ARRAY_MT);
+    s_ws(j);
+    if (j->p < j->end && *j->p == ']') {
+        j->p++;
+        return 0;
+    }
+    for (lua_Integer i = 1;; i++) {
+        if (s_value(j, depth + 1) != 0) {
+            return -1;
+        }
+        lua_rawseti(j->L, -2, i);                        /* stack: array */
+        s_ws(j);
+        if (j->p < j->end && *j->p == ',') {
+            j->p++;
+            continue;
+        }
+        if (j->p < j->end && *j->p == ']') {
+            j->p++;
+            return 0;
+        }
+        return s_fail(j, MB_ERR_INVALID, "expected ',' or ']'");
+    }
+}
+
+static int s_object(jp *j, int depth) {
+    lua_createtable(j->L, 0, 0);                         /* stack: object */
+    s_ws(j);
+    if (j->p < j->end && *j->p == '}') {
+        j->p++;
+        return 0;
+    }
+    for (;;) {
+        s_ws(j);
+        if (j->p >= j->end || *j->p != '"') {
+            return s_fail(j, MB_ERR_INVALID, "expected a string key");
+        }
+        j->p++;
+        if (s_string(j) != 0) {                          /* stack: object, key */
+            return -1;
+        }
+        s_ws(j);
+        if (j->p >= j->end || *j->p != ':') {
+            return s_fail(j, MB_ERR_INVALID, "expected ':'");
+        }
+        j->p++;
+        if (s_value(j, depth + 1) != 0) {                /* stack: object, key, value */
+            return -1;
+        }
+        lua_rawset(j->L, -3);                            /* stack: object */
+        s_ws(j);
+        if (j->p < j->end && *j->p == ',') {
+            j->p++;
+            continue;
+        }
+        if (j->p < j->end && *j->p == '}') {
+            j->p++;
+            return 0;
+        }
+        return s_fail(j, MB_ERR_INVALID, "expected ',' or '}'");
+    }
+}
+
+static int s_value(jp *j, int depth) {
+    if (depth > j->max_depth) {
+        return s_fail(j, MB_ERR_LIMIT, "nesting too deep");
+    }
+    if (!lua_checkstack(j->L, 4)) {
+        return s_fail(j, MB_ERR_NOMEM, "Lua stack exhausted");
+    }
+    s_ws(j);
+    if (j->p >= j->end) {
+        return s_fail(j, MB_ERR_INVALID, "unexpected end of input");
+    }
+    switch (*j->p) {
+    case '{': j->p++; return s_object(j, depth);
+    case '[': j->p++; return s_array(j, depth);
+    case '"': j->p++; return s_string(j);
+    case 't': lua_pushboolean(j->L, 1); return s_literal(j, "true", 4);
+    case 'f': lua_pushboolean(j->L, 0); return s_literal(j, "false", 5);
+    case 'n': lua_pushlightuserdata(j->L, NULL); return s_literal(j, "null", 4);
+    default:
+        if (*j->p == '-' || (*j->p >= '0' && *j->p <= '9')) {
+            return s_number(j);
+        }
+        return s_fail(j, MB_ERR_INVALID, "unexpected character");
+    }
+}
+
+static int s_decode_protected(lua_State *L) {
+    jp *j = lua_touserdata(L, 1);
+    lua_settop(L, 0);
+    if (s_value(j, 1) != 0) {
+        return 0;
+    }
+    s_ws(j);
+    if (j->p != j->end) {
+        s_fail(j, MB_ERR_INVALID, "trailing characters after the value");
+        return 0;
+    }
+    return 1;
+}
+
+int mb_json_decode(lua_State *L, mb_cur text, int max_depth, mb_err *err) {
+    jp j = {L, text.ptr, text.ptr, text.ptr + text.len, max_depth, 0, err, {0}};
+    if (!text.ptr) {
+        j.p = j.start = j.end = "";
+    }
+    lua_pushcfunction(L, s_decode_protected);
+    lua_pushlightuserdata(L, &j);
+    int rc = lua_pcall(L, 1, 1, 0);                      /* stack: value | nil | error */
+    mb_buf_cleanup(&j.scratch);
+    if (rc != LUA_OK) {
+        lua_pop(L, 1);
+        return mb_err_set(err, MB_ERR_NOMEM, "out of memory decoding JSON");
+    }
+    if (j.status != 0) {
+        lua_pop(L, 1);
+        return j.status;
+    }
+    return 0;
+}
+
+/* ---- encoding ---- */
+
+typedef struct je {
+    lua_State *L;
+    mb_buf *out;
+    int status;
+    mb_err *err;
+} je;
+
+static int s_efail(je *e, int status, const char *what) {
+    if (e->status == 0) {
+        e->status = mb_err_set(e->err, status, "cannot encode JSON: %s", what);
+    }
+    return -1;
+}
+
+int mb_json_append_string(mb_buf *out, mb_cur s) {
+    static const char hex[] = "0123456789abcdef";
+    if (mb_buf_reserve(out, s.len + 2) != 0 || mb_buf_append_byte(out, '"') != 0) {
+        return MB_ERR_NOMEM;
+    }
+    const unsigned char *p = (const unsigned char *)s.ptr;
+    size_t i = 0, run = 0;
+    while (i < s.len) {
+        unsigned char c = p[i];
+        size_t n = c >= 0x20 && c != '"' && c != '\\' ? s_utf8_len(p + i, s.len - i) : 0;
+        if (n) {
+            i += n;
+            continue;
+        }
+        if (mb_buf_append(out, p + run, i - run) != 0) {
+            return MB_ERR_NOMEM;
+        }
+        char esc[6] = {'\\', 'u', '0', '0', hex[c >> 4], hex[c & 15]};
+        int rc;
+        if (c == '"' || c == '\\') {
+            char two[2] = {'\\', (char)c};
+            rc = mb_buf_append(out, two, 2);
+        } else if (c == '\n') {
+            rc = mb_buf_append(out, "\\n", 2);
+        } else if (c == '\r') {
+            rc = mb_buf_append(out, "\\r", 2);
+        } else if (c == '\t') {
+            rc = mb_buf_append(out, "\\t", 2);
+        } else if (c < 0x20) {
+            rc = mb_buf_append(out, esc, 6);
+        } else {
+            rc = mb_buf_append(out, "\\ufffd", 6); /* invalid UTF-8 byte */
+        }
+        if (rc != 0) {
+            return MB_ERR_NOMEM;
+        }
+        run = ++i;
+    }
+    if (mb_buf_append(out, p + run, i - run) != 0 || mb_buf_append_byte(out, '"') != 0) {
+        return MB_ERR_NOMEM;
+    }
+    return 0;
+}
+
+static int s_enc_number(je *e, int idx) {
+    char num[40];
+    int n;
+    if (lua_isinteger(e->L, idx)) {
+        n = snprintf(num, sizeof num, "%lld", (long long)lua_tointeger(e->L, idx));
+    } else {
+        double d = lua_tonumber(e->L, idx);
+        if (!isfinite(d)) {
+            return s_efail(e, MB_ERR_INVALID, "NaN or Infinity");
+        }
+        /* Integral floats print as integers (5.0 -> 5); others with the fewest digits that
+         * read back to the same double. */
+        if (d == floor(d) && fabs(d) < 9007199254740992.0) {
+            n = snprintf(num, sizeof num, "%.0f", d);
+        } else {
+            int prec = 15;
+            do {
+                n = snprintf(num, sizeof num, "%.*g", prec, d);
+            } while (strtod(num, NULL) != d && ++prec <= 17);
+        }
+    }
+    if (mb_buf_append(e->out, num, (size_t)n) != 0) {
+        return s_efail(e, MB_ERR_NOMEM, "out of memory");
+    }
+    return 0;
+}
+
+static int s_enc_value(je *e, int idx, int depth);
+
+/* Array length if the table at idx is an array (keys exactly 1..n, or marked), else -1. */
+static lua_Integer s_array_len(je *e, int idx) {
+    lua_State *L = e->L;
+    bool marked = false;
+    if (lua_getmetatable(L, idx)) {                      /* stack: mt */
+        luaL_getmetatable(L, MB_LUA_ARRAY_MT);           /* stack: mt, array_mt */
+        marked = lua_rawequal(L, -1, -2);
+        lua_pop(L, 2);
+    }
+    lua_Integer n = (lua_Integer)lua_rawlen(L, idx), count = 0;
+    lua_pushnil(L);                                      /* start 'next' loop */
+    while (lua_next(L, idx) != 0) {                      /* stack: key, value */
+        lua_pop(L, 1);
+        count++;
+        if (!lua_isinteger(L, -1) || lua_tointeger(L, -1) < 1 || lua_tointeger(L, -1) > n) {
+            lua_pop(L, 1);
+            return -1;
+        }
+    }
+    if (count == n && (n > 0 || marked)) {
+        return n;
+    }
+    return -1;
+}
+
+static int s_enc_table(je *e, int idx, int depth) {
+    lua_State *L = e->L;
+    lua_Integer n = s_array_len(e, idx);
+    if (n >= 0) {
+        if (mb_buf_append_byte(e->out, '[') != 0) {
+            return s_efail(e, MB_ERR_NOMEM, "out of memory");
+        }
+        for (lua_Integer i = 1; i <= n; i++) {
+            lua_rawgeti(L, idx, i);                      /* stack: value */
+            int rc = (i > 1 && mb_buf_append_byte(e->out, ',') != 0)
+                         ? s_efail(e, MB_ERR_NOMEM, "out of memory")
+                         : s_enc_value(e, lua_gettop(L), depth + 1);
+            lua_pop(L, 1);
+            if (rc != 0) {
+                return -1;
+            }
+        }
+        return mb_buf_append_byte(e->out, ']') == 0 ? 0 : s_efail(e, MB_ERR_NOMEM, "oom");
+    }
+    if (mb_buf_append_byte(e->out, '{') != 0) {
+        return s_efail(e, MB_ERR_NOMEM, "out of memory");
+    }
+    bool first = true;
+    lua_pushnil(L);                                      /* start 'next' loop */
+    while (lua_next(L, idx) != 0) {                      /* stack: key, value */
+        if (lua_type(L, -2) != LUA_TSTRING) {
+            lua_pop(L, 2);
+            return s_efail(e, MB_ERR_INVALID, "table mixes array and object keys or is sparse");
+        }
+        size_t klen;
+        const char *k = lua_tolstring(L, -2, &klen);
+        if ((!first && mb_buf_append_byte(e->out, ',') != 0) ||
+            mb_json_append_string(e->out, (mb_cur){k, klen}) != 0 ||
+            mb_buf_append_byte(e->out, ':') != 0) {
+            lua_pop(L, 2);
+            return s_efail(e, MB_ERR_NOMEM, "out of memory");
+        }
+        first = false;
+        if (s_enc_value(e, lua_gettop(L), depth + 1) != 0) {
+            lua_pop(L, 2);
+            return -1;
+        }
+        lua_pop(L, 1);                                   /* stack: key */
+    }
+    return mb_buf_append_byte(e->out, '}') == 0 ? 0 : s_efail(e, MB_ERR_NOMEM, "oom");
+}
+
+static int s_enc_value(je *e, int idx, int depth) {
+    lua_State *L = e->L;
+    if (depth > MB_JSON_MAX_DEPTH) {
+        return s_efail(e, MB_ERR_LIMIT, "nesting too deep (or a cycle)");
+    }
+    if (!lua_checkstack(L, 4)) {
+        return s_efail(e, MB_ERR_NOMEM, "Lua stack exhausted");
+    }
+    switch (lua_type(L, idx)) {
+    case LUA_TNIL:
+        return mb_buf_append(e->out, "null", 4) == 0 ? 0 : s_efail(e, MB_ERR_NOMEM, "oom");
+    case LUA_TBOOLEAN: {
+        bool b = lua_toboolean(L, idx);
+        int rc = b ? mb_buf_append(e->out, "true", 4) : mb_buf_append(e->out, "false", 5);
+        return rc == 0 ? 0 : s_efail(e, MB_ERR_NOMEM, "oom");
+    }
+    case LUA_TNUMBER:
+        return s_enc_number(e, idx);
+    case LUA_TSTRING: {
+        size_t len;
+        const char *s = lua_tolstring(L, idx, &len);
+        return mb_json_append_string(e->out, (mb_cur){s, len}) == 0
+                   ? 0
+                   : s_efail(e, MB_ERR_NOMEM, "out of memory");
+    }
+    case LUA_TTABLE:
+        return s_enc_table(e, idx, depth);
+    case LUA_TLIGHTUSERDATA:
+        if (lua_touserdata(L, idx) == NULL) {
+            return mb_buf_append(e->out, "null", 4) == 0 ? 0 : s_efail(e, MB_ERR_NOMEM, "oom");
+        }
+        /* fall through */
+    default:
+        return s_efail(e, MB_ERR_INVALID, lua_typename(L, lua_type(L, idx)));
+    }
+}
+
+static int s_encode_protected(lua_State *L) {
+    je *e = lua_touserdata(L, 2);
+    s_enc_value(e, 1, 1);
+    return 0;
+}
+
+int mb_json_encode(lua_State *L, int idx, mb_buf *out, mb_err *err) {
+    idx = lua_absindex(L, idx);
+    je e = {L, out, 0, err};
+    size_t mark = out->len;
+    lua_pushcfunction(L, s_encode_protected);
+    lua_pushvalue(L, idx);
+    lua_pushlightuserdata(L, &e);
+    if (lua_pcall(L, 2, 0, 0) != LUA_OK) {
+        lua_pop(L, 1);
+        e.status = mb_err_set(err, MB_ERR_NOMEM, "out of memory encoding JSON");
+    }
+    if (e.status != 0) {
+        out->len = mark; /* never leave half a document behind */
+        if (out->ptr) {
+            out->ptr[mark] = '\0';
+        }
+    }
+    return e.status;
+}
+
+/* ---- the `json` library for handlers ---- */
+
+/* json.encode(value) -> string  [-1, +1, e] */
+static int s_lua_encode(lua_State *L) {
+    luaL_checkany(L, 1);
+    mb_buf b = {0};
+    mb_err err = {0};
+    int rc = mb_json_encode(L, 1, &b, &err);
+    if (rc == 0) {
+        lua_pushlstring(L, b.ptr ? b.ptr : "", b.len);
+    }
+    mb_buf_cleanup(&b); /* release C memory before any Lua error */
+    if (rc != 0) {
+        return luaL_error(L, "%s", err.msg);
+    }
+    return 1;
+}
+
+/* json.decode(string) -> value  [-1, +1, e] */
+static int s_lua_decode(lua_State *L) {
+    size_t len;
+    const char *s = luaL_checklstring(L, 1, &len);
+    mb_err err = {0};
+    if (mb_json_decode(L, (mb_cur){s, len}, MB_JSON_MAX_DEPTH, &err) != 0) {
+        return luaL_error(L, "%s", err.msg);
+    }
+    return 1;
+}
+
+void mb_json_push_lib(lua_State *L) {
+    lua_createtable(L, 0, 4);                            /* stack: lib */
+    lua_pushcfunction(L, s_lua_encode);
+    lua_setfield(L, -2, "encode");
+    lua_pushcfunction(L, s_lua_decode);
+    lua_setfield(L, -2, "decode");
+    lua_pushlightuserdata(L, NULL);
+    lua_setfield(L, -2, "null");
+    luaL_getmetatable(L, MB_LUA_ARRAY_MT);               /* stack: lib, array_mt */
+    lua_setfield(L, -2, "array_mt");                     /* stack: lib */
+}

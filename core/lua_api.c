@@ -1,0 +1,110 @@
+/* lua_api.c - composes the per-request `ctx` table from the injectors (moonbase/lua_api.h) and
+ * implements the small core of it: ctx.fail, ctx.request_id, ctx.now, ctx.remaining_ms. */
+#include "moonbase/lua_api.h"
+
+#include <string.h>
+#include <time.h>
+
+#include <lauxlib.h>
+
+static const char s_key_services = 's';
+#define FAIL_MT "moonbase.fail"
+
+void mb_lua_api_register(lua_State *L, mb_lua_services *svc) {
+    lua_pushlightuserdata(L, svc);
+    lua_rawsetp(L, LUA_REGISTRYINDEX, &s_key_services);
+    luaL_newmetatable(L, FAIL_MT);                       /* stack: fail_mt */
+    lua_pushboolean(L, 0);
+    lua_setfield(L, -2, "__metatable");
+    lua_pop(L, 1);
+    luaL_newmetatable(L, MB_LUA_ARRAY_MT); /* normally created by lua_host already */
+    lua_pop(L, 1);
+}
+
+mb_lua_services *mb_lua_api_services(lua_State *L) {
+    lua_rawgetp(L, LUA_REGISTRYINDEX, &s_key_services);
+    mb_lua_services *svc = lua_touserdata(L, -1);
+    lua_pop(L, 1);
+    return svc;
+}
+
+/* ctx.fail(status, message): status 400..599 (default 400); raises a fail object.  [-2, +0, v] */
+static int s_fail(lua_State *L) {
+    lua_Integer status = luaL_optinteger(L, 1, 400);
+    const char *msg = luaL_optstring(L, 2, "request failed");
+    luaL_argcheck(L, status >= 400 && status <= 599, 1, "status must be 400..599");
+    lua_createtable(L, 0, 2);                            /* stack: status, msg, fail */
+    lua_pushinteger(L, status);
+    lua_setfield(L, -2, "status");
+    lua_pushstring(L, msg);
+    lua_setfield(L, -2, "message");
+    luaL_setmetatable(L, FAIL_MT);
+    return lua_error(L);
+}
+
+bool mb_lua_api_is_fail(lua_State *L, int idx, int *status, mb_cur *message) {
+    idx = lua_absindex(L, idx);
+    if (lua_type(L, idx) != LUA_TTABLE || !lua_getmetatable(L, idx)) {
+        return false;
+    }
+    luaL_getmetatable(L, FAIL_MT);                       /* stack: mt, fail_mt */
+    bool is = lua_rawequal(L, -1, -2);
+    lua_pop(L, 2);
+    if (!is) {
+        return false;
+    }
+    lua_getfield(L, idx, "status");
+    *status = (int)lua_tointeger(L, -1);
+    lua_pop(L, 1);
+    lua_getfield(L, idx, "message");
+    size_t len = 0;
+    const char *s = lua_tolstring(L, -1, &len);
+    lua_pop(L, 1); /* the string stays alive: it is referenced by the fail table at idx */
+    *message = (mb_cur){s ? s : "", s ? len : 0};
+    return true;
+}
+
+static int64_t s_now_ms(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* ctx.now() -> integer milliseconds since the epoch.  [-0, +1, -] */
+static int s_now(lua_State *L) {
+    lua_pushinteger(L, s_now_ms());
+    return 1;
+}
+
+/* ctx.remaining_ms() -> milliseconds left before the invocation deadline (nil if none). */
+static int s_remaining(lua_State *L) {
+    mb_lua_services *svc = mb_lua_api_services(L);
+    if (!svc || !svc->deadline_ms) {
+        lua_pushnil(L);
+        return 1;
+    }
+    int64_t left = svc->deadline_ms - s_now_ms();
+    lua_pushinteger(L, left > 0 ? left : 0);
+    return 1;
+}
+
+void mb_lua_inject_fail_api(lua_State *L) {
+    lua_pushcfunction(L, s_fail);
+    lua_setfield(L, -2, "fail");
+    lua_pushcfunction(L, s_now);
+    lua_setfield(L, -2, "now");
+    lua_pushcfunction(L, s_remaining);
+    lua_setfield(L, -2, "remaining_ms");
+}
+
+void mb_lua_open_api(lua_State *L) {
+    mb_lua_services *svc = mb_lua_api_services(L);
+    lua_createtable(L, 0, 8);                            /* stack: ctx */
+    mb_lua_inject_fail_api(L);
+    if (svc) {
+        lua_pushlstring(L, svc->request_id.ptr ? svc->request_id.ptr : "", svc->request_id.len);
+        lua_setfield(L, -2, "request_id");
+        lua_pushstring(L, svc->cfg && svc->cfg->environment ? svc->cfg->environment : "dev");
+        lua_setfield(L, -2, "environment");
+    }
+}

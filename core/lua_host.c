@@ -1,0 +1,598 @@
+/* lua_host.c - the process's Lua state: sandbox, limits and handler cache (moonbase/lua_host.h).
+ * The sandbox is data, as in Redis: an allow-list of base functions and libraries, read-only
+ * proxies in front of every shared table, a fresh _ENV per request, a count hook and a capped
+ * allocator. */
+#include "moonbase/lua_host.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+
+#include <lauxlib.h>
+#include <lualib.h>
+
+#include "moonbase/json.h"
+#include "moonbase/lua_api.h"
+
+/* The hook runs every HOOK_EVERY VM instructions: often enough to stop a loop within
+ * microseconds of its budget, rarely enough to cost well under 1% of run time. */
+#define HOOK_EVERY 1000
+/* The clock is read on every 16th hook call (every 16k instructions). */
+#define CLOCK_EVERY 16
+
+struct mb_lua_host {
+    lua_State *L;
+    const char *dir;
+    bool dev_mode;
+    size_t used, limit;
+    uint64_t budget, spent;
+    int64_t deadline_ms;
+    unsigned hook_calls;
+    mb_lua_outcome tripped; /* MB_LUA_OK until the budget or deadline trips */
+    bool oom;               /* the allocator refused a request since begin */
+};
+
+/* Registry keys: addresses of these statics (lua_rawsetp), unique and collision-free. */
+static const char s_key_host = 'h';
+static const char s_key_base = 'b';
+static const char s_key_envmt = 'm';
+static const char s_key_env = 'e';
+static const char s_key_chunks = 'c';
+static const char s_key_stamps = 's';
+static const char s_key_loaded = 'l';
+static const char s_key_traceback = 't';
+
+static void *s_alloc(void *ud, void *ptr, size_t osize, size_t nsize) {
+    mb_lua_host *h = ud;
+    size_t old = ptr ? osize : 0; /* for new blocks osize is a type tag, not a size */
+    if (nsize == 0) {
+        free(ptr);
+        h->used -= old;
+        return NULL;
+    }
+    if (nsize > old && h->used + (nsize - old) > h->limit) {
+        h->oom = true;
+        return NULL;
+    }
+    void *p = realloc(ptr, nsize);
+    if (p) {
+        h->used = h->used - old + nsize;
+    } else {
+        h->oom = true;
+    }
+    return p;
+}
+
+static mb_lua_host *s_host(lua_State *L) {
+    lua_rawgetp(L, LUA_REGISTRYINDEX, &s_key_host);
+    mb_lua_host *h = lua_touserdata(L, -1);
+    lua_pop(L, 1);
+    return h;
+}
+
+static int64_t s_now_ms(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Once tripped, the hook raises on every call, so a handler that catches the error with pcall
+ * is stopped again a thousand instructions later and cannot outrun its budget. */
+static void s_hook(lua_State *L, lua_Debug *ar) {
+    (void)ar;
+    mb_lua_host *h = s_host(L);
+    h->spent += HOOK_EVERY;
+    if (h->tripped == MB_LUA_OK && h->spent > h->budget) {
+        h->tripped = MB_LUA_BUDGET;
+    }
+    if (h->tripped == MB_LUA_OK && h->deadline_ms && ++h->hook_calls % CLOCK_EVERY == 0 &&
+        s_now_ms() >= h->deadline_ms) {
+        h->tripped = MB_LUA_TIMEOUT;
+    }
+    if (h->tripped == MB_LUA_BUDGET) {
+        luaL_error(L, "handler exceeded its instruction budget");
+    } else if (h->tripped == MB_LUA_TIMEOUT) {
+        luaL_error(L, "handler ran past the invocation deadline");
+    }
+}
+
+/* ---- sandboxed replacements for base functions ---- */
+
+static int s_readonly_newindex(lua_State *L) {
+    return luaL_error(L, "attempt to modify a read-only table");
+}
+
+static int s_next(lua_State *L) {
+    luaL_checktype(L, 1, LUA_TTABLE);
+    lua_settop(L, 2);
+    if (lua_next(L, 1)) {
+        return 2;
+    }
+    lua_pushnil(L);
+    return 1;
+}
+
+static int s_proxy_pairs(lua_State *L) {
+    lua_pushcfunction(L, s_next);                      /* stack: proxy, next */
+    lua_pushvalue(L, lua_upvalueindex(1));               /* stack: proxy, next, source */
+    lua_pushnil(L);
+    return 3;
+}
+
+/* Replace the table on the stack top by a read-only proxy in front of it. [-1, +1, m] */
+static void s_make_readonly(lua_State *L) {
+    lua_newtable(L);                                     /* stack: src, proxy */
+    lua_createtable(L, 0, 4);                            /* stack: src, proxy, mt */
+    lua_pushvalue(L, -3);
+    lua_setfield(L, -2, "__index");
+    lua_pushcfunction(L, s_readonly_newindex);
+    lua_setfield(L, -2, "__newindex");
+    lua_pushvalue(L, -3);
+    lua_pushcclosure(L, s_proxy_pairs, 1);
+    lua_setfield(L, -2, "__pairs");
+    lua_pushboolean(L, 0);
+    lua_setfield(L, -2, "__metatable");                  /* getmetatable() shows false */
+    lua_setmetatable(L, -2);                             /* stack: src, proxy */
+    lua_remove(L, -2);                                   /* stack: proxy */
+}
+
+/* setmetatable(t, mt) without __gc: a finalizer would run later, outside any budget, in
+ * whichever request happens to trigger the collector. */
+static int s_setmetatable(lua_State *L) {
+    luaL_checktype(L, 1, LUA_TTABLE);
+    if (lua_type(L, 2) == LUA_TTABLE) {
+        lua_getfield(L, 2, "__gc");
+        if (!lua_isnil(L, -1)) {
+            return luaL_error(L, "__gc metamethods are not allowed in handlers");
+        }
+        lua_pop(L, 1);
+    } else {
+        luaL_argexpected(L, lua_isnil(L, 2), 2, "nil or table");
+    }
+    if (luaL_getmetafield(L, 1, "__metatable") != LUA_TNIL) {
+        return luaL_error(L, "cannot change a protected metatable");
+    }
+    lua_settop(L, 2);
+    lua_setmetatable(L, 1);
+    return 1;
+}
+
+/* load(text [, chunkname [, mode [, env]]]): text chunks only, _ENV defaults to the request's. */
+static int s_load(lua_State *L) {
+    size_t len;
+    const char *s = luaL_checklstring(L, 1, &len);
+    const char *name = luaL_optstring(L, 2, "=(load)");
+    if (luaL_loadbufferx(L, s, len, name, "t") != LUA_OK) {
+        luaL_pushfail(L);
+        lua_insert(L, -2);
+        return 2;                                        /* fail, message */
+    }
+    if (!lua_isnoneornil(L, 4)) {
+        lua_pushvalue(L, 4);
+    } else {
+        lua_rawgetp(L, LUA_REGISTRYINDEX, &s_key_env);
+    }
+    lua_setupvalue(L, -2, 1);                            /* stack: ..., fn */
+    return 1;
+}
+
+static int s_print(lua_State *L) {
+    int n = lua_gettop(L);
+    luaL_Buffer b;
+    luaL_buffinit(L, &b);
+    for (int i = 1; i <= n; i++) {
+        luaL_tolstring(L, i, NULL);
+        luaL_addvalue(&b);
+        if (i < n) {
+            luaL_addchar(&b, '\t');
+        }
+    }
+    luaL_addchar(&b, '\n');
+    luaL_pushresult(&b);
+    size_t len;
+    const char *s = lua_tolstring(L, -1, &len);
+    fwrite(s, 1, len, stderr); /* Lambda ships stderr to CloudWatch Logs */
+    return 0;
+}
+
+static int s_require(lua_State *L);
+
+static const char *const s_base_allow[] = {
+    "assert", "error",  "ipairs",   "next",     "pairs",  "pcall",  "select",
+    "tonumber", "tostring", "type", "xpcall", "rawequal", "rawget", "rawlen",
+    "getmetatable", NULL,
+};
+
+static const luaL_Reg s_libs[] = {
+    {"string", luaopen_string}, {"table", luaopen_table}, {"math", luaopen_math},
+    {"utf8", luaopen_utf8},     {"coroutine", luaopen_coroutine}, {NULL, NULL},
+};
+
+/* Library members kept out of handlers' reach even inside allowed libraries. */
+static const char *const s_lib_deny[] = {"dump", "randomseed", NULL};
+
+/* Copy a library table minus s_lib_deny into a read-only proxy set as base[name]. [-1, +0, m] */
+static void s_add_lib(lua_State *L, int base, const char *name) {
+    lua_newtable(L);                                     /* stack: lib, copy */
+    lua_pushnil(L);
+    while (lua_next(L, -3) != 0) {                       /* stack: lib, copy, key, value */
+        bool deny = false;
+        for (int i = 0; s_lib_deny[i] && lua_type(L, -2) == LUA_TSTRING; i++) {
+            deny = deny || strcmp(lua_tostring(L, -2), s_lib_deny[i]) == 0;
+        }
+        if (deny) {
+            lua_pop(L, 1);
+            continue;
+        }
+        lua_pushvalue(L, -2);
+        lua_insert(L, -2);                               /* stack: lib, copy, key, key, value */
+        lua_rawset(L, -4);                               /* stack: lib, copy, key */
+    }
+    s_make_readonly(L);                                  /* stack: lib, proxy */
+    lua_setfield(L, base, name);
+    lua_pop(L, 1);
+}
+
+static void s_build_base(lua_State *L) {
+    lua_newtable(L);                                     /* stack: base */
+    int base = lua_gettop(L);
+    luaL_requiref(L, "_G", luaopen_base, 0);             /* stack: base, _G */
+    for (int i = 0; s_base_allow[i]; i++) {
+        lua_getfield(L, -1, s_base_allow[i]);
+        lua_setfield(L, base, s_base_allow[i]);
+    }
+    lua_pop(L, 1);
+    for (const luaL_Reg *lib = s_libs; lib->name; lib++) {
+        luaL_requiref(L, lib->name, lib->func, 0);
+        s_add_lib(L, base, lib->name);
+    }
+    luaL_requiref(L, "os", luaopen_os, 0);               /* stack: base, os */
+    lua_createtable(L, 0, 2);                            /* stack: base, os, safe_os */
+    lua_getfield(L, -2, "time");
+    lua_setfield(L, -2, "time");
+    lua_getfield(L, -2, "clock");
+    lua_setfield(L, -2, "clock");
+    s_make_readonly(L);
+    lua_setfield(L, base, "os");
+    lua_pop(L, 1);                                       /* stack: base */
+    static const luaL_Reg own[] = {{"setmetatable", s_setmetatable}, {"load", s_load},
+                                   {"print", s_print},  {"require", s_require},
+                                   {NULL, NULL}};
+    luaL_setfuncs(L, own, 0);
+    mb_json_push_lib(L);                                 /* stack: base, json */
+    s_make_readonly(L);
+    lua_pushvalue(L, -1);
+    lua_setfield(L, base, "json");
+    lua_setfield(L, base, "cjson");                      /* stack: base */
+    s_make_readonly(L);                                  /* stack: base_proxy */
+    lua_rawsetp(L, LUA_REGISTRYINDEX, &s_key_base);
+}
+
+/* Strings share one metatable whose __index is the real string library: hide it, so
+ * getmetatable("").__index.upper = ... cannot reach a table shared by every request. */
+static void s_protect_string_mt(lua_State *L) {
+    lua_pushliteral(L, "");
+    if (lua_getmetatable(L, -1)) {                       /* stack: "", mt */
+        lua_pushboolean(L, 0);
+        lua_setfield(L, -2, "__metatable");
+        lua_pop(L, 1);
+    }
+    lua_pop(L, 1);
+}
+
+static int s_setup(lua_State *L) {
+    mb_lua_host *h = lua_touserdata(L, 1);
+    lua_pushlightuserdata(L, h);
+    lua_rawsetp(L, LUA_REGISTRYINDEX, &s_key_host);
+    luaL_newmetatable(L, MB_LUA_ARRAY_MT);
+    lua_pop(L, 1);
+    s_build_base(L);
+    s_protect_string_mt(L);
+    lua_createtable(L, 0, 2);                            /* the request envs' shared metatable */
+    lua_rawgetp(L, LUA_REGISTRYINDEX, &s_key_base);
+    lua_setfield(L, -2, "__index");
+    lua_pushboolean(L, 0);
+    lua_setfield(L, -2, "__metatable");
+    lua_rawsetp(L, LUA_REGISTRYINDEX, &s_key_envmt);
+    lua_newtable(L);
+    lua_rawsetp(L, LUA_REGISTRYINDEX, &s_key_chunks);
+    lua_newtable(L);
+    lua_rawsetp(L, LUA_REGISTRYINDEX, &s_key_stamps);
+    return 0;
+}
+
+mb_lua_host *mb_lua_host_new(const mb_lua_host_opts *opts, mb_err *err) {
+    mb_lua_host *h = calloc(1, sizeof *h);
+    if (!h) {
+        mb_err_set(err, MB_ERR_NOMEM, "out of memory creating the Lua host");
+        return NULL;
+    }
+    h->dir = opts->handlers_dir;
+    h->dev_mode = opts->dev_mode;
+    h->limit = opts->memory_limit ? opts->memory_limit : MB_LUA_DEFAULT_MEMORY_LIMIT;
+    h->budget = opts->instruction_limit ? opts->instruction_limit : MB_LUA_DEFAULT_INSTRUCTION_LIMIT;
+    h->L = lua_newstate(s_alloc, h);
+    if (!h->L) {
+        free(h);
+        mb_err_set(err, MB_ERR_NOMEM, "cannot create the Lua state");
+        return NULL;
+    }
+    lua_pushcfunction(h->L, s_setup);
+    lua_pushlightuserdata(h->L, h);
+    if (lua_pcall(h->L, 1, 0, 0) != LUA_OK) {
+        mb_err_set(err, MB_ERR_NOMEM, "cannot set up the Lua sandbox: %s", lua_tostring(h->L, -1));
+        mb_lua_host_free(h);
+        return NULL;
+    }
+    return h;
+}
+
+void mb_lua_host_free(mb_lua_host *host) {
+    if (!host) {
+        return;
+    }
+    if (host->L) {
+        lua_close(host->L);
+    }
+    free(host);
+}
+
+lua_State *mb_lua_host_state(mb_lua_host *host) {
+    return host->L;
+}
+
+size_t mb_lua_host_memory(const mb_lua_host *host) {
+    return host->used;
+}
+
+void mb_lua_host_begin(mb_lua_host *host, int64_t deadline_ms) {
+    lua_State *L = host->L;
+    host->spent = 0;
+    host->hook_calls = 0;
+    host->tripped = MB_LUA_OK;
+    host->oom = false;
+    host->deadline_ms = deadline_ms;
+    lua_sethook(L, s_hook, LUA_MASKCOUNT, HOOK_EVERY);
+    lua_newtable(L);                                     /* stack: env */
+    lua_rawgetp(L, LUA_REGISTRYINDEX, &s_key_envmt);
+    lua_setmetatable(L, -2);
+    lua_rawsetp(L, LUA_REGISTRYINDEX, &s_key_env);
+    lua_newtable(L);
+    lua_rawsetp(L, LUA_REGISTRYINDEX, &s_key_loaded);
+}
+
+void mb_lua_host_end(mb_lua_host *host) {
+    lua_State *L = host->L;
+    lua_sethook(L, NULL, 0, 0);
+    lua_pushnil(L);
+    lua_rawsetp(L, LUA_REGISTRYINDEX, &s_key_env);
+    lua_pushnil(L);
+    lua_rawsetp(L, LUA_REGISTRYINDEX, &s_key_loaded);
+    lua_pushnil(L);
+    lua_rawsetp(L, LUA_REGISTRYINDEX, &s_key_traceback);
+    /* After a memory failure reclaim everything now; otherwise an incremental step keeps the
+     * heap from growing across requests without a full collection on the hot path. */
+    lua_gc(L, host->oom ? LUA_GCCOLLECT : LUA_GCSTEP, 0);
+}
+
+/* ---- handler files ---- */
+
+bool mb_lua_host_valid_name(mb_cur name) {
+    if (name.len == 0 || name.len > 64) {
+        return false;
+    }
+    for (size_t i = 0; i < name.len; i++) {
+        char c = name.ptr[i];
+        bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+                  c == '_';
+        if (!ok) {
+            return false;
+        }
+    }
+    return true;
+}
+
+/* Push the compiled chunk of <dir>/<name>.lua, compiling it on first use (and, in development
+ * mode, again whenever stat() says the file changed). On failure pushes the error message and
+ * returns the load status. [-0, +1, m] */
+static int s_push_chunk(lua_State *L, mb_lua_host *h, const char *name) {
+    char path[4096];
+    int n = snprintf(path, sizeof path, "%s/%s.lua", h->dir, name);
+    if (n < 0 || (size_t)n >= sizeof path) {
+        lua_pushliteral(L, "handler path too long");
+        return LUA_ERRFILE;
+    }
+    lua_rawgetp(L, LUA_REGISTRYINDEX, &s_key_chunks);    /* stack: chunks */
+    bool cached = lua_getfield(L, -1, name) == LUA_TFUNCTION; /* stack: chunks, chunk? */
+    if (cached && !h->dev_mode) {
+        lua_remove(L, -2);
+        return LUA_OK;
+    }
+    lua_pop(L, 1);                                       /* stack: chunks */
+    char stamp[96] = "";
+    struct stat st;
+    if (stat(path, &st) == 0) {
+        snprintf(stamp, sizeof stamp, "%llu:%lld:%lld.%09ld", (unsigned long long)st.st_ino,
+                 (long long)st.st_size, (long long)st.st_mtim.tv_sec, st.st_mtim.tv_nsec);
+    }
+    lua_rawgetp(L, LUA_REGISTRYINDEX, &s_key_stamps);    /* stack: chunks, stamps */
+    lua_getfield(L, -1, name);                           /* stack: chunks, stamps, old */
+    bool fresh = cached && lua_isstring(L, -1) && strcmp(lua_tostring(L, -1), stamp) == 0;
+    lua_pop(L, 1);
+    if (fresh) {
+        lua_pop(L, 1);
+        lua_getfield(L, -1, name);                       /* stack: chunks, chunk */
+        lua_remove(L, -2);
+        return LUA_OK;
+    }
+    int rc = luaL_loadfilex(L, path, "t");               /* stack: chunks, stamps, chunk|msg */
+    if (rc != LUA_OK) {
+        lua_remove(L, -2);
+        lua_remove(L, -2);
+        return rc;
+    }
+    lua_pushstring(L, stamp);
+    lua_setfield(L, -3, name);
+    lua_remove(L, -2);                                   /* stack: chunks, chunk */
+    lua_pushvalue(L, -1);
+    lua_setfield(L, -3, name);
+    lua_remove(L, -2);                                   /* stack: chunk */
+    return LUA_OK;
+}
+
+/* Give the chunk on the stack top the current request environment as its _ENV. [-0, +0] */
+static void s_bind_env(lua_State *L) {
+    lua_rawgetp(L, LUA_REGISTRYINDEX, &s_key_env);
+    if (!lua_setupvalue(L, -2, 1)) {
+        lua_pop(L, 1);
+    }
+}
+
+/* require(name): another file of HANDLERS_DIR, run once per request in the request env. */
+static int s_require(lua_State *L) {
+    size_t len;
+    const char *name = luaL_checklstring(L, 1, &len);
+    luaL_argcheck(L, mb_lua_host_valid_name((mb_cur){name, len}), 1,
+                  "module names are letters, digits and '_' (files in HANDLERS_DIR)");
+    lua_rawgetp(L, LUA_REGISTRYINDEX, &s_key_loaded);    /* stack: name, loaded */
+    if (lua_getfield(L, -1, name) != LUA_TNIL) {
+        return 1;
+    }
+    lua_pop(L, 1);
+    if (s_push_chunk(L, s_host(L), name) != LUA_OK) {    /* stack: name, loaded, chunk|msg */
+        return lua_error(L);
+    }
+    s_bind_env(L);
+    lua_call(L, 0, 1);                                   /* stack: name, loaded, module */
+    if (lua_isnil(L, -1)) {
+        lua_pop(L, 1);
+        lua_pushboolean(L, 1);
+    }
+    lua_pushvalue(L, -1);
+    lua_setfield(L, -3, name);
+    return 1;
+}
+
+/* The message handler of every protected call: records a traceback for the logs and passes the
+ * error value through untouched (a ctx.fail object must reach the caller intact). */
+static int s_msghandler(lua_State *L) {
+    const char *msg = lua_type(L, 1) == LUA_TSTRING ? lua_tostring(L, 1) : NULL;
+    luaL_traceback(L, L, msg, 1);
+    lua_rawsetp(L, LUA_REGISTRYINDEX, &s_key_traceback);
+    lua_settop(L, 1);
+    return 1;
+}
+
+int mb_lua_host_run_file(mb_lua_host *host, const char *name, mb_err *err) {
+    lua_State *L = host->L;
+    lua_pushcfunction(L, s_msghandler);                  /* stack: msgh */
+    int base = lua_gettop(L);
+    int rc = s_push_chunk(L, host, name);                /* stack: msgh, chunk|msg */
+    if (rc == LUA_OK) {
+        s_bind_env(L);
+        rc = lua_pcall(L, 0, 1, base);                   /* stack: msgh, value|error */
+    }
+    if (rc != LUA_OK) {
+        const char *msg = lua_type(L, -1) == LUA_TSTRING ? lua_tostring(L, -1) : "error object";
+        mb_err_set(err, rc == LUA_ERRMEM ? MB_ERR_NOMEM : MB_ERR_CONFIG, "%s", msg);
+        lua_settop(L, base - 1);
+        return err ? err->status : MB_ERR_CONFIG;
+    }
+    lua_remove(L, base);                                 /* stack: value */
+    return 0;
+}
+
+static void s_set_msg(mb_buf *b, const char *s) {
+    mb_buf_reset(b);
+    (void)mb_buf_append_cstr(b, s); /* a message lost to OOM is still a 500 */
+}
+
+/* Classify a failed pcall whose error value is on the stack top, then pop it. */
+static mb_lua_outcome s_classify(lua_State *L, mb_lua_host *h, int rc, mb_lua_result *res) {
+    int status;
+    mb_cur msg;
+    if (h->tripped != MB_LUA_OK) {
+        res->outcome = h->tripped;
+        res->error_type = h->tripped == MB_LUA_BUDGET ? "InstructionBudgetExceeded" : "Timeout";
+        s_set_msg(&res->message, h->tripped == MB_LUA_BUDGET
+                                     ? "handler exceeded its instruction budget"
+                                     : "handler ran past the invocation deadline");
+    } else if (rc == LUA_ERRMEM || h->oom) {
+        res->outcome = MB_LUA_MEMORY;
+        res->error_type = "MemoryLimitExceeded";
+        s_set_msg(&res->message, "handler exceeded its memory limit");
+    } else if (mb_lua_api_is_fail(L, -1, &status, &msg)) {
+        res->outcome = MB_LUA_FAIL;
+        res->status = status;
+        res->error_type = "HandlerFail";
+        mb_buf_reset(&res->message);
+        (void)mb_buf_append_cur(&res->message, msg);
+    } else {
+        res->outcome = MB_LUA_ERROR;
+        res->error_type = "HandlerError";
+        const char *m = lua_type(L, -1) == LUA_TSTRING ? lua_tostring(L, -1) : NULL;
+        mb_buf_reset(&res->message);
+        if (m) {
+            (void)mb_buf_append_cstr(&res->message, m);
+        } else {
+            (void)mb_buf_appendf(&res->message, "error object is a %s value",
+                                 luaL_typename(L, -1));
+        }
+        lua_rawgetp(L, LUA_REGISTRYINDEX, &s_key_traceback);
+        mb_buf_reset(&res->traceback);
+        if (lua_type(L, -1) == LUA_TSTRING) {
+            (void)mb_buf_append_cstr(&res->traceback, lua_tostring(L, -1));
+        }
+        lua_pop(L, 1);
+    }
+    lua_pop(L, 1);
+    return res->outcome;
+}
+
+mb_lua_outcome mb_lua_host_call(mb_lua_host *host, const char *name, int req_idx, int ctx_idx,
+                                mb_lua_result *res) {
+    lua_State *L = host->L;
+    req_idx = lua_absindex(L, req_idx);
+    ctx_idx = lua_absindex(L, ctx_idx);
+    res->outcome = MB_LUA_OK;
+    lua_pushcfunction(L, s_msghandler);                  /* stack: msgh */
+    int base = lua_gettop(L);
+    int rc = s_push_chunk(L, host, name);                /* stack: msgh, chunk|msg */
+    if (rc != LUA_OK) {
+        res->outcome = MB_LUA_LOAD_ERROR;
+        res->error_type = "HandlerLoadError";
+        s_set_msg(&res->message, lua_tostring(L, -1));
+        lua_settop(L, base - 1);
+        return res->outcome;
+    }
+    s_bind_env(L);
+    rc = lua_pcall(L, 0, 1, base);                       /* stack: msgh, fn|error */
+    if (rc == LUA_OK && lua_type(L, -1) != LUA_TFUNCTION) {
+        lua_pop(L, 1);
+        lua_pushfstring(L, "%s.lua must return a function (handler(req, ctx))", name);
+        rc = LUA_ERRRUN;
+    }
+    if (rc == LUA_OK) {
+        lua_pushvalue(L, req_idx);
+        lua_pushvalue(L, ctx_idx);                       /* stack: msgh, fn, req, ctx */
+        rc = lua_pcall(L, 2, 1, base);                   /* stack: msgh, response|error */
+    }
+    if (rc != LUA_OK) {
+        s_classify(L, host, rc, res);
+        lua_settop(L, base - 1);
+        return res->outcome;
+    }
+    lua_remove(L, base);                                 /* stack: response */
+    return MB_LUA_OK;
+}
+
+void mb_lua_result_cleanup(mb_lua_result *res) {
+    if (!res) {
+        return;
+    }
+    mb_buf_cleanup(&res->message);
+    mb_buf_cleanup(&res->traceback);
+}

@@ -1,0 +1,23 @@
+/* moonbase/base64.h - RFC 4648 base64 (standard alphabet) and base64url, strict decoding.
+ * Ownership: the caller owns input views and output buffers; functions append to `out`. */
+#ifndef MOONBASE_BASE64_H
+#define MOONBASE_BASE64_H
+
+#include <stdbool.h>
+
+#include "moonbase/buf.h"
+#include "moonbase/err.h"
+
+/* Append the standard base64 encoding of `in` (with '=' padding). Returns 0 or MB_ERR_NOMEM. */
+int mb_base64_encode(mb_buf *out, mb_cur in);
+/* Append the base64url encoding of `in` without padding (JWT, cursors). Returns 0 or MB_ERR_NOMEM. */
+int mb_base64url_encode(mb_buf *out, mb_cur in);
+
+/* Append the decoded bytes of standard base64 `in`. Padding is required for a partial final
+ * group; whitespace, foreign characters and non-zero trailing bits are rejected. Returns 0,
+ * MB_ERR_INVALID (out unchanged) or MB_ERR_NOMEM. */
+int mb_base64_decode(mb_buf *out, mb_cur in, mb_err *err);
+/* Same for base64url without padding (a '=' is rejected, as RFC 7515 requires for JWS). */
+int mb_base64url_decode(mb_buf *out, mb_cur in, mb_err *err);
+
+#endif
