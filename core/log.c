@@ -646,13 +646,14 @@ void mb_log_access_line(mb_log *log, const mb_log_access *a) {
                                             : MB_LOG_INFO;
     s_out o;
     s_head(log, &o, level);
-    /* message: "<METHOD> <route> <status>" from the already escaped context */
-    s_raw(&o, log->method, log->method_len);
-    S_LIT(&o, " ");
+    /* message: "<route> <status>", or "<METHOD> <path> <status>" when no route matched, built
+     * from the already escaped context */
     if (log->route_len) {
         s_raw(&o, log->route, log->route_len);
     } else {
-        S_LIT(&o, "UNMATCHED");
+        s_raw(&o, log->method, log->method_len);
+        S_LIT(&o, " ");
+        s_raw(&o, log->path, log->path_len);
     }
     S_LIT(&o, " ");
     s_int(&o, a->status);

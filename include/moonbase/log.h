@@ -121,7 +121,8 @@ void mb_log_writef(mb_log *log, mb_log_level level, const char *fmt, ...)
 
 /* The access line: exactly one per invocation, written whatever LOG_LEVEL says (it is what
  * dashboards and Logs Insights queries read). Level INFO below 400, WARN for 4xx, ERROR for 5xx;
- * message "<METHOD> <route> <status>"; members type "access", status, durationMs,
+ * message "<route> <status>" (or
+ * "<METHOD> <path> <status>" when no route matched); members type "access", status, durationMs,
  * requestBytes, responseBytes and errorType when one was recorded. */
 typedef struct mb_log_access {
     int status;
