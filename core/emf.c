@@ -354,7 +354,10 @@ static void s_write_doc(mb_emf *emf, size_t from, size_t to, int64_t ts) {
     s_doc_header(emf, &o, ts);
     for (size_t i = from; i < to; i++) {
         const s_metric *m = &emf->metrics[i];
-        S_LIT(&o, i == from ? "{\"Name\":\"" : ",{\"Name\":\"");
+        if (i > from) {
+            S_LIT(&o, ",");
+        }
+        S_LIT(&o, "{\"Name\":\"");
         s_raw(&o, emf->names + m->name_off, m->name_len);
         S_LIT(&o, "\",\"Unit\":\"");
         s_raw(&o, s_units[m->unit], strlen(s_units[m->unit]));
