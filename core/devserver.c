@@ -1,0 +1,803 @@
+/* devserver.c - the local API Gateway: HTTP on one port, /api/... turned into HTTP API v2 events
+ * and run by bootstrap workers through the Runtime API emulator, everything else served from the
+ * frontend folder, plus /config.json. Gateway limits (payload sizes, timeout, throttling, CORS)
+ * behave like API Gateway's. The main thread supervises workers and handles signals. */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <jansson.h>
+#include <limits.h>
+#include <microhttpd.h>
+#include <netinet/in.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "moonbase/buf.h"
+#include "moonbase/devserver_apigw.h"
+#include "moonbase/devserver_pool.h"
+#include "moonbase/devserver_static.h"
+
+/* /config.json is a few hundred bytes; anything bigger is a wrong --config argument. */
+#define CONFIG_MAX (64u * 1024u)
+#define MAX_ORIGINS 16
+#define MAX_HEADERS 128
+
+typedef struct server {
+    mb_pool *pool;
+    char *frontend; /* realpath of --frontend, NULL when absent */
+    const char *config_file;
+    const char *dump_dir;
+    int port;
+    double rate, burst, tokens; /* token bucket; rate 0 disables throttling */
+    int64_t bucket_ns;
+    pthread_mutex_t bucket_mu;
+    char *origins[MAX_ORIGINS]; /* CORS_ALLOWED_ORIGINS, like the SAM HttpApi CorsConfiguration */
+    size_t origin_count;
+} server;
+
+enum kind { KIND_API, KIND_STATIC, KIND_CONFIG, KIND_STATUS };
+
+/* Per-request state, created by the URI log callback (which sees the raw request target). */
+typedef struct request {
+    char *uri;
+    int64_t t0;
+    bool seen;
+    enum kind kind;
+    mb_buf body;
+    bool has_body, too_big;
+    int worker;
+    double init_ms;
+    char lambda_id[40];
+} request;
+
+static int64_t s_now_ns(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+static void s_client_ip(struct MHD_Connection *c, char *out, size_t n) {
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(c, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+    snprintf(out, n, "0.0.0.0");
+    if (ci == NULL || ci->client_addr == NULL) {
+        return;
+    }
+    if (ci->client_addr->sa_family == AF_INET) {
+        inet_ntop(AF_INET, &((const struct sockaddr_in *)ci->client_addr)->sin_addr, out,
+                  (socklen_t)n);
+    } else if (ci->client_addr->sa_family == AF_INET6) {
+        inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)ci->client_addr)->sin6_addr, out,
+                  (socklen_t)n);
+    }
+}
+
+/* The access log: one line per request on stderr. */
+static void s_access_log(struct MHD_Connection *c, request *r, const char *method, unsigned code,
+                         size_t bytes) {
+    char ip[64], extra[128] = "";
+    s_client_ip(c, ip, sizeof ip);
+    if (r->worker > 0) {
+        snprintf(extra, sizeof extra, " worker=%d%s rid=%s", r->worker,
+                 r->init_ms > 0 ? " cold" : "", r->lambda_id);
+    }
+    mb_pool_logf("%s \"%s %.300s\" %u %zuB %.1fms%s", ip, method, r->uri, code, bytes,
+                 (double)(s_now_ns() - r->t0) / 1e6, extra);
+}
+
+static enum MHD_Result s_queue(struct MHD_Connection *c, request *r, const char *method,
+                               unsigned code, struct MHD_Response *resp, size_t bytes) {
+    if (resp == NULL) {
+        return MHD_NO;
+    }
+    s_access_log(c, r, method, code, bytes);
+    enum MHD_Result ret = MHD_queue_response(c, code, resp);
+    MHD_destroy_response(resp);
+    return ret;
+}
+
+/* A gateway-generated error in the API's one error shape. */
+static enum MHD_Result s_error(struct MHD_Connection *c, request *r, const char *method,
+                               unsigned code, const char *errcode, const char *msg,
+                               const char *retry_after) {
+    char rid[37];
+    mb_pool_uuid(rid);
+    json_t *doc = json_pack("{s:s, s:s, s:s}", "error", errcode, "message", msg, "requestId", rid);
+    char *body = doc ? json_dumps(doc, JSON_COMPACT) : NULL;
+    json_decref(doc);
+    if (body == NULL) {
+        return MHD_NO;
+    }
+    size_t n = strlen(body);
+    struct MHD_Response *resp = MHD_create_response_from_buffer_with_free_callback(n, body, free);
+    if (resp == NULL) {
+        free(body);
+        return MHD_NO;
+    }
+    MHD_add_response_header(resp, "Content-Type", "application/json");
+    MHD_add_response_header(resp, "Apigw-Requestid", rid);
+    if (retry_after != NULL) {
+        MHD_add_response_header(resp, "Retry-After", retry_after);
+    }
+    return s_queue(c, r, method, code, resp, n);
+}
+
+/* Token bucket (API Gateway's rate + burst). Returns 0, or the seconds to wait. */
+static int s_throttle(server *s) {
+    if (s->rate <= 0) {
+        return 0;
+    }
+    pthread_mutex_lock(&s->bucket_mu);
+    int64_t now = s_now_ns();
+    s->tokens += (double)(now - s->bucket_ns) / 1e9 * s->rate;
+    s->tokens = s->tokens > s->burst ? s->burst : s->tokens;
+    s->bucket_ns = now;
+    int wait = 0;
+    if (s->tokens >= 1.0) {
+        s->tokens -= 1.0;
+    } else {
+        wait = (int)((1.0 - s->tokens) / s->rate) + 1;
+    }
+    pthread_mutex_unlock(&s->bucket_mu);
+    return wait;
+}
+
+static void s_log_uri(request *r, const char **path_out, size_t *len_out) {
+    const char *q = strchr(r->uri, '?');
+    *path_out = r->uri;
+    *len_out = q ? (size_t)(q - r->uri) : strlen(r->uri);
+}
+
+static enum kind s_classify(request *r) {
+    const char *p;
+    size_t n;
+    s_log_uri(r, &p, &n);
+    mb_cur path = {p, n};
+    if (mb_cur_eq(path, MB_CUR_LIT("/api")) || mb_cur_starts_with(path, MB_CUR_LIT("/api/"))) {
+        return KIND_API;
+    }
+    if (mb_cur_eq(path, MB_CUR_LIT("/config.json"))) {
+        return KIND_CONFIG;
+    }
+    if (mb_cur_eq(path, MB_CUR_LIT("/__devserver/status"))) {
+        return KIND_STATUS;
+    }
+    return KIND_STATIC;
+}
+
+/* First call for a request (headers only): throttle and refuse oversized bodies up front so a
+ * client is not made to upload 10 MB to learn the answer. */
+static enum MHD_Result s_first(server *s, request *r, struct MHD_Connection *c,
+                               const char *method) {
+    r->kind = s_classify(r);
+    if (r->kind != KIND_API) {
+        return MHD_YES;
+    }
+    int wait = s_throttle(s);
+    if (wait > 0) {
+        char ra[16];
+        snprintf(ra, sizeof ra, "%d", wait);
+        return s_error(c, r, method, 429, "too_many_requests", "Too Many Requests", ra);
+    }
+    const char *cl = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Content-Length");
+    if (cl != NULL) {
+        char *end;
+        errno = 0;
+        unsigned long long n = strtoull(cl, &end, 10);
+        if (errno != 0 || end == cl || n > MB_APIGW_MAX_REQUEST_BODY) {
+            return s_error(c, r, method, 413, "payload_too_large", "Request Entity Too Large",
+                           NULL);
+        }
+    }
+    return MHD_YES;
+}
+
+static void s_upload(request *r, const char *data, size_t len) {
+    if (r->kind != KIND_API || r->too_big) {
+        return;
+    }
+    r->has_body = true;
+    if (len > MB_APIGW_MAX_REQUEST_BODY - r->body.len || mb_buf_append(&r->body, data, len) != 0) {
+        r->too_big = true;
+        mb_buf_cleanup(&r->body);
+    }
+}
+
+typedef struct header_vec {
+    mb_http_header h[MAX_HEADERS];
+    size_t n;
+} header_vec;
+
+static enum MHD_Result s_collect(void *cls, enum MHD_ValueKind kind, const char *key,
+                                 size_t key_size, const char *value, size_t value_size) {
+    (void)kind;
+    header_vec *v = cls;
+    if (v->n < MAX_HEADERS) {
+        v->h[v->n++] = (mb_http_header){{key, key_size}, {value ? value : "", value_size}};
+    }
+    return MHD_YES;
+}
+
+/* The Access-Control-Allow-Origin value for this origin, or NULL when it is not allowed. */
+static const char *s_cors_origin(const server *s, const char *origin) {
+    for (size_t i = 0; origin != NULL && i < s->origin_count; i++) {
+        if (strcmp(s->origins[i], "*") == 0) {
+            return "*";
+        }
+        if (strcmp(s->origins[i], origin) == 0) {
+            return origin;
+        }
+    }
+    return NULL;
+}
+
+/* API Gateway answers CORS preflights itself when CORS is configured (the function never sees
+ * them); a disallowed origin gets the 204 without CORS headers. */
+static enum MHD_Result s_preflight(server *s, request *r, struct MHD_Connection *c,
+                                   const char *origin) {
+    struct MHD_Response *resp = MHD_create_response_from_buffer(0, "", MHD_RESPMEM_PERSISTENT);
+    if (resp == NULL) {
+        return MHD_NO;
+    }
+    const char *allow = s_cors_origin(s, origin);
+    if (allow != NULL) {
+        MHD_add_response_header(resp, "Access-Control-Allow-Origin", allow);
+        MHD_add_response_header(resp, "Access-Control-Allow-Methods",
+                                "GET,POST,PUT,PATCH,DELETE,OPTIONS");
+        MHD_add_response_header(resp, "Access-Control-Allow-Headers",
+                                "authorization,content-type,x-request-id");
+        MHD_add_response_header(resp, "Access-Control-Max-Age", "600");
+    }
+    MHD_add_response_header(resp, "Vary", "Origin");
+    return s_queue(c, r, "OPTIONS", 204, resp, 0);
+}
+
+static bool s_hop_by_hop(const char *name) {
+    static const char *const hop[] = {"connection", "content-length", "transfer-encoding",
+                                      "keep-alive", "upgrade"};
+    for (size_t i = 0; i < sizeof hop / sizeof hop[0]; i++) {
+        if (strcasecmp(name, hop[i]) == 0) {
+            return true;
+        }
+    }
+    return false;
+}
+
+/* Turn a successful invocation's payload into the HTTP answer. */
+static enum MHD_Result s_proxy(server *s, request *r, struct MHD_Connection *c, const char *method,
+                               mb_cur payload, const char *rid) {
+    mb_apigw_response ar;
+    mb_err err = {0};
+    if (mb_apigw_response_parse(payload, &ar, &err) != 0) {
+        mb_pool_logf("malformed Lambda proxy response (%s): answering 502", err.msg);
+        return s_error(c, r, method, 502, "internal", err.msg, NULL);
+    }
+    struct MHD_Response *resp = MHD_create_response_from_buffer(
+        ar.body.len, ar.body.ptr ? ar.body.ptr : "", MHD_RESPMEM_MUST_COPY);
+    for (size_t i = 0; resp != NULL && i < ar.header_count; i++) {
+        if (!s_hop_by_hop(ar.headers[i].name)) {
+            MHD_add_response_header(resp, ar.headers[i].name, ar.headers[i].value);
+        }
+    }
+    const char *origin = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Origin");
+    const char *allow = s_cors_origin(s, origin);
+    /* The function's own CORS headers win: never send the header twice. */
+    if (resp != NULL && allow != NULL &&
+        mb_apigw_response_header(&ar, "Access-Control-Allow-Origin") == NULL) {
+        MHD_add_response_header(resp, "Access-Control-Allow-Origin", allow);
+        MHD_add_response_header(resp, "Vary", "Origin");
+    }
+    if (resp != NULL) {
+        MHD_add_response_header(resp, "Apigw-Requestid", rid);
+    }
+    size_t bytes = ar.body.len;
+    int status = ar.status;
+    mb_apigw_response_cleanup(&ar);
+    return s_queue(c, r, method, (unsigned)status, resp, bytes);
+}
+
+/* The invocation failed: the status API Gateway would answer with. */
+static enum MHD_Result s_failed(request *r, struct MHD_Connection *c, const char *method,
+                                const mb_pool_result *res) {
+    char msg[400];
+    switch (res->outcome) {
+    case MB_POOL_TIMEOUT:
+        return s_error(c, r, method, 504, "unavailable", "Endpoint request timed out", NULL);
+    case MB_POOL_CRASH:
+        return s_error(c, r, method, 502, "internal",
+                       "The function's worker process exited during the request", NULL);
+    case MB_POOL_TOO_LARGE:
+        return s_error(c, r, method, 502, "internal",
+                       "The function's response exceeded Lambda's 6 MB limit", NULL);
+    case MB_POOL_INIT_ERROR:
+        snprintf(msg, sizeof msg, "The function failed to initialise: %.*s",
+                 (int)(res->payload.len > 300 ? 300 : res->payload.len),
+                 res->payload.len ? res->payload.ptr : "");
+        return s_error(c, r, method, 502, "internal", msg, NULL);
+    case MB_POOL_FUNC_ERROR:
+        mb_pool_logf("function error (POST .../error): %.*s",
+                     (int)(res->payload.len > 600 ? 600 : res->payload.len),
+                     res->payload.len ? res->payload.ptr : "");
+        return s_error(c, r, method, 500, "internal", "Internal Server Error", NULL);
+    default:
+        return s_error(c, r, method, 503, "unavailable", "The devserver is shutting down", NULL);
+    }
+}
+
+static void s_dump_event(const server *s, const char *rid, mb_cur event) {
+    char path[PATH_MAX];
+    snprintf(path, sizeof path, "%s/%s.json", s->dump_dir, rid);
+    FILE *f = fopen(path, "wb");
+    if (f == NULL || fwrite(event.ptr, 1, event.len, f) != event.len) {
+        mb_pool_logf("cannot write event dump %s", path);
+    }
+    if (f != NULL) {
+        fclose(f);
+    }
+}
+
+static enum MHD_Result s_api(server *s, request *r, struct MHD_Connection *c, const char *method,
+                             const char *version) {
+    if (r->too_big) {
+        return s_error(c, r, method, 413, "payload_too_large", "Request Entity Too Large", NULL);
+    }
+    header_vec hv = {.n = 0};
+    MHD_get_connection_values_n(c, MHD_HEADER_KIND, s_collect, &hv);
+    const char *origin = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Origin");
+    if (strcmp(method, "OPTIONS") == 0 && s->origin_count > 0 && origin != NULL &&
+        MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Access-Control-Request-Method")) {
+        return s_preflight(s, r, c, origin);
+    }
+    const char *path, *q;
+    size_t plen;
+    s_log_uri(r, &path, &plen);
+    q = path[plen] == '?' ? path + plen + 1 : path + plen;
+    char ip[64], rid[37];
+    s_client_ip(c, ip, sizeof ip);
+    mb_pool_uuid(rid);
+    mb_cur raw_path = plen > 4 ? (mb_cur){path + 4, plen - 4} : MB_CUR_LIT("/");
+    mb_apigw_request ar = {.method = method,
+                           .raw_path = raw_path,
+                           .raw_query = mb_cur_from_cstr(q),
+                           .protocol = version,
+                           .source_ip = ip,
+                           .headers = hv.h,
+                           .header_count = hv.n,
+                           .body = mb_buf_cur(&r->body),
+                           .has_body = r->has_body,
+                           .request_id = rid,
+                           .account_id = "000000000000",
+                           .api_id = "local"};
+    struct timespec now;
+    clock_gettime(CLOCK_REALTIME, &now);
+    ar.time_epoch_ms = (long long)now.tv_sec * 1000 + now.tv_nsec / 1000000;
+    mb_buf event = {0};
+    if (mb_apigw_event_build(&ar, &event, NULL) != 0) {
+        return MHD_NO;
+    }
+    mb_buf_cleanup(&r->body); /* the event holds a copy now */
+    enum MHD_Result ret;
+    if (event.len > MB_APIGW_MAX_LAMBDA_PAYLOAD) {
+        ret = s_error(c, r, method, 413, "payload_too_large",
+                      "Request too large for a Lambda invocation (6 MB event)", NULL);
+    } else {
+        if (s->dump_dir != NULL) {
+            s_dump_event(s, rid, mb_buf_cur(&event));
+        }
+        mb_pool_result res;
+        mb_pool_invoke(s->pool, mb_buf_cur(&event), &res);
+        r->worker = res.worker;
+        r->init_ms = res.init_ms;
+        memcpy(r->lambda_id, res.request_id, sizeof r->lambda_id);
+        if (res.init_ms > 0) {
+            mb_pool_logf(
+                "REPORT RequestId: %s Duration: %.2f ms Init Duration: %.2f ms (worker %d)",
+                res.request_id, res.duration_ms, res.init_ms, res.worker);
+        }
+        ret = res.outcome == MB_POOL_OK ? s_proxy(s, r, c, method, mb_buf_cur(&res.payload), rid)
+                                        : s_failed(r, c, method, &res);
+        mb_pool_result_cleanup(&res);
+    }
+    mb_buf_cleanup(&event);
+    return ret;
+}
+
+static enum MHD_Result s_file(request *r, struct MHD_Connection *c, const char *method,
+                              const char *file, const char *ctype) {
+    int fd = open(file, O_RDONLY | O_CLOEXEC);
+    struct stat st;
+    if (fd < 0 || fstat(fd, &st) != 0) {
+        if (fd >= 0) {
+            close(fd);
+        }
+        return s_error(c, r, method, 404, "not_found", "Not Found", NULL);
+    }
+    struct MHD_Response *resp = MHD_create_response_from_fd((uint64_t)st.st_size, fd);
+    if (resp == NULL) {
+        close(fd);
+        return MHD_NO;
+    }
+    MHD_add_response_header(resp, "Content-Type", ctype);
+    MHD_add_response_header(resp, "Cache-Control", "no-cache");
+    MHD_add_response_header(resp, "X-Content-Type-Options", "nosniff");
+    return s_queue(c, r, method, 200, resp, (size_t)st.st_size);
+}
+
+static enum MHD_Result s_static(server *s, request *r, struct MHD_Connection *c,
+                                const char *method) {
+    const char *path;
+    size_t plen;
+    s_log_uri(r, &path, &plen);
+    if (s->frontend == NULL) {
+        return s_error(c, r, method, 404, "not_found", "No --frontend folder configured", NULL);
+    }
+    char *file = NULL;
+    mb_err err = {0};
+    int rc = mb_static_resolve(s->frontend, (mb_cur){path, plen}, &file, &err);
+    if (rc == MB_ERR_INVALID) {
+        return s_error(c, r, method, 400, "bad_request", "Refused path", NULL);
+    }
+    size_t last = plen;
+    while (last > 0 && path[last - 1] != '/') {
+        last--;
+    }
+    bool app_route = memchr(path + last, '.', plen - last) == NULL;
+    if (rc == MB_ERR_NOTFOUND && app_route) {
+        /* SPA fallback: /dashboard etc. are client-side routes served by index.html. */
+        rc = mb_static_resolve(s->frontend, MB_CUR_LIT("/"), &file, &err);
+    }
+    if (rc != 0) {
+        return s_error(c, r, method, 404, "not_found", "Not Found", NULL);
+    }
+    enum MHD_Result ret = s_file(r, c, method, file, mb_static_content_type(file));
+    free(file);
+    return ret;
+}
+
+static enum MHD_Result s_config(server *s, request *r, struct MHD_Connection *c,
+                                const char *method) {
+    if (s->config_file == NULL) {
+        return s_error(c, r, method, 404, "not_found", "No --config file given", NULL);
+    }
+    struct stat st;
+    if (stat(s->config_file, &st) != 0 || !S_ISREG(st.st_mode) || st.st_size > CONFIG_MAX) {
+        return s_error(c, r, method, 404, "not_found", "The --config file is missing", NULL);
+    }
+    return s_file(r, c, method, s->config_file, "application/json");
+}
+
+static enum MHD_Result s_status(server *s, request *r, struct MHD_Connection *c,
+                                const char *method) {
+    mb_pool_worker_info w[MB_POOL_MAX_WORKERS];
+    int queued = 0;
+    int n = mb_pool_workers(s->pool, w, MB_POOL_MAX_WORKERS, &queued);
+    mb_buf b = {0};
+    int rc = mb_buf_appendf(&b, "{\"pid\":%d,\"queued\":%d,\"workers\":[", (int)getpid(), queued);
+    for (int i = 0; i < n; i++) {
+        rc |= mb_buf_appendf(&b, "%s{\"slot\":%d,\"pid\":%d,\"ready\":%s,\"busy\":%s}",
+                             i ? "," : "", w[i].slot, w[i].pid, w[i].ready ? "true" : "false",
+                             w[i].busy ? "true" : "false");
+    }
+    rc |= mb_buf_append_cstr(&b, "]}");
+    if (rc != 0) {
+        mb_buf_cleanup(&b);
+        return MHD_NO;
+    }
+    size_t len = 0;
+    char *body = mb_buf_detach(&b, &len);
+    struct MHD_Response *resp = MHD_create_response_from_buffer_with_free_callback(len, body, free);
+    if (resp == NULL) {
+        free(body);
+        return MHD_NO;
+    }
+    MHD_add_response_header(resp, "Content-Type", "application/json");
+    MHD_add_response_header(resp, "Cache-Control", "no-store");
+    return s_queue(c, r, method, 200, resp, len);
+}
+
+static enum MHD_Result s_access(void *cls, struct MHD_Connection *c, const char *url,
+                                const char *method, const char *version, const char *upload_data,
+                                size_t *upload_data_size, void **con_cls) {
+    (void)url; /* the raw target from the URI log callback is used instead */
+    server *s = cls;
+    request *r = *con_cls;
+    if (r == NULL) {
+        return MHD_NO;
+    }
+    if (!r->seen) {
+        r->seen = true;
+        return s_first(s, r, c, method);
+    }
+    if (*upload_data_size > 0) {
+        s_upload(r, upload_data, *upload_data_size);
+        *upload_data_size = 0;
+        return MHD_YES;
+    }
+    if (r->kind == KIND_API) {
+        return s_api(s, r, c, method, version);
+    }
+    if (strcmp(method, "GET") != 0 && strcmp(method, "HEAD") != 0) {
+        return s_error(c, r, method, 405, "method_not_allowed", "Method Not Allowed", NULL);
+    }
+    if (r->kind == KIND_CONFIG) {
+        return s_config(s, r, c, method);
+    }
+    return r->kind == KIND_STATUS ? s_status(s, r, c, method) : s_static(s, r, c, method);
+}
+
+static void *s_uri_log(void *cls, const char *uri, struct MHD_Connection *c) {
+    (void)cls;
+    (void)c;
+    request *r = calloc(1, sizeof *r);
+    if (r != NULL) {
+        r->t0 = s_now_ns();
+        r->uri = strdup(uri ? uri : "/");
+        if (r->uri == NULL) {
+            free(r);
+            r = NULL;
+        }
+    }
+    return r;
+}
+
+static void s_completed(void *cls, struct MHD_Connection *c, void **con_cls,
+                        enum MHD_RequestTerminationCode toe) {
+    (void)cls;
+    (void)c;
+    (void)toe;
+    request *r = *con_cls;
+    if (r != NULL) {
+        mb_buf_cleanup(&r->body);
+        free(r->uri);
+        free(r);
+        *con_cls = NULL;
+    }
+}
+
+/* Keep the target exactly as sent: API Gateway's rawPath and rawQueryString are not decoded. */
+static size_t s_no_unescape(void *cls, struct MHD_Connection *c, char *s) {
+    (void)cls;
+    (void)c;
+    return strlen(s);
+}
+
+/* ---- command line and main loop ---- */
+
+typedef struct options {
+    int port, workers;
+    double timeout_s, rate, burst;
+    const char *handlers, *frontend, *config, *bootstrap, *dump_dir;
+} options;
+
+static const char s_usage[] =
+    "usage: devserver [--port 3000] [--workers N] [--handlers DIR] [--frontend DIR]\n"
+    "                 [--config FILE] [--bootstrap PATH] [--timeout SECONDS]\n"
+    "                 [--rate PER_SECOND --burst N] [--dump-events DIR]\n"
+    "Serves /api/... through N bootstrap workers (Lambda Runtime API emulator), other paths from\n"
+    "--frontend, and /config.json from --config. CORS_ALLOWED_ORIGINS configures CORS.\n";
+
+static int s_number(const char *arg, double lo, double hi, double *out) {
+    char *end;
+    errno = 0;
+    double v = arg ? strtod(arg, &end) : 0;
+    if (arg == NULL || errno != 0 || end == arg || *end != 0 || v < lo || v > hi) {
+        return -1;
+    }
+    *out = v;
+    return 0;
+}
+
+/* Parse one "--name value" pair into o. Returns 0, or -1 for an unknown name or a bad value. */
+static int s_option(options *o, const char *name, const char *val) {
+    double d;
+    static const char *const paths[] = {"--handlers", "--frontend", "--config", "--bootstrap",
+                                        "--dump-events"};
+    const char **slots[] = {&o->handlers, &o->frontend, &o->config, &o->bootstrap, &o->dump_dir};
+    for (size_t i = 0; i < sizeof paths / sizeof paths[0]; i++) {
+        if (strcmp(name, paths[i]) == 0 && val != NULL && *val != 0) {
+            *slots[i] = val;
+            return 0;
+        }
+    }
+    if (strcmp(name, "--port") == 0 && s_number(val, 1, 65535, &d) == 0) {
+        o->port = (int)d;
+    } else if (strcmp(name, "--workers") == 0 && s_number(val, 1, MB_POOL_MAX_WORKERS, &d) == 0) {
+        o->workers = (int)d;
+    } else if (strcmp(name, "--timeout") == 0 && s_number(val, 0.05, 900, &d) == 0) {
+        o->timeout_s = d;
+    } else if (strcmp(name, "--rate") == 0 && s_number(val, 0, 1e7, &d) == 0) {
+        o->rate = d;
+    } else if (strcmp(name, "--burst") == 0 && s_number(val, 1, 1e7, &d) == 0) {
+        o->burst = d;
+    } else {
+        return -1;
+    }
+    return 0;
+}
+
+static int s_parse(int argc, char **argv, options *o) {
+    *o = (options){.port = 3000,
+                   .workers = 2,
+                   .timeout_s = 30,
+                   .rate = 10000,
+                   .burst = 5000,
+                   .handlers = "handlers"};
+    for (int i = 1; i < argc; i += 2) {
+        if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
+            fputs(s_usage, stdout);
+            exit(0);
+        }
+        if (s_option(o, argv[i], i + 1 < argc ? argv[i + 1] : NULL) != 0) {
+            fprintf(stderr, "devserver: bad option '%s%s%s'\n%s", argv[i], i + 1 < argc ? " " : "",
+                    i + 1 < argc ? argv[i + 1] : "", s_usage);
+            return -1;
+        }
+    }
+    return 0;
+}
+
+/* The bootstrap next to this executable, unless --bootstrap says otherwise. */
+static char *s_default_bootstrap(void) {
+    char self[PATH_MAX];
+    ssize_t n = readlink("/proc/self/exe", self, sizeof self - 16);
+    if (n <= 0) {
+        return strdup("./bootstrap");
+    }
+    self[n] = 0;
+    char *slash = strrchr(self, '/');
+    snprintf(slash + 1, sizeof self - (size_t)(slash + 1 - self), "bootstrap");
+    return strdup(self);
+}
+
+static void s_cors_init(server *s) {
+    const char *env = getenv("CORS_ALLOWED_ORIGINS");
+    while (env != NULL && *env != 0 && s->origin_count < MAX_ORIGINS) {
+        size_t n = strcspn(env, ",");
+        mb_cur one = {env, n};
+        while (one.len > 0 && one.ptr[0] == ' ') {
+            one.ptr++;
+            one.len--;
+        }
+        while (one.len > 0 && one.ptr[one.len - 1] == ' ') {
+            one.len--;
+        }
+        if (one.len > 0) {
+            char *o = strndup(one.ptr, one.len);
+            if (o != NULL) {
+                s->origins[s->origin_count++] = o;
+            }
+        }
+        env += n + (env[n] == ',');
+    }
+}
+
+static struct MHD_Daemon *s_listen(server *s) {
+    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)s->port)};
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    return MHD_start_daemon(
+        MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_THREAD_PER_CONNECTION | MHD_USE_POLL |
+            MHD_USE_ERROR_LOG,
+        (uint16_t)s->port, NULL, NULL, s_access, s, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&sa,
+        MHD_OPTION_URI_LOG_CALLBACK, s_uri_log, NULL, MHD_OPTION_NOTIFY_COMPLETED, s_completed,
+        NULL, MHD_OPTION_UNESCAPE_CALLBACK, s_no_unescape, NULL, MHD_OPTION_CONNECTION_TIMEOUT,
+        (unsigned)120, MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(64 * 1024),
+        MHD_OPTION_LISTENING_ADDRESS_REUSE, (unsigned)1, MHD_OPTION_CONNECTION_LIMIT,
+        (unsigned)1000, MHD_OPTION_END);
+}
+
+/* Supervise workers until SIGINT or SIGTERM. */
+static void s_run(mb_pool *pool, const sigset_t *set) {
+    int next_ms = 1000;
+    for (;;) {
+        struct timespec t = {next_ms / 1000, (long)(next_ms % 1000) * 1000000};
+        int sig = sigtimedwait(set, NULL, &t);
+        if (sig == SIGINT || sig == SIGTERM) {
+            mb_pool_logf("%s received: stopping workers", sig == SIGINT ? "SIGINT" : "SIGTERM");
+            return;
+        }
+        next_ms = mb_pool_supervise(pool);
+        next_ms = next_ms < 0 || next_ms > 1000 ? 1000 : next_ms;
+    }
+}
+
+static int s_prepare(server *s, const options *o, char **bootstrap, char **handlers) {
+    *bootstrap = o->bootstrap ? strdup(o->bootstrap) : s_default_bootstrap();
+    *handlers = realpath(o->handlers, NULL);
+    if (*handlers == NULL) {
+        fprintf(stderr, "devserver: handlers folder '%s': %s (pass --handlers DIR)\n", o->handlers,
+                strerror(errno));
+        return -1;
+    }
+    const char *fe = o->frontend;
+    if (fe == NULL) {
+        fe = access("frontend/dist/index.html", R_OK) == 0 ? "frontend/dist" : "frontend";
+    }
+    s->frontend = realpath(fe, NULL);
+    if (s->frontend == NULL && o->frontend != NULL) {
+        fprintf(stderr, "devserver: frontend folder '%s': %s\n", fe, strerror(errno));
+        return -1;
+    }
+    s->config_file = o->config;
+    s->dump_dir = o->dump_dir;
+    s->port = o->port;
+    s->rate = o->rate;
+    s->burst = o->burst > 0 ? o->burst : 1;
+    s->tokens = s->burst;
+    s->bucket_ns = s_now_ns();
+    s_cors_init(s);
+    return *bootstrap ? 0 : -1;
+}
+
+int main(int argc, char **argv) {
+    options o;
+    if (s_parse(argc, argv, &o) != 0) {
+        return 2;
+    }
+    /* Block the signals before any thread exists, so only s_run's sigtimedwait sees them. */
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGINT);
+    sigaddset(&set, SIGTERM);
+    sigaddset(&set, SIGCHLD);
+    pthread_sigmask(SIG_BLOCK, &set, NULL);
+    signal(SIGPIPE, SIG_IGN);
+    server s = {.pool = NULL};
+    pthread_mutex_init(&s.bucket_mu, NULL);
+    char *bootstrap = NULL, *handlers = NULL;
+    int rc = 1;
+    mb_err err = {0};
+    struct MHD_Daemon *d = NULL;
+    if (s_prepare(&s, &o, &bootstrap, &handlers) != 0) {
+        goto done;
+    }
+    mb_pool_options po = {.bootstrap = bootstrap,
+                          .handlers_dir = handlers,
+                          .workers = o.workers,
+                          .timeout_ms = (int)(o.timeout_s * 1000),
+                          .function_name = "moonbase-local",
+                          .region = getenv("AWS_REGION")};
+    s.pool = mb_pool_new(&po, &err);
+    if (s.pool == NULL || mb_pool_start(s.pool, &err) != 0) {
+        fprintf(stderr, "devserver: %s\n", err.msg);
+        goto done;
+    }
+    d = s_listen(&s);
+    if (d == NULL) {
+        fprintf(stderr, "devserver: cannot listen on 127.0.0.1:%d (port in use? try --port)\n",
+                o.port);
+        goto done;
+    }
+    mb_pool_logf("listening on http://localhost:%d (api under /api, %d workers, handlers %s, "
+                 "frontend %s, timeout %.1f s)",
+                 o.port, o.workers, handlers, s.frontend ? s.frontend : "(none)", o.timeout_s);
+    s_run(s.pool, &set);
+    rc = 0;
+done:
+    if (s.pool != NULL) {
+        mb_pool_shutdown(s.pool); /* wakes every waiting client first */
+    }
+    if (d != NULL) {
+        MHD_stop_daemon(d);
+    }
+    mb_pool_free(s.pool);
+    for (size_t i = 0; i < s.origin_count; i++) {
+        free(s.origins[i]);
+    }
+    free(s.frontend);
+    free(bootstrap);
+    free(handlers);
+    pthread_mutex_destroy(&s.bucket_mu);
+    if (rc == 0) {
+        mb_pool_logf("stopped");
+    }
+    return rc;
+}
