@@ -49,6 +49,18 @@ static size_t s_utf8_len(const unsigned char *p, size_t n) {
     return len;
 }
 
+bool mb_json_is_utf8(mb_cur s) {
+    const unsigned char *p = (const unsigned char *)s.ptr;
+    for (size_t i = 0; i < s.len;) {
+        size_t n = s_utf8_len(p + i, s.len - i);
+        if (n == 0) {
+            return false;
+        }
+        i += n;
+    }
+    return true;
+}
+
 static int s_fail(jp *j, int status, const char *what) {
     if (j->status == 0) {
         j->status = mb_err_set(j->err, status, "invalid JSON at byte %zu: %s",

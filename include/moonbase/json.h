@@ -10,6 +10,7 @@
 #ifndef MOONBASE_JSON_H
 #define MOONBASE_JSON_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #include <lua.h>
@@ -35,6 +36,9 @@ int mb_json_encode(lua_State *L, int idx, mb_buf *out, mb_err *err);
  * replacing invalid UTF-8 with U+FFFD so the output is always valid JSON. Returns 0 or
  * MB_ERR_NOMEM. */
 int mb_json_append_string(mb_buf *out, mb_cur s);
+
+/* True when s is entirely valid UTF-8 (no overlongs, surrogates or truncated sequences). */
+bool mb_json_is_utf8(mb_cur s);
 
 /* Register json.encode/json.decode/json.null/json.array_mt as a table on the stack top, the
  * library handlers see as `json` (and as `cjson`, for code written for lua-cjson). [-0, +1, m] */

@@ -1,0 +1,332 @@
+/* router.c - routes.lua -> route table, and method + path matching (see moonbase/router.h). */
+#include "moonbase/router.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "moonbase/lua_host.h"
+
+static char *s_dup(const char *s, size_t n) {
+    char *p = malloc(n + 1);
+    if (p) {
+        memcpy(p, s, n);
+        p[n] = '\0';
+    }
+    return p;
+}
+
+static bool s_is_param(mb_cur seg) {
+    return seg.len > 2 && seg.ptr[0] == '{' && seg.ptr[seg.len - 1] == '}';
+}
+
+/* Split a pattern into segment views; validates literal and {param} segments. */
+static int s_parse_pattern(mb_route *rt, size_t i, mb_err *err) {
+    const char *p = rt->pattern;
+    if (p[0] != '/') {
+        return mb_err_set(err, MB_ERR_CONFIG, "route %zu: path must start with '/'", i);
+    }
+    while (*p) {
+        while (*p == '/') {
+            p++;
+        }
+        const char *s = p;
+        while (*p && *p != '/') {
+            p++;
+        }
+        if (p == s) {
+            break;
+        }
+        if (rt->seg_count == MB_ROUTER_MAX_SEGMENTS) {
+            return mb_err_set(err, MB_ERR_CONFIG, "route %zu: too many path segments", i);
+        }
+        mb_cur seg = {s, (size_t)(p - s)};
+        if (s_is_param(seg) &&
+            !mb_lua_host_valid_name((mb_cur){seg.ptr + 1, seg.len - 2})) {
+            return mb_err_set(err, MB_ERR_CONFIG, "route %zu: bad parameter name in %s", i,
+                              rt->pattern);
+        }
+        if (!s_is_param(seg) && (memchr(s, '{', seg.len) || memchr(s, '}', seg.len))) {
+            return mb_err_set(err, MB_ERR_CONFIG, "route %zu: braces must wrap a whole segment",
+                              i);
+        }
+        rt->literal_count += !s_is_param(seg);
+        rt->segs[rt->seg_count++] = seg;
+    }
+    return 0;
+}
+
+/* Copy the string at t[k] (raw access: no metamethods run at start-up). */
+static int s_field_str(lua_State *L, int t, int k, const char *kname, char **out, size_t i,
+                       mb_err *err) {
+    int type = k ? lua_rawgeti(L, t, k) : (lua_pushstring(L, kname), lua_rawget(L, t));
+    if (type != LUA_TSTRING) {
+        lua_pop(L, 1);
+        return mb_err_set(err, MB_ERR_CONFIG, "route %zu: %s must be a string", i, kname);
+    }
+    size_t len;
+    const char *s = lua_tolstring(L, -1, &len);
+    *out = memchr(s, '\0', len) ? NULL : s_dup(s, len);
+    lua_pop(L, 1);
+    return *out ? 0 : mb_err_set(err, MB_ERR_CONFIG, "route %zu: bad %s", i, kname);
+}
+
+static int s_load_groups(lua_State *L, int t, mb_route *rt, size_t i, mb_err *err) {
+    lua_pushliteral(L, "groups");
+    if (lua_rawget(L, t) != LUA_TTABLE) {
+        bool absent = lua_isnil(L, -1);
+        lua_pop(L, 1);
+        return absent ? 0 : mb_err_set(err, MB_ERR_CONFIG, "route %zu: groups must be a list", i);
+    }
+    int g = lua_gettop(L);
+    size_t n = lua_rawlen(L, g);
+    if (n > MB_ROUTER_MAX_GROUPS) {
+        lua_pop(L, 1);
+        return mb_err_set(err, MB_ERR_CONFIG, "route %zu: too many groups", i);
+    }
+    for (size_t k = 1; k <= n; k++) {
+        if (s_field_str(L, g, (int)k, "group", &rt->groups[rt->group_count], i, err) != 0) {
+            lua_pop(L, 1);
+            return MB_ERR_CONFIG;
+        }
+        rt->group_count++;
+    }
+    lua_pop(L, 1);
+    return 0;
+}
+
+static int s_load_flags(lua_State *L, int t, mb_route *rt, size_t i, mb_err *err) {
+    lua_pushliteral(L, "auth");
+    int type = lua_rawget(L, t);
+    rt->auth = lua_toboolean(L, -1);
+    lua_pop(L, 1);
+    if (type != LUA_TNIL && type != LUA_TBOOLEAN) {
+        return mb_err_set(err, MB_ERR_CONFIG, "route %zu: auth must be true or false", i);
+    }
+    lua_pushliteral(L, "token_use");
+    type = lua_rawget(L, t);
+    const char *use = type == LUA_TSTRING ? lua_tostring(L, -1) : NULL;
+    rt->token_use = use && strcmp(use, "id") == 0       ? MB_ROUTE_TOKEN_ID
+                    : use && strcmp(use, "access") == 0 ? MB_ROUTE_TOKEN_ACCESS
+                                                        : MB_ROUTE_TOKEN_ANY;
+    lua_pop(L, 1);
+    if (type != LUA_TNIL && rt->token_use == MB_ROUTE_TOKEN_ANY) {
+        return mb_err_set(err, MB_ERR_CONFIG, "route %zu: token_use must be \"id\" or \"access\"",
+                          i);
+    }
+    if (s_load_groups(L, t, rt, i, err) != 0) {
+        return MB_ERR_CONFIG;
+    }
+    if (rt->group_count && !rt->auth) {
+        return mb_err_set(err, MB_ERR_CONFIG, "route %zu: groups need auth = true", i);
+    }
+    return 0;
+}
+
+static int s_load_route(lua_State *L, int t, mb_route *rt, size_t i, mb_err *err) {
+    if (s_field_str(L, t, 1, "method", &rt->method, i, err) ||
+        s_field_str(L, t, 2, "path", &rt->pattern, i, err) ||
+        s_field_str(L, t, 3, "handler", &rt->handler, i, err)) {
+        return MB_ERR_CONFIG;
+    }
+    for (char *c = rt->method; *c; c++) {
+        if (*c >= 'a' && *c <= 'z') {
+            *c = (char)(*c - 'a' + 'A');
+        } else if (*c < 'A' || *c > 'Z') {
+            return mb_err_set(err, MB_ERR_CONFIG, "route %zu: bad method", i);
+        }
+    }
+    if (!mb_lua_host_valid_name(mb_cur_from_cstr(rt->handler))) {
+        return mb_err_set(err, MB_ERR_CONFIG,
+                          "route %zu: handler names are letters, digits and '_'", i);
+    }
+    if (strlen(rt->pattern) > MB_ROUTER_MAX_PATH) {
+        return mb_err_set(err, MB_ERR_CONFIG, "route %zu: path too long", i);
+    }
+    return s_parse_pattern(rt, i, err) || s_load_flags(L, t, rt, i, err) ? MB_ERR_CONFIG : 0;
+}
+
+static bool s_same_route(const mb_route *a, const mb_route *b) {
+    if (strcmp(a->method, b->method) != 0 || a->seg_count != b->seg_count) {
+        return false;
+    }
+    for (size_t k = 0; k < a->seg_count; k++) {
+        bool pa = s_is_param(a->segs[k]), pb = s_is_param(b->segs[k]);
+        if (pa != pb || (!pa && !mb_cur_eq(a->segs[k], b->segs[k]))) {
+            return false;
+        }
+    }
+    return true;
+}
+
+int mb_router_load(mb_router *r, lua_State *L, int idx, mb_err *err) {
+    *r = (mb_router){0};
+    idx = lua_absindex(L, idx);
+    if (lua_type(L, idx) != LUA_TTABLE) {
+        return mb_err_set(err, MB_ERR_CONFIG, "routes.lua must return a list of routes");
+    }
+    size_t n = lua_rawlen(L, idx);
+    if (n > MB_ROUTER_MAX_ROUTES) {
+        return mb_err_set(err, MB_ERR_CONFIG, "routes.lua lists more than %d routes",
+                          MB_ROUTER_MAX_ROUTES);
+    }
+    if (n && !(r->routes = calloc(n, sizeof *r->routes))) {
+        return mb_err_set(err, MB_ERR_NOMEM, "out of memory loading routes");
+    }
+    for (size_t i = 0; i < n; i++) {
+        mb_route *rt = &r->routes[r->count++];
+        int rc = lua_rawgeti(L, idx, (lua_Integer)i + 1) == LUA_TTABLE
+                     ? s_load_route(L, lua_gettop(L), rt, i + 1, err)
+                     : mb_err_set(err, MB_ERR_CONFIG, "route %zu must be a table", i + 1);
+        lua_pop(L, 1);
+        for (size_t k = 0; rc == 0 && k < i; k++) {
+            if (s_same_route(&r->routes[k], rt)) {
+                rc = mb_err_set(err, MB_ERR_CONFIG, "route %zu duplicates route %zu (%s %s)",
+                                i + 1, k + 1, rt->method, rt->pattern);
+            }
+        }
+        if (rc != 0) {
+            mb_router_cleanup(r);
+            return rc;
+        }
+    }
+    return 0;
+}
+
+void mb_router_cleanup(mb_router *r) {
+    if (!r) {
+        return;
+    }
+    for (size_t i = 0; i < r->count; i++) {
+        mb_route *rt = &r->routes[i];
+        free(rt->method);
+        free(rt->pattern);
+        free(rt->handler);
+        for (size_t g = 0; g < rt->group_count; g++) {
+            free(rt->groups[g]);
+        }
+    }
+    free(r->routes);
+    *r = (mb_router){0};
+}
+
+static int s_hex(char c) {
+    if (c >= '0' && c <= '9') {
+        return c - '0';
+    }
+    c = (char)(c | 0x20);
+    return c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
+}
+
+/* Percent-decode the path into m->scratch and fill segs; false for a malformed/dangerous path. */
+static bool s_split_path(mb_cur path, mb_route_match *m, mb_cur *segs, size_t *count) {
+    if (path.len == 0 || path.len > MB_ROUTER_MAX_PATH || path.ptr[0] != '/' ||
+        mb_buf_reserve(&m->scratch, path.len) != 0) {
+        return false;
+    }
+    char *out = m->scratch.ptr; /* reserved up front: the views below never move */
+    size_t i = 0, o = 0;
+    *count = 0;
+    while (i < path.len) {
+        while (i < path.len && path.ptr[i] == '/') {
+            i++;
+        }
+        size_t start = o;
+        for (; i < path.len && path.ptr[i] != '/'; i++) {
+            unsigned char c = (unsigned char)path.ptr[i];
+            if (c == '%') {
+                int hi = i + 2 < path.len ? s_hex(path.ptr[i + 1]) : -1;
+                int lo = hi >= 0 ? s_hex(path.ptr[i + 2]) : -1;
+                if (lo < 0) {
+                    return false;
+                }
+                c = (unsigned char)(hi << 4 | lo);
+                i += 2;
+            }
+            if (c < 0x20 || c == 0x7f || c == '/' || c == '\\') {
+                return false; /* NUL, control bytes and encoded separators never reach handlers */
+            }
+            out[o++] = (char)c;
+        }
+        mb_cur seg = {out + start, o - start};
+        if (seg.len == 0) {
+            continue;
+        }
+        if (mb_cur_eq(seg, MB_CUR_LIT(".")) || mb_cur_eq(seg, MB_CUR_LIT("..")) ||
+            *count == MB_ROUTER_MAX_SEGMENTS) {
+            return false;
+        }
+        segs[(*count)++] = seg;
+    }
+    m->scratch.len = o;
+    return true;
+}
+
+static bool s_path_matches(const mb_route *rt, const mb_cur *segs, size_t n) {
+    if (rt->seg_count != n) {
+        return false;
+    }
+    for (size_t k = 0; k < n; k++) {
+        if (!s_is_param(rt->segs[k]) && !mb_cur_eq(rt->segs[k], segs[k])) {
+            return false;
+        }
+    }
+    return true;
+}
+
+static void s_add_allow(mb_buf *allow, const char *method) {
+    mb_cur m = mb_cur_from_cstr(method);
+    for (size_t p = 0; p + m.len <= allow->len; p++) {
+        if ((p == 0 || allow->ptr[p - 1] == ' ') && memcmp(allow->ptr + p, m.ptr, m.len) == 0 &&
+            (p + m.len == allow->len || allow->ptr[p + m.len] == ',')) {
+            return;
+        }
+    }
+    (void)(allow->len ? mb_buf_appendf(allow, ", %s", method) : mb_buf_append_cstr(allow, method));
+}
+
+mb_route_result mb_router_match(const mb_router *r, mb_cur method, mb_cur path, mb_route_match *m) {
+    *m = (mb_route_match){0};
+    mb_cur segs[MB_ROUTER_MAX_SEGMENTS];
+    size_t n;
+    if (!s_split_path(path, m, segs, &n)) {
+        return MB_ROUTE_BAD_PATH;
+    }
+    const mb_route *best = NULL;
+    bool path_known = false;
+    for (size_t i = 0; i < r->count; i++) {
+        const mb_route *rt = &r->routes[i];
+        if (!s_path_matches(rt, segs, n)) {
+            continue;
+        }
+        path_known = true;
+        s_add_allow(&m->allow, strcmp(rt->method, "ANY") == 0 ? "GET, POST, PUT, PATCH, DELETE"
+                                                              : rt->method);
+        bool method_ok = strcmp(rt->method, "ANY") == 0 ||
+                         mb_cur_eq(mb_cur_from_cstr(rt->method), method);
+        if (method_ok && (!best || rt->literal_count > best->literal_count)) {
+            best = rt;
+        }
+    }
+    if (path_known) {
+        s_add_allow(&m->allow, "OPTIONS");
+    }
+    if (!best) {
+        return path_known ? MB_ROUTE_METHOD_NOT_ALLOWED : MB_ROUTE_NOT_FOUND;
+    }
+    m->route = best;
+    for (size_t k = 0; k < n; k++) {
+        if (s_is_param(best->segs[k])) {
+            m->param_names[m->param_count] = (mb_cur){best->segs[k].ptr + 1, best->segs[k].len - 2};
+            m->param_values[m->param_count++] = segs[k];
+        }
+    }
+    return MB_ROUTE_FOUND;
+}
+
+void mb_route_match_cleanup(mb_route_match *m) {
+    if (!m) {
+        return;
+    }
+    mb_buf_cleanup(&m->scratch);
+    mb_buf_cleanup(&m->allow);
+}

@@ -1,0 +1,75 @@
+/* moonbase/router.h - the route table from HANDLERS_DIR/routes.lua and path matching.
+ * Patterns are literal segments and {param} segments ("/items/{id}"). Matching works on
+ * percent-decoded segments; "." and ".." segments, NUL bytes and malformed escapes are rejected
+ * before any handler can see them. The most specific route wins (most literal segments, then
+ * table order).
+ * Ownership: mb_router_load() fills a caller-owned router that mb_router_cleanup() releases.
+ * A match borrows from the router and from the match's own scratch buffer. */
+#ifndef MOONBASE_ROUTER_H
+#define MOONBASE_ROUTER_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include <lua.h>
+
+#include "moonbase/buf.h"
+#include "moonbase/err.h"
+
+#define MB_ROUTER_MAX_ROUTES 256
+#define MB_ROUTER_MAX_SEGMENTS 32
+#define MB_ROUTER_MAX_GROUPS 16
+#define MB_ROUTER_MAX_PATH 4096
+
+typedef enum mb_route_token_use {
+    MB_ROUTE_TOKEN_ANY = 0,
+    MB_ROUTE_TOKEN_ID = 1,
+    MB_ROUTE_TOKEN_ACCESS = 2,
+} mb_route_token_use;
+
+typedef struct mb_route {
+    char *method;  /* upper case, or "ANY" */
+    char *pattern; /* as written, e.g. "/items/{id}" (also the metric/log route name) */
+    char *handler; /* file name without .lua */
+    bool auth;
+    mb_route_token_use token_use;
+    char *groups[MB_ROUTER_MAX_GROUPS];
+    size_t group_count;
+    mb_cur segs[MB_ROUTER_MAX_SEGMENTS]; /* borrow from pattern; a param is "{name}" */
+    size_t seg_count;
+    size_t literal_count;
+} mb_route;
+
+typedef struct mb_router {
+    mb_route *routes;
+    size_t count;
+} mb_router;
+
+typedef enum mb_route_result {
+    MB_ROUTE_FOUND = 0,
+    MB_ROUTE_NOT_FOUND,
+    MB_ROUTE_METHOD_NOT_ALLOWED, /* the path exists with other methods: see allow */
+    MB_ROUTE_BAD_PATH,           /* malformed or dangerous path: 400 */
+} mb_route_result;
+
+typedef struct mb_route_match {
+    const mb_route *route;
+    size_t param_count;
+    mb_cur param_names[MB_ROUTER_MAX_SEGMENTS];  /* without braces, borrow from the route */
+    mb_cur param_values[MB_ROUTER_MAX_SEGMENTS]; /* decoded, borrow from scratch */
+    mb_buf scratch;                              /* decoded segments; owned by the match */
+    mb_buf allow;                                /* "GET, PUT, OPTIONS" for 405 and preflight */
+} mb_route_match;
+
+/* Read the route list at stack index idx (what routes.lua returned). Each entry is
+ * { METHOD, "/pattern", "handler", auth = bool, groups = {...}, token_use = "id"|"access" }.
+ * On error returns MB_ERR_CONFIG with a message naming the entry and the problem. */
+int mb_router_load(mb_router *r, lua_State *L, int idx, mb_err *err);
+void mb_router_cleanup(mb_router *r);
+
+/* Match method + raw (percent-encoded) path. The match must be cleaned up by the caller with
+ * mb_route_match_cleanup() whatever the result. */
+mb_route_result mb_router_match(const mb_router *r, mb_cur method, mb_cur path, mb_route_match *m);
+void mb_route_match_cleanup(mb_route_match *m);
+
+#endif
