@@ -34,7 +34,6 @@ export function activitySection(app) {
       h('p', { class: 'stat' }, h('strong', {}, String(total)), ` item${total === 1 ? '' : 's'} created`),
       h('div', { class: 'chart-box' }, canvas),
       dataTable(days));
-    const reduce = window.matchMedia && window.matchMedia('(prefers-reduced-motion: reduce)').matches;
     // Chart.js needs the canvas in the document to size it: create it on the next frame.
     requestAnimationFrame(() => {
       if (!canvas.isConnected) return;
@@ -45,7 +44,7 @@ export function activitySection(app) {
           datasets: [{ label: 'Items created', data: days.map((d) => Number(d.created) || 0), backgroundColor: cssVar('--accent') || '#5b5bd6', borderRadius: 4 }],
         },
         options: {
-          responsive: true, maintainAspectRatio: false, animation: reduce ? false : { duration: 300 },
+          responsive: true, maintainAspectRatio: false, animation: false,
           scales: {
             x: { ticks: { color: cssVar('--muted'), maxRotation: 0, autoSkip: true, maxTicksLimit: 8 }, grid: { display: false } },
             y: { beginAtZero: true, ticks: { color: cssVar('--muted'), precision: 0 }, grid: { color: cssVar('--line') } },

@@ -29,15 +29,19 @@ export function itemsSection(app, { limit, onChange }) {
   const count = h('p', { class: 'count', role: 'status' });
 
   const createForm = newItemForm(app, (item) => {
-    state.items.unshift(item);
+    state.items = [item, ...state.items.filter((x) => x.id !== item.id)];
     renderList();
     announce(`Added “${item.title}”.`);
     onChange();
   });
 
+  function updateCount() {
+    count.textContent = state.items.length ? `${state.items.length} shown${state.cursor ? ', more available' : ''}` : '';
+  }
+
   function renderList() {
     list.replaceChildren(...state.items.map((it) => itemRow(it)));
-    count.textContent = state.items.length ? `${state.items.length} shown${state.cursor ? ', more available' : ''}` : '';
+    updateCount();
     more.replaceChildren();
     if (!state.items.length) {
       list.replaceChildren(h('li', { class: 'empty-row' },
@@ -81,6 +85,7 @@ export function itemsSection(app, { limit, onChange }) {
   }
   function removeItem(id) {
     state.items = state.items.filter((x) => x.id !== id);
+    updateCount();
   }
 
   function itemRow(item) {
