@@ -1,0 +1,1393 @@
+/* ddb_marshal.c - Lua values <-> DynamoDB AttributeValue JSON (see moonbase/ddb_marshal.h). */
+#include "moonbase/ddb_marshal.h"
+
+#include <inttypes.h>
+#include <math.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <lauxlib.h>
+
+/* A DynamoDB number has at most 38 significant digits and an exponent within +-130; text
+ * longer than this cannot be a number DynamoDB produced and is refused. */
+#define NUMBER_MAX_TEXT 128
+
+#define NOMEM(err) mb_err_set((err), MB_ERR_NOMEM, "ddb: out of memory")
+
+/* ---- UTF-8 and JSON strings ---- */
+
+/* Length of the valid UTF-8 sequence at p (1..4), or 0 when the bytes are not UTF-8
+ * (overlong forms, surrogates and code points past U+10FFFF are refused). */
+static size_t s_utf8_seq(const unsigned char *p, size_t n) {
+    unsigned char c = p[0];
+    if (c < 0x80) {
+        return 1;
+    }
+    size_t len;
+    unsigned char lo = 0x80, hi = 0xBF;
+    if (c >= 0xC2 && c <= 0xDF) {
+        len = 2;
+    } else if (c >= 0xE0 && c <= 0xEF) {
+        len = 3;
+        lo = c == 0xE0 ? 0xA0 : 0x80;
+        hi = c == 0xED ? 0x9F : 0xBF;
+    } else if (c >= 0xF0 && c <= 0xF4) {
+        len = 4;
+        lo = c == 0xF0 ? 0x90 : 0x80;
+        hi = c == 0xF4 ? 0x8F : 0xBF;
+    } else {
+        return 0;
+    }
+    if (n < len || p[1] < lo || p[1] > hi) {
+        return 0;
+    }
+    for (size_t i = 2; i < len; i++) {
+        if ((p[i] & 0xC0) != 0x80) {
+            return 0;
+        }
+    }
+    return len;
+}
+
+static bool s_utf8_valid(const char *s, size_t n) {
+    const unsigned char *p = (const unsigned char *)s;
+    for (size_t i = 0; i < n;) {
+        size_t k = p[i] < 0x80 ? 1 : s_utf8_seq(p + i, n - i);
+        if (k == 0) {
+            return false;
+        }
+        i += k;
+    }
+    return true;
+}
+
+static int s_escape_byte(mb_buf *out, unsigned char c) {
+    static const char digits[] = "0123456789abcdef";
+    char e[6] = {'\\', 0, 0, 0, 0, 0};
+    size_t n = 2;
+    switch (c) {
+    case '"':
+        e[1] = '"';
+        break;
+    case '\\':
+        e[1] = '\\';
+        break;
+    case '\b':
+        e[1] = 'b';
+        break;
+    case '\f':
+        e[1] = 'f';
+        break;
+    case '\n':
+        e[1] = 'n';
+        break;
+    case '\r':
+        e[1] = 'r';
+        break;
+    case '\t':
+        e[1] = 't';
+        break;
+    default:
+        memcpy(e + 1, "u00", 3);
+        e[4] = digits[c >> 4];
+        e[5] = digits[c & 15];
+        n = 6;
+    }
+    return mb_buf_append(out, e, n);
+}
+
+int mb_ddb_marshal_json_string(mb_buf *out, mb_cur s, mb_err *err) {
+    const unsigned char *p = (const unsigned char *)s.ptr;
+    if (mb_buf_reserve(out, s.len + 2) != 0 || mb_buf_append_byte(out, '"') != 0) {
+        return NOMEM(err);
+    }
+    size_t run = 0; /* start of the pending run of bytes copied verbatim */
+    size_t i = 0;
+    while (i < s.len) {
+        unsigned char c = p[i];
+        if (c >= 0x20 && c != '"' && c != '\\' && c < 0x80) {
+            i++;
+            continue;
+        }
+        if (c >= 0x80) {
+            size_t k = s_utf8_seq(p + i, s.len - i);
+            if (k == 0) {
+                return mb_err_set(err, MB_ERR_INVALID, "ddb: string is not valid UTF-8 (byte %zu)",
+                                  i);
+            }
+            i += k;
+            continue;
+        }
+        if (mb_buf_append(out, p + run, i - run) != 0 || s_escape_byte(out, c) != 0) {
+            return NOMEM(err);
+        }
+        run = ++i;
+    }
+    if (mb_buf_append(out, p + run, i - run) != 0 || mb_buf_append_byte(out, '"') != 0) {
+        return NOMEM(err);
+    }
+    return 0;
+}
+
+/* ---- numbers ---- */
+
+/* The shortest %.Ng (N = 15..17) that reads back as exactly d. buf holds at least 32 bytes. */
+static int s_format_double(double d, char *buf, size_t size) {
+    if (d == 0) {
+        return snprintf(buf, size, "0"); /* -0 has no DynamoDB form: it is zero */
+    }
+    int n = 0;
+    for (int prec = 15; prec <= 17; prec++) {
+        n = snprintf(buf, size, "%.*g", prec, d);
+        if (strtod(buf, NULL) == d) {
+            break;
+        }
+    }
+    return n;
+}
+
+/* Check the JSON/DynamoDB number grammar: -?digits(.digits)?([eE][+-]?digits)? and report
+ * whether the text has a fraction or an exponent. */
+static bool s_number_syntax(const char *p, size_t n, bool *is_int) {
+    size_t i = 0;
+    if (i < n && p[i] == '-') {
+        i++;
+    }
+    size_t d0 = i;
+    while (i < n && p[i] >= '0' && p[i] <= '9') {
+        i++;
+    }
+    if (i == d0) {
+        return false;
+    }
+    *is_int = true;
+    if (i < n && p[i] == '.') {
+        size_t f0 = ++i;
+        while (i < n && p[i] >= '0' && p[i] <= '9') {
+            i++;
+        }
+        if (i == f0) {
+            return false;
+        }
+        *is_int = false;
+    }
+    if (i < n && (p[i] == 'e' || p[i] == 'E')) {
+        i++;
+        if (i < n && (p[i] == '+' || p[i] == '-')) {
+            i++;
+        }
+        size_t e0 = i;
+        while (i < n && p[i] >= '0' && p[i] <= '9') {
+            i++;
+        }
+        if (i == e0) {
+            return false;
+        }
+        *is_int = false;
+    }
+    return i == n;
+}
+
+/* Parse a plain integer (no fraction or exponent) that fits int64. */
+static bool s_parse_int64(const char *p, size_t n, int64_t *out) {
+    bool neg = n > 0 && p[0] == '-';
+    uint64_t limit = neg ? (uint64_t)INT64_MAX + 1 : (uint64_t)INT64_MAX;
+    uint64_t v = 0;
+    for (size_t i = neg; i < n; i++) {
+        uint64_t digit = (uint64_t)(p[i] - '0');
+        if (v > (limit - digit) / 10) {
+            return false;
+        }
+        v = v * 10 + digit;
+    }
+    *out = neg ? (int64_t)(0 - v) : (int64_t)v;
+    return true;
+}
+
+/* Decimal value of a valid number text as (negative, significant digits, exponent) with
+ * value = 0.DIGITS x 10^exp; leading and trailing zeros dropped, zero has no digits. */
+typedef struct s_decimal {
+    bool neg;
+    char digits[NUMBER_MAX_TEXT];
+    size_t count;
+    long exp;
+} s_decimal;
+
+static void s_decimal_of(const char *p, size_t n, s_decimal *d) {
+    size_t i = 0;
+    d->neg = n > 0 && p[0] == '-';
+    i += d->neg;
+    d->count = 0;
+    long point = 0; /* digits before the decimal point, counting from the first significant */
+    bool seen_point = false, significant = false;
+    for (; i < n && p[i] != 'e' && p[i] != 'E'; i++) {
+        if (p[i] == '.') {
+            seen_point = true;
+            continue;
+        }
+        if (!significant && p[i] == '0') {
+            point -= seen_point; /* 0.001: each zero after the point lowers the exponent */
+            continue;
+        }
+        significant = true;
+        d->digits[d->count++] = p[i];
+        point += !seen_point;
+    }
+    long e = 0;
+    if (i < n) { /* exponent: saturate, a huge one only has to compare unequal */
+        bool eneg = p[i + 1] == '-';
+        for (i += 1 + (p[i + 1] == '-' || p[i + 1] == '+'); i < n; i++) {
+            e = e < 1000000 ? e * 10 + (p[i] - '0') : e;
+        }
+        e = eneg ? -e : e;
+    }
+    while (d->count > 0 && d->digits[d->count - 1] == '0') {
+        d->count--;
+    }
+    d->exp = d->count ? point + e : 0;
+    d->neg = d->neg && d->count > 0;
+}
+
+static bool s_decimal_eq(const s_decimal *a, const s_decimal *b) {
+    return a->neg == b->neg && a->count == b->count && a->exp == b->exp &&
+           memcmp(a->digits, b->digits, a->count) == 0;
+}
+
+/* Push the Lua value of an N text: integer, exact float, or the string itself. */
+static int s_push_number(lua_State *L, const char *p, size_t n, mb_err *err) {
+    bool is_int = false;
+    if (n == 0 || n >= NUMBER_MAX_TEXT || !s_number_syntax(p, n, &is_int)) {
+        return mb_err_set(err, MB_ERR_INVALID, "ddb: bad number \"%.*s\"", (int)(n < 40 ? n : 40),
+                          p);
+    }
+    int64_t iv;
+    if (is_int && s_parse_int64(p, n, &iv)) {
+        lua_pushinteger(L, (lua_Integer)iv);
+        return 0;
+    }
+    char text[NUMBER_MAX_TEXT], back[40];
+    memcpy(text, p, n);
+    text[n] = '\0';
+    double d = strtod(text, NULL);
+    if (!is_int && isfinite(d)) {
+        s_decimal a, b;
+        s_decimal_of(text, n, &a);
+        int blen = s_format_double(d, back, sizeof back);
+        s_decimal_of(back, (size_t)blen, &b);
+        if (s_decimal_eq(&a, &b)) {
+            lua_pushnumber(L, d);
+            return 0;
+        }
+    }
+    lua_pushlstring(L, p, n); /* exact text: a double would round it */
+    return 0;
+}
+
+/* The N text of the Lua number at idx into buf[40]; returns its length or MB_ERR_INVALID. */
+static int s_number_text(lua_State *L, int idx, char *buf, size_t size, mb_err *err) {
+    if (lua_isinteger(L, idx)) {
+        return snprintf(buf, size, "%" PRId64, (int64_t)lua_tointeger(L, idx));
+    }
+    double d = (double)lua_tonumber(L, idx);
+    if (!isfinite(d)) {
+        return mb_err_set(err, MB_ERR_INVALID, "ddb: NaN and infinity cannot be stored");
+    }
+    return s_format_double(d, buf, size);
+}
+
+static int s_append_number(lua_State *L, int idx, mb_buf *out, mb_err *err) {
+    char buf[40];
+    int n = s_number_text(L, idx, buf, sizeof buf, err);
+    if (n < 0) {
+        return n;
+    }
+    return mb_buf_append(out, buf, (size_t)n) ? NOMEM(err) : 0;
+}
+
+/* ---- base64 ---- */
+
+static const char s_b64[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+
+static int s_base64_append(mb_buf *out, const unsigned char *p, size_t n) {
+    if (n > (SIZE_MAX / 4) * 3 - 3 || mb_buf_reserve(out, (n + 2) / 3 * 4) != 0) {
+        return -1;
+    }
+    char *o = out->ptr + out->len;
+    size_t i = 0;
+    for (; i + 3 <= n; i += 3) {
+        uint32_t v = (uint32_t)p[i] << 16 | (uint32_t)p[i + 1] << 8 | p[i + 2];
+        *o++ = s_b64[v >> 18];
+        *o++ = s_b64[(v >> 12) & 63];
+        *o++ = s_b64[(v >> 6) & 63];
+        *o++ = s_b64[v & 63];
+    }
+    if (i < n) {
+        uint32_t v = (uint32_t)p[i] << 16 | (i + 1 < n ? (uint32_t)p[i + 1] << 8 : 0);
+        *o++ = s_b64[v >> 18];
+        *o++ = s_b64[(v >> 12) & 63];
+        *o++ = i + 1 < n ? s_b64[(v >> 6) & 63] : '=';
+        *o++ = '=';
+    }
+    out->len = (size_t)(o - out->ptr);
+    out->ptr[out->len] = '\0';
+    return 0;
+}
+
+static int s_b64_value(unsigned char c) {
+    if (c >= 'A' && c <= 'Z') {
+        return c - 'A';
+    }
+    if (c >= 'a' && c <= 'z') {
+        return c - 'a' + 26;
+    }
+    if (c >= '0' && c <= '9') {
+        return c - '0' + 52;
+    }
+    return c == '+' ? 62 : c == '/' ? 63 : -1;
+}
+
+/* Strict standard base64 (padded, canonical) into dst, which holds n / 4 * 3 bytes.
+ * Returns the decoded length or -1. */
+static long s_base64_decode(const char *src, size_t n, unsigned char *dst) {
+    if (n % 4 != 0) {
+        return -1;
+    }
+    size_t o = 0;
+    for (size_t i = 0; i < n; i += 4) {
+        bool last = i + 4 == n;
+        int pad = last ? (src[i + 3] == '=') + (src[i + 2] == '=' && src[i + 3] == '=') : 0;
+        int v[4];
+        for (int k = 0; k < 4 - pad; k++) {
+            v[k] = s_b64_value((unsigned char)src[i + k]);
+            if (v[k] < 0) {
+                return -1;
+            }
+        }
+        uint32_t w = (uint32_t)v[0] << 18 | (uint32_t)v[1] << 12 |
+                     (pad < 2 ? (uint32_t)v[2] << 6 : 0) | (pad < 1 ? (uint32_t)v[3] : 0);
+        if ((pad == 2 && (w & 0xFFFF)) || (pad == 1 && (w & 0xFF))) {
+            return -1; /* non-zero bits after the data: not the canonical encoding */
+        }
+        dst[o++] = (unsigned char)(w >> 16);
+        if (pad < 2) {
+            dst[o++] = (unsigned char)(w >> 8);
+        }
+        if (pad < 1) {
+            dst[o++] = (unsigned char)w;
+        }
+    }
+    return (long)o;
+}
+
+/* ---- Lua -> AttributeValue JSON ---- */
+
+enum s_kind { S_MAP, S_LIST, S_SET, S_BINARY };
+
+/* Whether the table at idx has the registry metatable `name`. */
+static bool s_has_mt(lua_State *L, int idx, const char *name) {
+    if (!lua_getmetatable(L, idx)) {
+        return false;
+    }
+    luaL_getmetatable(L, name);
+    bool same = lua_rawequal(L, -1, -2);
+    lua_pop(L, 2);
+    return same;
+}
+
+/* Classify the table at idx (absolute): set, binary, list (keys exactly 1..n, or empty with
+ * the array metatable) or map (string keys). *n is the list length. */
+static int s_table_kind(lua_State *L, int idx, lua_Integer *n, mb_err *err) {
+    *n = 0;
+    if (lua_getmetatable(L, idx)) {
+        lua_pop(L, 1);
+        if (s_has_mt(L, idx, MB_DDB_SET_MT)) {
+            return S_SET;
+        }
+        if (s_has_mt(L, idx, MB_DDB_BINARY_MT)) {
+            return S_BINARY;
+        }
+    }
+    lua_Integer count = 0, max = 0;
+    bool strings = false;
+    lua_pushnil(L);                 /* start 'next' loop; stack: ..., key */
+    while (lua_next(L, idx) != 0) { /* stack: ..., key, value */
+        lua_pop(L, 1);
+        count++;
+        if (lua_type(L, -1) == LUA_TSTRING) {
+            strings = true;
+        } else if (lua_isinteger(L, -1) && lua_tointeger(L, -1) >= 1) {
+            lua_Integer k = lua_tointeger(L, -1);
+            max = k > max ? k : max;
+        } else {
+            const char *tn = luaL_typename(L, -1);
+            lua_pop(L, 1);
+            return mb_err_set(err, MB_ERR_INVALID,
+                              "ddb: table key of type %s (want string or 1..n)", tn);
+        }
+    }
+    if (strings && max > 0) {
+        return mb_err_set(err, MB_ERR_INVALID, "ddb: table mixes string and integer keys");
+    }
+    if (max > 0 && max != count) {
+        return mb_err_set(err, MB_ERR_INVALID, "ddb: list with holes (keys must be 1..n)");
+    }
+    *n = max;
+    if (count == 0 && s_has_mt(L, idx, MB_DDB_ARRAY_MT)) {
+        return S_LIST;
+    }
+    return max > 0 ? S_LIST : S_MAP;
+}
+
+static int s_value(lua_State *L, int idx, int depth, mb_buf *out, mb_err *err);
+
+static int s_lit(mb_buf *out, const char *s, mb_err *err) {
+    return mb_buf_append(out, s, strlen(s)) ? NOMEM(err) : 0;
+}
+
+static int s_string_at(lua_State *L, int idx, mb_buf *out, mb_err *err) {
+    size_t len;
+    const char *p = lua_tolstring(L, idx, &len);
+    return mb_ddb_marshal_json_string(out, (mb_cur){p, len}, err);
+}
+
+/* {"name": AttributeValue, ...} of the map at idx (absolute). */
+static int s_map_body(lua_State *L, int idx, int depth, mb_buf *out, mb_err *err) {
+    if (mb_buf_append_byte(out, '{') != 0) {
+        return NOMEM(err);
+    }
+    bool first = true;
+    lua_pushnil(L);                 /* stack: ..., key */
+    while (lua_next(L, idx) != 0) { /* stack: ..., key, value */
+        int rc = lua_type(L, -2) == LUA_TSTRING
+                     ? 0
+                     : mb_err_set(err, MB_ERR_INVALID, "ddb: map key is not a string");
+        rc = rc ? rc : (first ? 0 : s_lit(out, ",", err));
+        rc = rc ? rc : s_string_at(L, -2, out, err);
+        rc = rc ? rc : s_lit(out, ":", err);
+        rc = rc ? rc : s_value(L, lua_gettop(L), depth, out, err);
+        lua_pop(L, 1); /* stack: ..., key */
+        if (rc != 0) {
+            lua_pop(L, 1);
+            return rc;
+        }
+        first = false;
+    }
+    return s_lit(out, "}", err);
+}
+
+static int s_list_body(lua_State *L, int idx, lua_Integer n, int depth, mb_buf *out, mb_err *err) {
+    int rc = s_lit(out, "[", err);
+    for (lua_Integer i = 1; rc == 0 && i <= n; i++) {
+        rc = i > 1 ? s_lit(out, ",", err) : 0;
+        lua_rawgeti(L, idx, i); /* stack: ..., element */
+        rc = rc ? rc : s_value(L, lua_gettop(L), depth, out, err);
+        lua_pop(L, 1);
+    }
+    return rc ? rc : s_lit(out, "]", err);
+}
+
+/* One member of a set: an SS string, an NS number or numeric string, a BS string. */
+static int s_set_member(lua_State *L, int idx, char kind, mb_buf *out, mb_err *err) {
+    int t = lua_type(L, idx);
+    size_t len = 0;
+    const char *p = t == LUA_TSTRING ? lua_tolstring(L, idx, &len) : NULL;
+    if (kind == 'N' && t == LUA_TNUMBER) {
+        int rc = s_lit(out, "\"", err);
+        rc = rc ? rc : s_append_number(L, idx, out, err);
+        return rc ? rc : s_lit(out, "\"", err);
+    }
+    if (!p) {
+        return mb_err_set(err, MB_ERR_INVALID, "ddb: %cS member of type %s", kind,
+                          luaL_typename(L, idx));
+    }
+    bool is_int;
+    if (kind == 'N' && (len >= NUMBER_MAX_TEXT || !s_number_syntax(p, len, &is_int))) {
+        return mb_err_set(err, MB_ERR_INVALID, "ddb: NS member is not a number");
+    }
+    if (kind == 'B') {
+        int rc = s_lit(out, "\"", err);
+        rc = rc ? rc : (s_base64_append(out, (const unsigned char *)p, len) ? NOMEM(err) : 0);
+        return rc ? rc : s_lit(out, "\"", err);
+    }
+    return mb_ddb_marshal_json_string(out, (mb_cur){p, len}, err);
+}
+
+/* The type letter of a set table ('S', 'N' or 'B'), or 0 when malformed. */
+static char s_set_kind(lua_State *L, int idx) {
+    lua_getfield(L, idx, "type"); /* stack: ..., type (a set's metatable has no __index) */
+    size_t len = 0;
+    const char *t = lua_type(L, -1) == LUA_TSTRING ? lua_tolstring(L, -1, &len) : "";
+    char kind = (len == 2 && t[1] == 'S' && strchr("SNB", t[0])) ? t[0] : 0;
+    lua_pop(L, 1);
+    return kind;
+}
+
+static int s_set(lua_State *L, int idx, mb_buf *out, mb_err *err) {
+    char kind = s_set_kind(L, idx);
+    lua_Integer n = (lua_Integer)lua_rawlen(L, idx);
+    if (!kind || n < 1) {
+        return mb_err_set(err, MB_ERR_INVALID, "ddb: malformed or empty set");
+    }
+    char head[8] = {'{', '"', kind, 'S', '"', ':', '[', 0};
+    int rc = s_lit(out, head, err);
+    for (lua_Integer i = 1; rc == 0 && i <= n; i++) {
+        rc = i > 1 ? s_lit(out, ",", err) : 0;
+        lua_rawgeti(L, idx, i);
+        rc = rc ? rc : s_set_member(L, lua_gettop(L), kind, out, err);
+        lua_pop(L, 1);
+    }
+    return rc ? rc : s_lit(out, "]}", err);
+}
+
+static int s_binary(lua_State *L, int idx, mb_buf *out, mb_err *err) {
+    lua_getfield(L, idx, "value");
+    size_t len = 0;
+    const char *p = lua_type(L, -1) == LUA_TSTRING ? lua_tolstring(L, -1, &len) : NULL;
+    int rc = p ? s_lit(out, "{\"B\":\"", err)
+               : mb_err_set(err, MB_ERR_INVALID, "ddb: binary value without bytes");
+    rc = rc ? rc : (s_base64_append(out, (const unsigned char *)p, len) ? NOMEM(err) : 0);
+    lua_pop(L, 1);
+    return rc ? rc : s_lit(out, "\"}", err);
+}
+
+static int s_table_value(lua_State *L, int idx, int depth, mb_buf *out, mb_err *err) {
+    lua_Integer n;
+    int kind = s_table_kind(L, idx, &n, err);
+    if (kind < 0) {
+        return kind;
+    }
+    if (kind == S_SET) {
+        return s_set(L, idx, out, err);
+    }
+    if (kind == S_BINARY) {
+        return s_binary(L, idx, out, err);
+    }
+    if (depth >= MB_DDB_MAX_DEPTH) {
+        return mb_err_set(err, MB_ERR_LIMIT, "ddb: nesting deeper than %d levels",
+                          MB_DDB_MAX_DEPTH);
+    }
+    int rc = s_lit(out, kind == S_LIST ? "{\"L\":" : "{\"M\":", err);
+    rc = rc ? rc
+            : (kind == S_LIST ? s_list_body(L, idx, n, depth + 1, out, err)
+                              : s_map_body(L, idx, depth + 1, out, err));
+    return rc ? rc : s_lit(out, "}", err);
+}
+
+/* The AttributeValue of the value at idx (absolute); depth counts enclosing M/L levels. */
+static int s_value(lua_State *L, int idx, int depth, mb_buf *out, mb_err *err) {
+    if (!lua_checkstack(L, 8)) {
+        return mb_err_set(err, MB_ERR_NOMEM, "ddb: Lua stack exhausted");
+    }
+    switch (lua_type(L, idx)) {
+    case LUA_TSTRING: {
+        int rc = s_lit(out, "{\"S\":", err);
+        rc = rc ? rc : s_string_at(L, idx, out, err);
+        return rc ? rc : s_lit(out, "}", err);
+    }
+    case LUA_TNUMBER: {
+        int rc = s_lit(out, "{\"N\":\"", err);
+        rc = rc ? rc : s_append_number(L, idx, out, err);
+        return rc ? rc : s_lit(out, "\"}", err);
+    }
+    case LUA_TBOOLEAN:
+        return s_lit(out, lua_toboolean(L, idx) ? "{\"BOOL\":true}" : "{\"BOOL\":false}", err);
+    case LUA_TLIGHTUSERDATA:
+        if (lua_touserdata(L, idx) == NULL) {
+            return s_lit(out, "{\"NULL\":true}", err);
+        }
+        break;
+    case LUA_TTABLE:
+        return s_table_value(L, idx, depth, out, err);
+    default:
+        break;
+    }
+    return mb_err_set(err, MB_ERR_INVALID, "ddb: cannot store a %s", luaL_typename(L, idx));
+}
+
+int mb_ddb_marshal_value(lua_State *L, int idx, mb_buf *out, mb_err *err) {
+    int top = lua_gettop(L);
+    int rc = s_value(L, lua_absindex(L, idx), 0, out, err);
+    lua_settop(L, top);
+    return rc;
+}
+
+static int s_item_at(lua_State *L, int idx, mb_buf *out, mb_err *err) {
+    if (lua_type(L, idx) != LUA_TTABLE) {
+        return mb_err_set(err, MB_ERR_INVALID, "ddb: an item must be a table, not %s",
+                          luaL_typename(L, idx));
+    }
+    if (!lua_checkstack(L, 8)) {
+        return mb_err_set(err, MB_ERR_NOMEM, "ddb: Lua stack exhausted");
+    }
+    return s_map_body(L, idx, 0, out, err);
+}
+
+int mb_ddb_marshal_item(lua_State *L, int idx, mb_buf *out, mb_err *err) {
+    int top = lua_gettop(L);
+    int rc = s_item_at(L, lua_absindex(L, idx), out, err);
+    lua_settop(L, top);
+    return rc;
+}
+
+/* ---- requests: plain JSON with item-valued fields ---- */
+
+/* Fields whose value is an item (a map of AttributeValues) / a list of items. */
+static bool s_is_item_field(const char *k, size_t n) {
+    return (n == 3 && memcmp(k, "Key", 3) == 0) || (n == 4 && memcmp(k, "Item", 4) == 0) ||
+           (n == 17 && memcmp(k, "ExclusiveStartKey", 17) == 0) ||
+           (n == 25 && memcmp(k, "ExpressionAttributeValues", 25) == 0) ||
+           (n == 10 && memcmp(k, "Attributes", 10) == 0) ||
+           (n == 16 && memcmp(k, "LastEvaluatedKey", 16) == 0);
+}
+
+static bool s_is_item_list_field(const char *k, size_t n) {
+    return (n == 4 && memcmp(k, "Keys", 4) == 0) || (n == 5 && memcmp(k, "Items", 5) == 0);
+}
+
+static int s_plain(lua_State *L, int idx, int depth, mb_buf *out, mb_err *err);
+
+static int s_item_list(lua_State *L, int idx, mb_buf *out, mb_err *err) {
+    lua_Integer n = 0;
+    int kind = lua_type(L, idx) == LUA_TTABLE ? s_table_kind(L, idx, &n, err) : -1;
+    if (kind != S_LIST && !(kind == S_MAP && n == 0)) {
+        return mb_err_set(err, MB_ERR_INVALID, "ddb: Keys/Items must be a list of items");
+    }
+    int rc = s_lit(out, "[", err);
+    for (lua_Integer i = 1; rc == 0 && i <= n; i++) {
+        rc = i > 1 ? s_lit(out, ",", err) : 0;
+        lua_rawgeti(L, idx, i);
+        rc = rc ? rc : s_item_at(L, lua_gettop(L), out, err);
+        lua_pop(L, 1);
+    }
+    return rc ? rc : s_lit(out, "]", err);
+}
+
+static int s_plain_object(lua_State *L, int idx, int depth, mb_buf *out, mb_err *err) {
+    int rc = s_lit(out, "{", err);
+    bool first = true;
+    lua_pushnil(L);                            /* stack: ..., key */
+    while (rc == 0 && lua_next(L, idx) != 0) { /* stack: ..., key, value */
+        size_t klen;
+        const char *k = lua_tolstring(L, -2, &klen); /* keys are strings: checked by the caller */
+        int v = lua_gettop(L);
+        rc = first ? 0 : s_lit(out, ",", err);
+        rc = rc ? rc : mb_ddb_marshal_json_string(out, (mb_cur){k, klen}, err);
+        rc = rc ? rc : s_lit(out, ":", err);
+        if (rc == 0 && s_is_item_field(k, klen)) {
+            rc = s_item_at(L, v, out, err);
+        } else if (rc == 0 && s_is_item_list_field(k, klen)) {
+            rc = s_item_list(L, v, out, err);
+        } else if (rc == 0) {
+            rc = s_plain(L, v, depth + 1, out, err);
+        }
+        lua_pop(L, 1); /* stack: ..., key */
+        first = false;
+    }
+    return rc ? rc : s_lit(out, "}", err);
+}
+
+static int s_plain_table(lua_State *L, int idx, int depth, mb_buf *out, mb_err *err) {
+    lua_Integer n;
+    int kind = s_table_kind(L, idx, &n, err);
+    if (kind < 0) {
+        return kind;
+    }
+    if (kind == S_MAP) {
+        return s_plain_object(L, idx, depth, out, err);
+    }
+    if (kind != S_LIST) {
+        return mb_err_set(err, MB_ERR_INVALID, "ddb: a set or binary outside an item");
+    }
+    int rc = s_lit(out, "[", err);
+    for (lua_Integer i = 1; rc == 0 && i <= n; i++) {
+        rc = i > 1 ? s_lit(out, ",", err) : 0;
+        lua_rawgeti(L, idx, i);
+        rc = rc ? rc : s_plain(L, lua_gettop(L), depth + 1, out, err);
+        lua_pop(L, 1);
+    }
+    return rc ? rc : s_lit(out, "]", err);
+}
+
+static int s_plain(lua_State *L, int idx, int depth, mb_buf *out, mb_err *err) {
+    if (depth > MB_DDB_MAX_ENVELOPE_DEPTH || !lua_checkstack(L, 8)) {
+        return mb_err_set(err, MB_ERR_LIMIT, "ddb: request nested too deeply");
+    }
+    switch (lua_type(L, idx)) {
+    case LUA_TSTRING:
+        return s_string_at(L, idx, out, err);
+    case LUA_TNUMBER:
+        return s_append_number(L, idx, out, err);
+    case LUA_TBOOLEAN:
+        return s_lit(out, lua_toboolean(L, idx) ? "true" : "false", err);
+    case LUA_TNIL:
+        return s_lit(out, "null", err);
+    case LUA_TLIGHTUSERDATA:
+        if (lua_touserdata(L, idx) == NULL) {
+            return s_lit(out, "null", err);
+        }
+        break;
+    case LUA_TTABLE:
+        return s_plain_table(L, idx, depth, out, err);
+    default:
+        break;
+    }
+    return mb_err_set(err, MB_ERR_INVALID, "ddb: cannot send a %s", luaL_typename(L, idx));
+}
+
+int mb_ddb_marshal_request(lua_State *L, int idx, mb_buf *out, mb_err *err) {
+    int top = lua_gettop(L);
+    idx = lua_absindex(L, idx);
+    int rc = lua_type(L, idx) == LUA_TTABLE
+                 ? s_plain(L, idx, 0, out, err)
+                 : mb_err_set(err, MB_ERR_INVALID, "ddb: a request must be a table");
+    lua_settop(L, top);
+    return rc;
+}
+
+/* ---- constructors ---- */
+
+static void s_push_mt(lua_State *L, const char *name) {
+    luaL_newmetatable(L, name); /* pushes the existing one when already registered */
+}
+
+void mb_ddb_marshal_open(lua_State *L) {
+    s_push_mt(L, MB_DDB_SET_MT);
+    s_push_mt(L, MB_DDB_BINARY_MT);
+    lua_pop(L, 2);
+}
+
+void mb_ddb_marshal_push_binary(lua_State *L, mb_cur bytes) {
+    lua_createtable(L, 0, 1);
+    lua_pushlstring(L, bytes.len ? bytes.ptr : "", bytes.len);
+    lua_setfield(L, -2, "value");
+    s_push_mt(L, MB_DDB_BINARY_MT);
+    lua_setmetatable(L, -2);
+}
+
+/* The type letter of a set to build ('S', 'N', 'B'), inferring from the first member. */
+static char s_new_set_kind(lua_State *L, int members, const char *type) {
+    if (type) {
+        bool ok = strlen(type) == 2 && type[1] == 'S' && strchr("SNB", type[0]);
+        return ok ? type[0] : 0;
+    }
+    lua_rawgeti(L, members, 1);
+    int t = lua_type(L, -1);
+    lua_pop(L, 1);
+    return t == LUA_TSTRING ? 'S' : t == LUA_TNUMBER ? 'N' : 0;
+}
+
+/* Check one member and push its de-duplication key (the member, or an NS number's text). */
+static int s_push_member_key(lua_State *L, int v, char kind, mb_err *err) {
+    int t = lua_type(L, v);
+    if (kind == 'N' && t == LUA_TNUMBER) {
+        char buf[40];
+        int n = s_number_text(L, v, buf, sizeof buf, err);
+        if (n >= 0) {
+            lua_pushlstring(L, buf, (size_t)n);
+        }
+        return n < 0 ? n : 0;
+    }
+    size_t len = 0;
+    const char *p = t == LUA_TSTRING ? lua_tolstring(L, v, &len) : NULL;
+    bool is_int;
+    if (!p || (kind == 'N' && (len >= NUMBER_MAX_TEXT || !s_number_syntax(p, len, &is_int)))) {
+        return mb_err_set(err, MB_ERR_INVALID, "ddb: bad %cS member (%s)", kind,
+                          luaL_typename(L, v));
+    }
+    if (kind == 'S' && !s_utf8_valid(p, len)) {
+        return mb_err_set(err, MB_ERR_INVALID, "ddb: SS member is not valid UTF-8");
+    }
+    lua_pushvalue(L, v);
+    return 0;
+}
+
+static int s_fill_set(lua_State *L, int members, lua_Integer n, char kind, int set, mb_err *err) {
+    int seen = lua_gettop(L) + 1;
+    lua_createtable(L, 0, (int)(n < 1024 ? n : 1024)); /* stack: ..., set, seen */
+    lua_Integer count = 0;
+    for (lua_Integer i = 1; i <= n; i++) {
+        lua_rawgeti(L, members, i); /* stack: ..., set, seen, member */
+        int rc = s_push_member_key(L, seen + 1, kind, err);
+        if (rc != 0) {
+            return rc;
+        }
+        lua_pushvalue(L, -1); /* stack: ..., set, seen, member, key, key */
+        if (lua_rawget(L, seen) == LUA_TNIL) {
+            lua_pop(L, 1);
+            lua_pushboolean(L, 1);
+            lua_rawset(L, seen); /* seen[key] = true; stack: ..., set, seen, member */
+            lua_rawseti(L, set, ++count);
+        } else {
+            lua_pop(L, 3);
+        }
+    }
+    lua_pop(L, 1); /* stack: ..., set */
+    return 0;
+}
+
+int mb_ddb_marshal_push_set(lua_State *L, int members_idx, const char *type, mb_err *err) {
+    int top = lua_gettop(L);
+    int members = lua_absindex(L, members_idx);
+    if (lua_type(L, members) != LUA_TTABLE || !lua_checkstack(L, 8)) {
+        return mb_err_set(err, MB_ERR_INVALID, "ddb: set members must be a table");
+    }
+    lua_Integer n = (lua_Integer)lua_rawlen(L, members);
+    char kind = n > 0 ? s_new_set_kind(L, members, type) : 0;
+    if (!kind) {
+        return mb_err_set(err, MB_ERR_INVALID,
+                          n > 0 ? "ddb: set type must be SS, NS or BS" : "ddb: empty set");
+    }
+    lua_createtable(L, (int)(n < 1024 ? n : 1024), 1); /* stack: ..., set */
+    int rc = s_fill_set(L, members, n, kind, top + 1, err);
+    if (rc != 0) {
+        lua_settop(L, top);
+        return rc;
+    }
+    char t[3] = {kind, 'S', 0};
+    lua_pushstring(L, t);
+    lua_setfield(L, -2, "type");
+    s_push_mt(L, MB_DDB_SET_MT);
+    lua_setmetatable(L, -2);
+    return 0;
+}
+
+/* ---- JSON reader ---- */
+
+typedef struct s_reader {
+    const char *p, *end;
+    mb_err *err;
+} s_reader;
+
+static int s_bad(s_reader *r, const char *what) {
+    return mb_err_set(r->err, MB_ERR_INVALID, "ddb: malformed response: %s", what);
+}
+
+static void s_ws(s_reader *r) {
+    while (r->p < r->end && (*r->p == ' ' || *r->p == '\n' || *r->p == '\r' || *r->p == '\t')) {
+        r->p++;
+    }
+}
+
+static bool s_eat(s_reader *r, char c) {
+    s_ws(r);
+    if (r->p < r->end && *r->p == c) {
+        r->p++;
+        return true;
+    }
+    return false;
+}
+
+static bool s_lit_match(s_reader *r, const char *lit, size_t n) {
+    if ((size_t)(r->end - r->p) >= n && memcmp(r->p, lit, n) == 0) {
+        r->p += n;
+        return true;
+    }
+    return false;
+}
+
+/* Scan a string literal (r->p after the opening quote). On success *raw is the bytes between
+ * the quotes and *escaped tells whether they hold escapes; UTF-8 and escapes are validated. */
+static int s_scan_string(s_reader *r, mb_cur *raw, bool *escaped) {
+    const unsigned char *p = (const unsigned char *)r->p, *end = (const unsigned char *)r->end;
+    *escaped = false;
+    while (p < end && *p != '"') {
+        if (*p < 0x20) {
+            return s_bad(r, "control character in a string");
+        }
+        if (*p == '\\') {
+            *escaped = true;
+            if (p + 1 >= end || !strchr("\"\\/bfnrtu", p[1])) {
+                return s_bad(r, "bad escape");
+            }
+            p += p[1] == 'u' ? 2 : 2; /* \uXXXX digits are checked when decoding */
+            continue;
+        }
+        size_t k = *p < 0x80 ? 1 : s_utf8_seq(p, (size_t)(end - p));
+        if (k == 0) {
+            return s_bad(r, "invalid UTF-8");
+        }
+        p += k;
+    }
+    if (p >= end) {
+        return s_bad(r, "unterminated string");
+    }
+    *raw = (mb_cur){r->p, (size_t)((const char *)p - r->p)};
+    r->p = (const char *)p + 1;
+    return 0;
+}
+
+static long s_hex4(const char *p, const char *end) {
+    if (end - p < 4) {
+        return -1;
+    }
+    long v = 0;
+    for (int i = 0; i < 4; i++) {
+        int c = (unsigned char)p[i], d;
+        d = (c >= '0' && c <= '9')   ? c - '0'
+            : (c >= 'a' && c <= 'f') ? c - 'a' + 10
+            : (c >= 'A' && c <= 'F') ? c - 'A' + 10
+                                     : -1;
+        if (d < 0) {
+            return -1;
+        }
+        v = v * 16 + d;
+    }
+    return v;
+}
+
+static size_t s_utf8_encode(unsigned long cp, char *o) {
+    if (cp < 0x80) {
+        o[0] = (char)cp;
+        return 1;
+    }
+    if (cp < 0x800) {
+        o[0] = (char)(0xC0 | (cp >> 6));
+        o[1] = (char)(0x80 | (cp & 63));
+        return 2;
+    }
+    if (cp < 0x10000) {
+        o[0] = (char)(0xE0 | (cp >> 12));
+        o[1] = (char)(0x80 | ((cp >> 6) & 63));
+        o[2] = (char)(0x80 | (cp & 63));
+        return 3;
+    }
+    o[0] = (char)(0xF0 | (cp >> 18));
+    o[1] = (char)(0x80 | ((cp >> 12) & 63));
+    o[2] = (char)(0x80 | ((cp >> 6) & 63));
+    o[3] = (char)(0x80 | (cp & 63));
+    return 4;
+}
+
+/* Decode one \u escape (p at the 'u'); surrogate pairs must be complete. Returns the number of
+ * input bytes used after the backslash, or 0 when malformed. */
+static size_t s_unicode_escape(const char *p, const char *end, char *o, size_t *olen) {
+    long hi = s_hex4(p + 1, end);
+    if (hi < 0 || (hi >= 0xDC00 && hi <= 0xDFFF)) {
+        return 0;
+    }
+    if (hi < 0xD800 || hi > 0xDBFF) {
+        *olen = s_utf8_encode((unsigned long)hi, o);
+        return 5;
+    }
+    if (end - p < 11 || p[5] != '\\' || p[6] != 'u') {
+        return 0;
+    }
+    long lo = s_hex4(p + 7, end);
+    if (lo < 0xDC00 || lo > 0xDFFF) {
+        return 0;
+    }
+    *olen = s_utf8_encode(
+        0x10000 + (((unsigned long)hi - 0xD800) << 10) + ((unsigned long)lo - 0xDC00), o);
+    return 11;
+}
+
+/* Push the decoded string of a scanned literal. */
+static int s_push_string(lua_State *L, s_reader *r, mb_cur raw, bool escaped) {
+    if (!escaped) {
+        lua_pushlstring(L, raw.len ? raw.ptr : "", raw.len);
+        return 0;
+    }
+    luaL_Buffer b;
+    char *o = luaL_buffinitsize(L, &b, raw.len); /* decoded text is never longer */
+    size_t n = 0;
+    const char *p = raw.ptr, *end = raw.ptr + raw.len;
+    while (p < end) {
+        if (*p != '\\') {
+            o[n++] = *p++;
+            continue;
+        }
+        static const char from[] = "\"\\/bfnrt", to[] = "\"\\/\b\f\n\r\t";
+        const char *k = strchr(from, p[1]);
+        if (p[1] != 'u' && k) {
+            o[n++] = to[k - from];
+            p += 2;
+            continue;
+        }
+        size_t olen = 0, used = s_unicode_escape(p + 1, end, o + n, &olen);
+        if (used == 0) {
+            luaL_pushresultsize(&b, 0);
+            lua_pop(L, 1);
+            return s_bad(r, "bad \\u escape");
+        }
+        n += olen;
+        p += 1 + used;
+    }
+    luaL_pushresultsize(&b, n);
+    return 0;
+}
+
+/* ---- AttributeValue JSON -> Lua ---- */
+
+static int s_av(lua_State *L, s_reader *r, int depth);
+
+/* Scan a string value and push nothing: *s views the raw text, which must hold no escapes
+ * (type tags, numbers). */
+static int s_plain_string(s_reader *r, mb_cur *s, const char *what) {
+    bool escaped;
+    if (!s_eat(r, '"')) {
+        return s_bad(r, what);
+    }
+    int rc = s_scan_string(r, s, &escaped);
+    return rc ? rc : (escaped ? s_bad(r, what) : 0);
+}
+
+static int s_push_string_value(lua_State *L, s_reader *r) {
+    mb_cur raw;
+    bool escaped;
+    if (!s_eat(r, '"')) {
+        return s_bad(r, "expected a string");
+    }
+    int rc = s_scan_string(r, &raw, &escaped);
+    return rc ? rc : s_push_string(L, r, raw, escaped);
+}
+
+static int s_push_base64(lua_State *L, s_reader *r) {
+    int rc = s_push_string_value(L, r); /* stack: ..., text */
+    if (rc != 0) {
+        return rc;
+    }
+    size_t n;
+    const char *text = lua_tolstring(L, -1, &n);
+    luaL_Buffer b;
+    unsigned char *o = (unsigned char *)luaL_buffinitsize(L, &b, n / 4 * 3 + 1);
+    long len = s_base64_decode(text, n, o);
+    if (len < 0) {
+        return s_bad(r, "bad base64");
+    }
+    luaL_pushresultsize(&b, (size_t)len); /* stack: ..., text, bytes */
+    lua_remove(L, -2);
+    return 0;
+}
+
+static int s_push_number_value(lua_State *L, s_reader *r) {
+    mb_cur s;
+    int rc = s_plain_string(r, &s, "N must be a string");
+    return rc ? rc : s_push_number(L, s.ptr, s.len, r->err);
+}
+
+/* {"name": AttributeValue, ...} -> table. */
+static int s_av_map(lua_State *L, s_reader *r, int depth) {
+    if (!s_eat(r, '{')) {
+        return s_bad(r, "expected an object of attributes");
+    }
+    lua_newtable(L); /* stack: ..., map */
+    if (s_eat(r, '}')) {
+        return 0;
+    }
+    do {
+        int rc = s_push_string_value(L, r); /* stack: ..., map, name */
+        if (rc == 0 && !s_eat(r, ':')) {
+            rc = s_bad(r, "expected ':'");
+        }
+        rc = rc ? rc : s_av(L, r, depth); /* stack: ..., map, name, value */
+        if (rc != 0) {
+            return rc;
+        }
+        lua_rawset(L, -3);
+    } while (s_eat(r, ','));
+    return s_eat(r, '}') ? 0 : s_bad(r, "expected ',' or '}'");
+}
+
+static int s_av_list(lua_State *L, s_reader *r, int depth) {
+    if (!s_eat(r, '[')) {
+        return s_bad(r, "L must be an array");
+    }
+    lua_newtable(L);                       /* stack: ..., list */
+    luaL_getmetatable(L, MB_DDB_ARRAY_MT); /* an empty L must stay a list on the way back */
+    if (lua_istable(L, -1)) {
+        lua_setmetatable(L, -2);
+    } else {
+        lua_pop(L, 1);
+    }
+    if (s_eat(r, ']')) {
+        return 0;
+    }
+    lua_Integer n = 0;
+    do {
+        int rc = s_av(L, r, depth);
+        if (rc != 0) {
+            return rc;
+        }
+        lua_rawseti(L, -2, ++n);
+    } while (s_eat(r, ','));
+    return s_eat(r, ']') ? 0 : s_bad(r, "expected ',' or ']'");
+}
+
+static int s_av_set(lua_State *L, s_reader *r, char kind) {
+    if (!s_eat(r, '[')) {
+        return s_bad(r, "a set must be an array");
+    }
+    lua_newtable(L); /* stack: ..., set */
+    char t[3] = {kind, 'S', 0};
+    lua_pushstring(L, t);
+    lua_setfield(L, -2, "type");
+    s_push_mt(L, MB_DDB_SET_MT);
+    lua_setmetatable(L, -2);
+    lua_Integer n = 0;
+    do {
+        int rc = kind == 'S'   ? s_push_string_value(L, r)
+                 : kind == 'N' ? s_push_number_value(L, r)
+                               : s_push_base64(L, r);
+        if (rc != 0) {
+            return rc;
+        }
+        lua_rawseti(L, -2, ++n);
+    } while (s_eat(r, ','));
+    return s_eat(r, ']') ? 0 : s_bad(r, "expected ',' or ']' in a set");
+}
+
+static int s_av_bool(lua_State *L, s_reader *r, bool null) {
+    s_ws(r);
+    if (s_lit_match(r, "true", 4)) {
+        if (null) {
+            lua_pushlightuserdata(L, NULL);
+        } else {
+            lua_pushboolean(L, 1);
+        }
+        return 0;
+    }
+    if (!null && s_lit_match(r, "false", 5)) {
+        lua_pushboolean(L, 0);
+        return 0;
+    }
+    return s_bad(r, null ? "NULL must be true" : "BOOL must be true or false");
+}
+
+static int s_av_dispatch(lua_State *L, s_reader *r, mb_cur tag, int depth) {
+    char t[5] = {0};
+    if (tag.len < 1 || tag.len > 4) {
+        return s_bad(r, "unknown type tag");
+    }
+    memcpy(t, tag.ptr, tag.len);
+    if (strcmp(t, "S") == 0) {
+        return s_push_string_value(L, r);
+    }
+    if (strcmp(t, "N") == 0) {
+        return s_push_number_value(L, r);
+    }
+    if (strcmp(t, "B") == 0) {
+        return s_push_base64(L, r);
+    }
+    if (strcmp(t, "BOOL") == 0 || strcmp(t, "NULL") == 0) {
+        return s_av_bool(L, r, t[0] == 'N');
+    }
+    if (strcmp(t, "M") == 0 || strcmp(t, "L") == 0) {
+        if (depth >= MB_DDB_MAX_DEPTH) {
+            return mb_err_set(r->err, MB_ERR_LIMIT, "ddb: nesting deeper than %d levels",
+                              MB_DDB_MAX_DEPTH);
+        }
+        return t[0] == 'M' ? s_av_map(L, r, depth + 1) : s_av_list(L, r, depth + 1);
+    }
+    if (tag.len == 2 && t[1] == 'S' && strchr("SNB", t[0])) {
+        return s_av_set(L, r, t[0]);
+    }
+    return s_bad(r, "unknown type tag");
+}
+
+/* {"<tag>": value} -> the Lua value. */
+static int s_av(lua_State *L, s_reader *r, int depth) {
+    if (!lua_checkstack(L, 8)) {
+        return mb_err_set(r->err, MB_ERR_NOMEM, "ddb: Lua stack exhausted");
+    }
+    mb_cur tag;
+    if (!s_eat(r, '{')) {
+        return s_bad(r, "an AttributeValue must be an object");
+    }
+    if (s_eat(r, '}')) {
+        return s_bad(r, "AttributeValue without a type tag");
+    }
+    int rc = s_plain_string(r, &tag, "unknown type tag");
+    if (rc == 0 && !s_eat(r, ':')) {
+        rc = s_bad(r, "expected ':'");
+    }
+    rc = rc ? rc : s_av_dispatch(L, r, tag, depth);
+    if (rc == 0 && !s_eat(r, '}')) {
+        rc = s_bad(r, r->p < r->end && *r->p == ',' ? "two type tags in one AttributeValue"
+                                                    : "expected '}'");
+    }
+    return rc;
+}
+
+typedef int (*s_parse_fn)(lua_State *L, s_reader *r, int depth);
+
+static int s_run(lua_State *L, mb_cur json, mb_err *err, s_parse_fn fn) {
+    int top = lua_gettop(L);
+    s_reader r = {json.ptr, json.ptr + json.len, err};
+    int rc = json.len ? fn(L, &r, 0) : s_bad(&r, "empty");
+    if (rc == 0) {
+        s_ws(&r);
+        rc = r.p == r.end ? 0 : s_bad(&r, "trailing bytes");
+    }
+    if (rc != 0) {
+        lua_settop(L, top);
+    }
+    return rc;
+}
+
+int mb_ddb_marshal_unmarshal_value(lua_State *L, mb_cur json, mb_err *err) {
+    return s_run(L, json, err, s_av);
+}
+
+int mb_ddb_marshal_unmarshal_item(lua_State *L, mb_cur json, mb_err *err) {
+    return s_run(L, json, err, s_av_map);
+}
+
+/* ---- response envelopes ---- */
+
+static int s_json(lua_State *L, s_reader *r, int depth);
+
+static int s_item_list_value(lua_State *L, s_reader *r, int depth) {
+    (void)depth;
+    if (!s_eat(r, '[')) {
+        return s_bad(r, "expected a list of items");
+    }
+    lua_newtable(L); /* stack: ..., list */
+    if (s_eat(r, ']')) {
+        return 0;
+    }
+    lua_Integer n = 0;
+    do {
+        int rc = s_av_map(L, r, 0);
+        if (rc != 0) {
+            return rc;
+        }
+        lua_rawseti(L, -2, ++n);
+    } while (s_eat(r, ','));
+    return s_eat(r, ']') ? 0 : s_bad(r, "expected ',' or ']'");
+}
+
+/* Responses: {"table": [item, ...], ...}. */
+static int s_responses_value(lua_State *L, s_reader *r, int depth) {
+    if (!s_eat(r, '{')) {
+        return s_bad(r, "Responses must be an object");
+    }
+    lua_newtable(L);
+    if (s_eat(r, '}')) {
+        return 0;
+    }
+    do {
+        int rc = s_push_string_value(L, r);
+        if (rc == 0 && !s_eat(r, ':')) {
+            rc = s_bad(r, "expected ':'");
+        }
+        rc = rc ? rc : s_item_list_value(L, r, depth);
+        if (rc != 0) {
+            return rc;
+        }
+        lua_rawset(L, -3);
+    } while (s_eat(r, ','));
+    return s_eat(r, '}') ? 0 : s_bad(r, "expected ',' or '}'");
+}
+
+static s_parse_fn s_field_parser(mb_cur key, bool escaped) {
+    if (escaped) {
+        return s_json;
+    }
+    if (s_is_item_field(key.ptr, key.len)) {
+        return s_av_map;
+    }
+    if (s_is_item_list_field(key.ptr, key.len)) {
+        return s_item_list_value;
+    }
+    if (key.len == 9 && memcmp(key.ptr, "Responses", 9) == 0) {
+        return s_responses_value;
+    }
+    return s_json;
+}
+
+static int s_json_object(lua_State *L, s_reader *r, int depth) {
+    lua_newtable(L); /* stack: ..., object */
+    if (s_eat(r, '}')) {
+        return 0;
+    }
+    do {
+        mb_cur key;
+        bool escaped;
+        int rc = s_eat(r, '"') ? s_scan_string(r, &key, &escaped) : s_bad(r, "expected a key");
+        rc = rc ? rc : s_push_string(L, r, key, escaped); /* stack: ..., object, key */
+        if (rc == 0 && !s_eat(r, ':')) {
+            rc = s_bad(r, "expected ':'");
+        }
+        rc = rc ? rc : s_field_parser(key, escaped)(L, r, depth + 1);
+        if (rc != 0) {
+            return rc;
+        }
+        lua_rawset(L, -3);
+    } while (s_eat(r, ','));
+    return s_eat(r, '}') ? 0 : s_bad(r, "expected ',' or '}'");
+}
+
+static int s_json_array(lua_State *L, s_reader *r, int depth) {
+    lua_newtable(L);
+    if (s_eat(r, ']')) {
+        return 0;
+    }
+    lua_Integer n = 0;
+    do {
+        int rc = s_json(L, r, depth + 1);
+        if (rc != 0) {
+            return rc;
+        }
+        lua_rawseti(L, -2, ++n);
+    } while (s_eat(r, ','));
+    return s_eat(r, ']') ? 0 : s_bad(r, "expected ',' or ']'");
+}
+
+static int s_json_number(lua_State *L, s_reader *r) {
+    const char *start = r->p;
+    while (r->p < r->end && strchr("+-.eE0123456789", *r->p)) {
+        r->p++;
+    }
+    size_t n = (size_t)(r->p - start);
+    bool is_int;
+    int64_t iv;
+    if (n == 0 || n >= NUMBER_MAX_TEXT || !s_number_syntax(start, n, &is_int)) {
+        return s_bad(r, "bad number");
+    }
+    if (is_int && s_parse_int64(start, n, &iv)) {
+        lua_pushinteger(L, (lua_Integer)iv);
+        return 0;
+    }
+    char text[NUMBER_MAX_TEXT];
+    memcpy(text, start, n);
+    text[n] = '\0';
+    lua_pushnumber(L, strtod(text, NULL));
+    return 0;
+}
+
+static int s_json(lua_State *L, s_reader *r, int depth) {
+    if (depth > MB_DDB_MAX_ENVELOPE_DEPTH + MB_DDB_MAX_DEPTH || !lua_checkstack(L, 8)) {
+        return mb_err_set(r->err, MB_ERR_LIMIT, "ddb: response nested too deeply");
+    }
+    s_ws(r);
+    if (r->p >= r->end) {
+        return s_bad(r, "unexpected end");
+    }
+    switch (*r->p) {
+    case '{':
+        r->p++;
+        return s_json_object(L, r, depth);
+    case '[':
+        r->p++;
+        return s_json_array(L, r, depth);
+    case '"':
+        return s_push_string_value(L, r);
+    case 't':
+    case 'f':
+        return s_av_bool(L, r, false);
+    case 'n':
+        if (s_lit_match(r, "null", 4)) {
+            lua_pushlightuserdata(L, NULL);
+            return 0;
+        }
+        return s_bad(r, "bad literal");
+    default:
+        return s_json_number(L, r);
+    }
+}
+
+int mb_ddb_marshal_unmarshal_response(lua_State *L, mb_cur json, mb_err *err) {
+    return s_run(L, json, err, s_json);
+}

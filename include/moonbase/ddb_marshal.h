@@ -1,0 +1,110 @@
+/* moonbase/ddb_marshal.h - Lua values <-> DynamoDB AttributeValue JSON, both ways, in C.
+ *
+ * Mapping (Lua -> DynamoDB, and back):
+ *   string            <-> S   (any bytes that are valid UTF-8, embedded NULs included; a string
+ *                              that is not UTF-8 is refused: store it as binary)
+ *   integer           <-> N   exact to 64 bits ("9223372036854775807")
+ *   float             <-> N   shortest of %.15g/%.16g/%.17g that round-trips; NaN/inf refused
+ *                              (an integral float such as 2.0 is sent as "2" and comes back
+ *                              as the integer 2: DynamoDB keeps no integer/float distinction)
+ *   N on the way back:  an integer when it has no fraction/exponent and fits int64; a float when
+ *                       the double's shortest form has the same decimal value as the text;
+ *                       otherwise the Lua STRING of the number (never silently rounded).
+ *   mb_ddb_marshal_push_binary() value -> B (base64); B comes back as a plain Lua string
+ *   boolean           <-> BOOL
+ *   NULL lightuserdata <-> NULL (cjson.null is that value)
+ *   table, keys 1..n  <-> L   (also an empty table with the "moonbase.array_mt" metatable)
+ *   table, string keys <-> M  (an empty table without that metatable is an empty M)
+ *   set (mb_ddb_marshal_push_set) <-> SS / NS / BS (sets come back as set tables)
+ * Nesting of M/L is bounded at MB_DDB_MAX_DEPTH levels both ways; deeper input is MB_ERR_LIMIT.
+ *
+ * Sets and binary values are Lua tables with a registry metatable:
+ *   set:    { type = "SS"|"NS"|"BS", m1, m2, ... }   metatable registry["moonbase.set"]
+ *   binary: { value = "<bytes>" }                       metatable registry["moonbase.binary"]
+ * NS members are integers, floats or numeric strings (big numbers); BS members are strings.
+ *
+ * Why a C reader for unmarshalling (and not lua-cjson + a conversion pass): the reader builds
+ * the final Lua values in one pass straight from the response bytes (no intermediate tables of
+ * {"S": ...} wrappers to create and then collect), validates types as it goes, and keeps N
+ * strings exact without depending on cjson's number settings. Marshalling writes straight into
+ * an mb_buf (no intermediate tree).
+ *
+ * Errors and Lua: every function returns 0 or a negative mb_status and fills err; none raises a
+ * Lua error for bad data. Functions that push values (unmarshal, the constructors) allocate Lua
+ * objects, so Lua may raise a memory error: call them from a Lua C function or under
+ * lua_pcall (they hold no C heap memory while calling Lua, so nothing leaks if that happens).
+ * On error the Lua stack is restored to its height at the call (nothing pushed).
+ * Ownership: output buffers belong to the caller; input views are borrowed for the call only.
+ * Not thread-safe with respect to one lua_State (as Lua itself). */
+#ifndef MOONBASE_DDB_MARSHAL_H
+#define MOONBASE_DDB_MARSHAL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include <lua.h>
+
+#include "moonbase/buf.h"
+#include "moonbase/err.h"
+
+/* DynamoDB allows 32 levels of nested M/L. */
+#define MB_DDB_MAX_DEPTH 32
+/* Bound on the nesting of the plain-JSON envelope of requests and responses. */
+#define MB_DDB_MAX_ENVELOPE_DEPTH 16
+
+#define MB_DDB_SET_MT "moonbase.set"
+#define MB_DDB_BINARY_MT "moonbase.binary"
+/* The shared "this empty table is an array" metatable, registered by the Lua host. */
+#define MB_DDB_ARRAY_MT "moonbase.array_mt"
+
+/* ---- Lua -> JSON ---- */
+
+/* Append the AttributeValue JSON of the Lua value at idx ({"S":"..."}, {"M":{...}}...) to out.
+ * Returns 0; MB_ERR_INVALID for a value DynamoDB cannot hold (function, NaN, non-UTF-8 string,
+ * mixed-key table, malformed set), MB_ERR_LIMIT past MB_DDB_MAX_DEPTH, MB_ERR_NOMEM. On error
+ * out may hold a partial write: reset it. */
+int mb_ddb_marshal_value(lua_State *L, int idx, mb_buf *out, mb_err *err);
+/* Append an item / key / ExpressionAttributeValues map: {"name": AttributeValue, ...} from a
+ * table with string keys (an empty table gives {}). Same errors as mb_ddb_marshal_value. */
+int mb_ddb_marshal_item(lua_State *L, int idx, mb_buf *out, mb_err *err);
+/* Append a DynamoDB request as JSON from a Lua table shaped like the AWS request, where the
+ * fields Key, Item, ExclusiveStartKey, ExpressionAttributeValues (at any depth) are items
+ * marshalled with mb_ddb_marshal_item, Keys is a list of items, and everything else is plain
+ * JSON (strings, numbers, booleans, tables as objects/arrays). Example (Lua):
+ *   { TableName = "t", Key = { PK = "A", SK = "B" }, ConsistentRead = true }
+ *   { RequestItems = { t = { { PutRequest = { Item = {...} } } } } }        -- BatchWriteItem
+ * Same errors as mb_ddb_marshal_value. */
+int mb_ddb_marshal_request(lua_State *L, int idx, mb_buf *out, mb_err *err);
+/* Append s as a JSON string literal (quotes included): '"', '\\' and control characters escaped
+ * (\u0000 for NUL), valid UTF-8 copied raw. MB_ERR_INVALID when s is not UTF-8, MB_ERR_NOMEM. */
+int mb_ddb_marshal_json_string(mb_buf *out, mb_cur s, mb_err *err);
+
+/* ---- constructors ([-0, +1, m]) ---- */
+
+/* Push a new set built from the sequence table at members_idx. type is "SS", "NS", "BS", or
+ * NULL to infer it (all strings: SS; all numbers: NS). Duplicates are dropped (DynamoDB refuses
+ * them); members keep their first-seen order. Returns 0 with the set on the stack; on error
+ * (MB_ERR_INVALID: empty, wrong member type, NS string that is not a number, unknown type)
+ * nothing is pushed. */
+int mb_ddb_marshal_push_set(lua_State *L, int members_idx, const char *type, mb_err *err);
+/* Push a binary value wrapping a copy of bytes (marshalled as B). */
+void mb_ddb_marshal_push_binary(lua_State *L, mb_cur bytes);
+/* Register the set and binary metatables (idempotent; unmarshal also creates them lazily). */
+void mb_ddb_marshal_open(lua_State *L);
+
+/* ---- JSON -> Lua ([-0, +1, m] on success, [-0, +0, m] on error) ---- */
+
+/* Parse one AttributeValue ({"S":"x"}) and push the Lua value. Returns 0; MB_ERR_INVALID for
+ * malformed JSON, an unknown or missing type tag, two tags, a wrong value type, bad base64, a bad
+ * number, invalid UTF-8 or trailing bytes; MB_ERR_LIMIT past MB_DDB_MAX_DEPTH. */
+int mb_ddb_marshal_unmarshal_value(lua_State *L, mb_cur json, mb_err *err);
+/* Parse an item map {"name": AttributeValue, ...} and push a table. Same errors. */
+int mb_ddb_marshal_unmarshal_item(lua_State *L, mb_cur json, mb_err *err);
+/* Parse a DynamoDB response and push it as a table: plain JSON, except that Item, Attributes,
+ * Key, LastEvaluatedKey, ExclusiveStartKey and ExpressionAttributeValues are items, Items and
+ * Keys are lists of items, and Responses maps table names to lists of items (so the
+ * UnprocessedKeys / UnprocessedItems of a batch call come back in request shape, ready to be
+ * sent again). JSON null is pushed as the NULL lightuserdata. Same errors. */
+int mb_ddb_marshal_unmarshal_response(lua_State *L, mb_cur json, mb_err *err);
+
+#endif

@@ -1,0 +1,363 @@
+/* test_ddb_marshal.c - Lua <-> AttributeValue JSON: exact output, round trips of every type,
+ * number rules, depth bounds, request/response envelopes, and rejection of malformed input
+ * (plus a mutation loop: no input crashes, leaks or leaves the Lua stack unbalanced). */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <stdlib.h>
+#include <string.h>
+
+#include <lauxlib.h>
+#include <lualib.h>
+
+#include "moonbase/ddb_marshal.h"
+
+/* Test-only bindings so cases read as Lua: marshal(v [, "item"|"request"]) -> json | nil, msg;
+ * unmarshal(json [, "item"|"response"]) -> value | nil, msg, status; set(t [, type]);
+ * binary(s). */
+static int l_marshal(lua_State *L) {
+    const char *mode = luaL_optstring(L, 2, "value");
+    mb_buf b = {0};
+    mb_err err = {0};
+    int rc = strcmp(mode, "item") == 0      ? mb_ddb_marshal_item(L, 1, &b, &err)
+             : strcmp(mode, "request") == 0 ? mb_ddb_marshal_request(L, 1, &b, &err)
+                                            : mb_ddb_marshal_value(L, 1, &b, &err);
+    if (rc == 0) {
+        lua_pushlstring(L, b.ptr ? b.ptr : "", b.len);
+    }
+    mb_buf_cleanup(&b);
+    if (rc != 0) {
+        lua_pushnil(L);
+        lua_pushstring(L, err.msg);
+        lua_pushinteger(L, rc);
+        return 3;
+    }
+    return 1;
+}
+
+static int l_unmarshal(lua_State *L) {
+    size_t n;
+    const char *s = luaL_checklstring(L, 1, &n);
+    const char *mode = luaL_optstring(L, 2, "value");
+    mb_err err = {0};
+    int top = lua_gettop(L);
+    int rc = strcmp(mode, "item") == 0 ? mb_ddb_marshal_unmarshal_item(L, (mb_cur){s, n}, &err)
+             : strcmp(mode, "response") == 0
+                 ? mb_ddb_marshal_unmarshal_response(L, (mb_cur){s, n}, &err)
+                 : mb_ddb_marshal_unmarshal_value(L, (mb_cur){s, n}, &err);
+    if (rc != 0) {
+        if (lua_gettop(L) != top) {
+            return luaL_error(L, "stack not restored on error");
+        }
+        lua_pushnil(L);
+        lua_pushstring(L, err.msg);
+        lua_pushinteger(L, rc);
+        return 3;
+    }
+    if (lua_gettop(L) != top + 1) {
+        return luaL_error(L, "unmarshal pushed %d values", lua_gettop(L) - top);
+    }
+    return 1;
+}
+
+static int l_set(lua_State *L) {
+    mb_err err = {0};
+    const char *type = luaL_optstring(L, 2, NULL);
+    if (mb_ddb_marshal_push_set(L, 1, type, &err) != 0) {
+        lua_pushnil(L);
+        lua_pushstring(L, err.msg);
+        return 2;
+    }
+    return 1;
+}
+
+static int l_binary(lua_State *L) {
+    size_t n;
+    const char *s = luaL_checklstring(L, 1, &n);
+    mb_ddb_marshal_push_binary(L, (mb_cur){s, n});
+    return 1;
+}
+
+static const char *const k_prelude =
+    "null = marshal_null\n"
+    "function eq(a, b)\n"
+    "  if type(a) ~= type(b) then return false end\n"
+    "  if type(a) == 'number' then return a == b and math.type(a) == math.type(b) end\n"
+    "  if type(a) ~= 'table' then return a == b end\n"
+    "  for k, v in pairs(a) do if not eq(v, b[k]) then return false end end\n"
+    "  for k in pairs(b) do if a[k] == nil then return false end end\n"
+    "  local ma, mb = getmetatable(a), getmetatable(b)\n"
+    "  if ma == array_mt then ma = nil end if mb == array_mt then mb = nil end\n"
+    "  return ma == mb\n"
+    "end\n"
+    "function check(cond, ...) if not cond then error(table.concat({...}, ' '), 2) end end\n"
+    "function roundtrip(v) local j = assert(marshal(v)); local back, msg = unmarshal(j);\n"
+    "  check(back ~= nil, j, msg);\n"
+    "  check(eq(v, back), 'round trip of', j); return j end\n"
+    "function refused(json, mode, want) local v, msg, st = unmarshal(json, mode)\n"
+    "  check(v == nil, 'accepted:', json); check(want == nil or st == want, json, msg, st)\n"
+    "  return msg end\n";
+
+static int setup(void **state) {
+    lua_State *L = luaL_newstate();
+    luaL_openlibs(L);
+    luaL_newmetatable(L, MB_DDB_ARRAY_MT); /* the lead's shared array metatable */
+    lua_setglobal(L, "array_mt");
+    mb_ddb_marshal_open(L);
+    lua_register(L, "marshal", l_marshal);
+    lua_register(L, "unmarshal", l_unmarshal);
+    lua_register(L, "set", l_set);
+    lua_register(L, "binary", l_binary);
+    lua_pushlightuserdata(L, NULL);
+    lua_setglobal(L, "marshal_null");
+    lua_pushinteger(L, MB_ERR_INVALID);
+    lua_setglobal(L, "INVALID");
+    lua_pushinteger(L, MB_ERR_LIMIT);
+    lua_setglobal(L, "LIMIT");
+    if (luaL_dostring(L, k_prelude) != LUA_OK) {
+        print_error("%s\n", lua_tostring(L, -1));
+        return -1;
+    }
+    *state = L;
+    return 0;
+}
+
+static int teardown(void **state) {
+    lua_close(*state);
+    return 0;
+}
+
+static void run_lua(void **state, const char *code) {
+    lua_State *L = *state;
+    int top = lua_gettop(L);
+    if (luaL_dostring(L, code) != LUA_OK) {
+        print_error("%s\n", lua_tostring(L, -1));
+        fail();
+    }
+    lua_settop(L, top);
+}
+
+static void test_ddb_marshal_exact_json_for_scalars(void **state) {
+    run_lua(
+        state,
+        "check(marshal('a\\0b') == '{\"S\":\"a\\\\u0000b\"}', marshal('a\\0b'))\n"
+        "check(marshal('q\"\\\\\\n\\t\\1\\127') == "
+        "'{\"S\":\"q\\\\\"\\\\\\\\\\\\n\\\\t\\\\u0001\\127\"}',"
+        "  marshal('q\"\\\\\\n\\t\\1\\127'))\n"
+        "check(marshal('h\\u{e9}\\u{1F600}') == '{\"S\":\"h\\u{e9}\\u{1F600}\"}')\n"
+        "check(marshal(math.maxinteger) == '{\"N\":\"9223372036854775807\"}')\n"
+        "check(marshal(math.mininteger) == '{\"N\":\"-9223372036854775808\"}')\n"
+        "check(marshal(0.1) == '{\"N\":\"0.1\"}', marshal(0.1))\n"
+        "check(marshal(1/3) == '{\"N\":\"0.3333333333333333\"}', marshal(1/3))\n"
+        "check(marshal(-0.0) == '{\"N\":\"0\"}')\n"
+        "check(marshal(1e300) == '{\"N\":\"1e+300\"}')\n"
+        "check(marshal(true) == '{\"BOOL\":true}' and marshal(false) == '{\"BOOL\":false}')\n"
+        "check(marshal(null) == '{\"NULL\":true}')\n"
+        "check(marshal(binary('\\0\\255ab')) == '{\"B\":\"AP9hYg==\"}', "
+        "marshal(binary('\\0\\255ab')))\n"
+        "check(marshal({}) == '{\"M\":{}}')\n"
+        "check(marshal(setmetatable({}, array_mt)) == '{\"L\":[]}')\n"
+        "check(marshal({1, 'x'}) == '{\"L\":[{\"N\":\"1\"},{\"S\":\"x\"}]}')\n"
+        "check(marshal({a = {b = true}}) == '{\"M\":{\"a\":{\"M\":{\"b\":{\"BOOL\":true}}}}}')\n"
+        "check(marshal(set({'b', 'a', 'b'})) == '{\"SS\":[\"b\",\"a\"]}', 'dedupe')\n"
+        "check(marshal(set({3, 1.5, '12345678901234567890123'})) =="
+        "  '{\"NS\":[\"3\",\"1.5\",\"12345678901234567890123\"]}')\n"
+        "check(marshal(set({'\\0\\1'}, 'BS')) == '{\"BS\":[\"AAE=\"]}')\n"
+        "check(marshal({a = 1}, 'item') == '{\"a\":{\"N\":\"1\"}}')\n");
+}
+
+static void test_ddb_marshal_round_trips_every_type(void **state) {
+    run_lua(
+        state,
+        "roundtrip('') roundtrip('with\\0nul\\0') roundtrip('\\u{10FFFF}\\u{2028}\\127')\n"
+        "roundtrip(0) roundtrip(-1) roundtrip(math.maxinteger) roundtrip(math.mininteger)\n"
+        "roundtrip(0.1) roundtrip(-2.5) roundtrip(1e300) roundtrip(5e-324)\n"
+        /* an integral float is sent as integer text: it comes back an integer */
+        "check(math.type(unmarshal(marshal(2^53 + 0.0))) == 'integer' and unmarshal(marshal(2.0)) "
+        "== 2)\n"
+        "roundtrip(true) roundtrip(false) roundtrip(null)\n"
+        "roundtrip({}) roundtrip(setmetatable({}, array_mt)) roundtrip({{}, {1, {2}}})\n"
+        "roundtrip(set({'x', 'y'})) roundtrip(set({1, 2.5}))\n"
+        "check(marshal(unmarshal('{\"L\":[]}')) == '{\"L\":[]}', 'empty L stays a list')\n"
+        "check(marshal(unmarshal('{\"M\":{}}')) == '{\"M\":{}}')\n"
+        "local item = {s = 'str', n = 42, f = 3.25, b = true, z = null,\n"
+        "  m = {deep = {deeper = {'a', 'b', {c = 1}}}}, l = {1, 'two', false, {x = 'y'}},\n"
+        "  ss = set({'a', 'b'}), ns = set({1, 2})}\n"
+        "local j = assert(marshal(item, 'item'))\n"
+        "check(eq(item, assert(unmarshal(j, 'item'))), j)\n"
+        /* B comes back as a plain string */
+        "check(unmarshal(marshal(binary('\\0\\255'))) == '\\0\\255')\n"
+        "local bs = unmarshal('{\"BS\":[\"AAE=\",\"/w==\"]}')\n"
+        "check(getmetatable(bs) and bs.type == 'BS' and bs[1] == '\\0\\1' and bs[2] == '\\255')\n");
+}
+
+static void test_ddb_marshal_numbers_never_silently_rounded(void **state) {
+    run_lua(
+        state,
+        "local function n(s) return unmarshal('{\"N\":\"' .. s .. '\"}') end\n"
+        "check(math.type(n('42')) == 'integer' and n('42') == 42)\n"
+        "check(n('-9223372036854775808') == math.mininteger)\n"
+        "check(n('9223372036854775807') == math.maxinteger)\n"
+        "check(n('9223372036854775808') == '9223372036854775808', 'beyond int64 stays a string')\n"
+        "check(n('12345678901234567890123456789012345678') == "
+        "'12345678901234567890123456789012345678')\n"
+        "check(math.type(n('1.5')) == 'float' and n('1.5') == 1.5)\n"
+        "check(n('0.1') == 0.1 and n('1.10') == 1.1 and n('1E+2') == 100.0 and n('-0.0') == 0)\n"
+        "check(n('1.5e-7') == 1.5e-7)\n"
+        "check(n('0.10000000000000000001') == '0.10000000000000000001', 'rounding refused')\n"
+        "check(n('3.141592653589793238') == '3.141592653589793238')\n"
+        "check(n('1e400') == '1e400', 'overflow stays a string')\n"
+        "for _, bad in ipairs({'', '-', '1.', '.5', '1e', '1e+', 'abc', '--1', '+1', '1 ', '0x10',"
+        "  'NaN', 'Infinity', '1.2.3'}) do\n"
+        "  local v, msg, st = n(bad); check(v == nil and st == INVALID, 'accepted N', bad) end\n"
+        "refused('{\"N\":1}', nil, INVALID)\n"
+        "refused('{\"N\":\"1\\\\u0030\"}', nil, INVALID)\n"
+        /* marshal side */
+        "local v, msg = marshal(0/0); check(v == nil and msg:find('NaN'), msg)\n"
+        "check(marshal(math.huge) == nil and marshal(-math.huge) == nil)\n"
+        "check(set({'12a'}, 'NS') == nil and set({}) == nil and set({true}) == nil)\n"
+        "check(set({'a'}, 'XS') == nil and set({1}, 'SS') == nil)\n");
+}
+
+static void test_ddb_marshal_rejects_unstorable_lua_values(void **state) {
+    run_lua(
+        state,
+        "local function bad(v, want) local j, msg, st = marshal(v)\n"
+        "  check(j == nil and st == (want or INVALID), 'accepted', tostring(v), msg) end\n"
+        "bad(print) bad(coroutine.create(print)) bad(io.stdout) bad(nil)\n"
+        "bad('\\255') bad('\\192\\128') bad('\\237\\160\\128') bad('\\244\\144\\128\\128')\n"
+        "bad({1, 2, nil, 4}) bad({1, x = 2}) bad({[1.5] = 1}) bad({[true] = 1}) bad({[0] = 1})\n"
+        "bad({x = print}) bad(setmetatable({}, getmetatable(set({'a'}))))\n"
+        "local d = 'x' for i = 1, 32 do d = {d} end\n"
+        "check(marshal(d), 'depth 32 is allowed')\n"
+        "bad({d}, LIMIT)\n"
+        "local m = {} local cur = m for i = 1, 40 do cur.k = {} cur = cur.k end bad(m, LIMIT)\n"
+        "check(marshal(1, 'item') == nil and marshal({1}, 'item') == nil)\n");
+}
+
+static void test_ddb_marshal_unmarshal_rejects_malformed(void **state) {
+    run_lua(
+        state,
+        "refused('') refused('{}') refused('{\"S\":\"a\",\"N\":\"1\"}', nil, INVALID)\n"
+        "local _, msg = unmarshal('{\"S\":\"a\",\"N\":\"1\"}') check(msg:find('two type'), msg)\n"
+        "_, msg = unmarshal('{\"X\":\"a\"}') check(msg:find('unknown type tag'), msg)\n"
+        "refused('{\"S\":1}') refused('{\"S\":null}') refused('{\"BOOL\":\"true\"}')\n"
+        "refused('{\"NULL\":false}') refused('{\"M\":[]}') refused('{\"L\":{}}')\n"
+        "refused('{\"M\":{\"a\":1}}') refused('{\"L\":[\"a\"]}') refused('{\"SS\":[1]}')\n"
+        "refused('{\"SS\":[]}') refused('{\"SS\":\"a\"}') refused('{\"NS\":[\"x\"]}')\n"
+        "for _, b in ipairs({'A', 'AA=', 'A===', 'AB==', 'AAB=', '@@@@', 'AA==AA=='}) do\n"
+        "  refused('{\"B\":\"' .. b .. '\"}', nil, INVALID) end\n"
+        "check(unmarshal('{\"B\":\"AA\\\\u003d=\"}') == '\\0', 'escaped base64')\n"
+        "check(unmarshal('{\"B\":\"\"}') == '' and unmarshal('{\"B\":\"AA==\"}') == '\\0')\n"
+        "refused('{\"S\":\"a\"') refused('{\"S\":\"a') refused('{\"S\":\"a\"}x')\n"
+        "refused('{\"S\":\"\\1\"}') refused('{\"S\":\"\\255\"}') refused('{\"S\":\"\\\\x\"}')\n"
+        "refused('{\"S\":\"\\\\ud800\"}') refused('{\"S\":\"\\\\udc00\"}')\n"
+        "refused('{\"S\":\"\\\\ud800\\\\u0041\"}') refused('{\"S\":\"\\\\u12\"}')\n"
+        "check(unmarshal('{\"S\":\"\\\\u0000\\\\ud83d\\\\ude00\\\\/\\\\n\"}') == "
+        "'\\0\\u{1F600}/\\n')\n"
+        "check(unmarshal(' { \"S\" : \"a\" } ') == 'a')\n"
+        "refused('{\"M\":{\"a\":{\"S\":\"x\"},}}') refused('[{\"S\":\"x\"}]') refused('\"S\"')\n"
+        "local deep = '{\"S\":\"x\"}' for i = 1, 32 do deep = '{\"L\":[' .. deep .. ']}' end\n"
+        "check(unmarshal(deep), 'depth 32 accepted')\n"
+        "refused('{\"L\":[' .. deep .. ']}', nil, LIMIT)\n"
+        "local huge = string.rep('{\"L\":[', 100000)\n"
+        "refused(huge, nil, LIMIT) refused(string.rep('[', 100000), 'response', LIMIT)\n"
+        "refused('{\"a\":1}', 'item') refused('{\"a\":{\"S\":\"x\"}', 'item')\n");
+}
+
+static void test_ddb_marshal_request_and_response_envelopes(void **state) {
+    run_lua(
+        state,
+        "local j = assert(marshal({TableName = 't', Key = {PK = 'p', n = 1},\n"
+        "  ConsistentRead = true, Limit = 10}, 'request'))\n"
+        "check(j:find('\"Key\":{', 1, true) and j:find('\"PK\":{\"S\":\"p\"}', 1, true)\n"
+        "  and j:find('\"n\":{\"N\":\"1\"}', 1, true) and j:find('\"Limit\":10', 1, true)\n"
+        "  and j:find('\"ConsistentRead\":true', 1, true) and j:find('\"TableName\":\"t\"', 1, "
+        "true), j)\n"
+        "j = assert(marshal({RequestItems = {t = {{PutRequest = {Item = {a = 'x'}}},\n"
+        "  {DeleteRequest = {Key = {a = 'y'}}}}}}, 'request'))\n"
+        "check(j:find('{\"PutRequest\":{\"Item\":{\"a\":{\"S\":\"x\"}}}}', 1, true), j)\n"
+        "j = assert(marshal({RequestItems = {t = {Keys = {{a = 'x'}, {a = 'y'}}}}}, 'request'))\n"
+        "check(j:find('\"Keys\":[{\"a\":{\"S\":\"x\"}},{\"a\":{\"S\":\"y\"}}]', 1, true), j)\n"
+        "j = assert(marshal({ExpressionAttributeNames = {['#n'] = 'name'},\n"
+        "  ExpressionAttributeValues = {[':v'] = 5}}, 'request'))\n"
+        "check(j:find('\"#n\":\"name\"', 1, true) and j:find('\":v\":{\"N\":\"5\"}', 1, true), j)\n"
+        "check(marshal({Key = 'x'}, 'request') == nil and marshal({Keys = {1}}, 'request') == "
+        "nil)\n"
+        "local r = assert(unmarshal('{\"Items\":[{\"a\":{\"N\":\"1\"}},{\"a\":{\"S\":\"b\"}}],'\n"
+        "  .. '\"Count\":2,\"ScannedCount\":2,\"LastEvaluatedKey\":{\"PK\":{\"S\":\"k\"}},'\n"
+        "  .. '\"ConsumedCapacity\":{\"CapacityUnits\":0.5,\"TableName\":\"t\"}}', 'response'))\n"
+        "check(r.Count == 2 and math.type(r.Count) == 'integer' and r.Items[1].a == 1)\n"
+        "check(r.Items[2].a == 'b' and r.LastEvaluatedKey.PK == 'k')\n"
+        "check(r.ConsumedCapacity.CapacityUnits == 0.5)\n"
+        "r = "
+        "assert(unmarshal('{\"Responses\":{\"t\":[{\"a\":{\"BOOL\":true}}]},\"UnprocessedKeys\":'\n"
+        "  .. '{\"t\":{\"Keys\":[{\"a\":{\"S\":\"z\"}}],\"ConsistentRead\":true}}}', 'response'))\n"
+        "check(r.Responses.t[1].a == true and r.UnprocessedKeys.t.Keys[1].a == 'z')\n"
+        "r = assert(unmarshal('{\"UnprocessedItems\":{\"t\":[{\"PutRequest\":{\"Item\":'\n"
+        "  .. '{\"a\":{\"NULL\":true}}}}]}, \"x\": null, \"y\": [1, -2.5e3, \"s\", false]}', "
+        "'response'))\n"
+        "check(r.UnprocessedItems.t[1].PutRequest.Item.a == null and r.x == null)\n"
+        "check(r.y[2] == -2500.0 and r.y[3] == 's' and r.y[4] == false)\n"
+        "check(eq(assert(unmarshal('{}', 'response')), {}))\n"
+        "refused('{\"Item\":{\"a\":{\"Q\":1}}}', 'response', INVALID)\n"
+        "refused('{\"Items\":{}}', 'response', INVALID) refused('{\"a\":01x}', 'response')\n"
+        "refused('{\"a\":tru}', 'response') refused('{\"a\" 1}', 'response')\n");
+}
+
+/* Flip, drop and insert bytes of a valid response: every variant is accepted or refused
+ * cleanly (ASan/UBSan watch), and the stack is always balanced (l_unmarshal checks). */
+static void test_ddb_marshal_mutations_never_crash(void **state) {
+    lua_State *L = *state;
+    static const char seed[] =
+        "{\"Items\":[{\"a\":{\"M\":{\"b\":{\"L\":[{\"N\":\"1.5\"},{\"S\":\"x\\u00e9\\n\"},"
+        "{\"B\":\"AP8=\"},{\"SS\":[\"a\",\"b\"]},{\"NULL\":true},{\"BOOL\":false}]}}}}],"
+        "\"Count\":1,\"LastEvaluatedKey\":{\"PK\":{\"S\":\"k\"}}}";
+    static const char alphabet[] = "{}[]\":,\\u0123456789eE.-+SNBLMtrufalsn \x01\xc3\xff";
+    unsigned seedv = 12345;
+    char buf[sizeof seed + 4];
+    for (int iter = 0; iter < 20000; iter++) {
+        memcpy(buf, seed, sizeof seed);
+        size_t len = sizeof seed - 1;
+        for (int k = 0; k < 1 + iter % 3; k++) {
+            seedv = seedv * 1103515245u + 12345u;
+            size_t pos = (seedv >> 8) % len;
+            char c = alphabet[(seedv >> 20) % (sizeof alphabet - 1)];
+            if (k % 3 == 2 && len > 1) {
+                memmove(buf + pos, buf + pos + 1, len - pos - 1);
+                len--;
+            } else {
+                buf[pos] = c;
+            }
+        }
+        int top = lua_gettop(L);
+        mb_err err = {0};
+        int rc = mb_ddb_marshal_unmarshal_response(L, (mb_cur){buf, len}, &err);
+        assert_int_equal(lua_gettop(L), top + (rc == 0));
+        if (rc != 0) {
+            assert_true(rc == MB_ERR_INVALID || rc == MB_ERR_LIMIT);
+            assert_true(err.msg[0] != '\0');
+        }
+        lua_settop(L, top);
+    }
+}
+
+int main(void) {
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_ddb_marshal_exact_json_for_scalars, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_ddb_marshal_round_trips_every_type, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_ddb_marshal_numbers_never_silently_rounded, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_ddb_marshal_rejects_unstorable_lua_values, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_ddb_marshal_unmarshal_rejects_malformed, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_ddb_marshal_request_and_response_envelopes, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_ddb_marshal_mutations_never_crash, setup, teardown),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
