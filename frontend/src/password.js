@@ -16,7 +16,7 @@ export function checkPassword(p) {
 
 /** A sentence naming what is still missing, or '' when the password is acceptable. */
 export function passwordProblem(p) {
-  const missing = checkPassword(p).results.filter((r) => !r.met).map((r) => r.text.toLowerCase());
+  const missing = checkPassword(p).results.filter((r) => !r.met).map((r) => r.text[0].toLowerCase() + r.text.slice(1));
   if (!missing.length) return '';
   return `Your password needs ${missing.join(', ')}.`;
 }
