@@ -176,8 +176,9 @@ static int s_split(mb_cur t, s_parts *p, const char **detail, mb_err *err) {
     p->payload = (mb_cur){d1 + 1, (size_t)(d2 - d1 - 1)};
     p->sig = (mb_cur){d2 + 1, t.len - (size_t)(d2 + 1 - t.ptr)};
     p->signing_input = (mb_cur){t.ptr, (size_t)(d2 - t.ptr)};
-    if (p->header.len == 0 || p->payload.len == 0 || p->sig.len == 0) {
-        return S_INVALID("empty segment");
+    /* An empty payload is a valid JWS (RFC 7515); for a JWT it fails later as a non-object. */
+    if (p->header.len == 0 || p->sig.len == 0) {
+        return S_INVALID("empty header or signature");
     }
     return 0;
 }
