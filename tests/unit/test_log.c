@@ -318,6 +318,12 @@ static void test_log_numbers_stay_json(void **state) {
     assert_true(json_real_value(json_object_get(l, "tenth")) == 0.1);
     assert_true(json_real_value(json_object_get(l, "big")) == 1e300);
     assert_int_equal(json_integer_value(json_object_get(l, "whole")), 3);
+    /* every number reads back as exactly the double that was logged */
+    assert_true(json_real_value(json_object_get(l, "ms")) == 12.346);
+    assert_non_null(strstr(c.text, "\"ms\":12.346,"));
+    assert_true(json_real_value(json_object_get(l, "neg")) == -0.5);
+    assert_true(json_real_value(json_object_get(l, "milli")) == 0.001);
+    assert_true(json_real_value(json_object_get(l, "third")) == 1.0 / 3);
     cap_close(&c);
 }
 
