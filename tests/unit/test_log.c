@@ -308,8 +308,10 @@ static void test_log_numbers_stay_json(void **state) {
     cap_open(&c, MB_LOG_INFO);
     mb_log_field f[] = {mb_log_field_num("nan", NAN),       mb_log_field_num("inf", -INFINITY),
                         mb_log_field_int("min", INT64_MIN), mb_log_field_num("tenth", 0.1),
-                        mb_log_field_num("big", 1e300),     mb_log_field_num("whole", 3.0)};
-    mb_log_write(c.log, MB_LOG_INFO, "n", f, 6);
+                        mb_log_field_num("big", 1e300),     mb_log_field_num("whole", 3.0),
+                        mb_log_field_num("ms", 12.346),     mb_log_field_num("neg", -0.5),
+                        mb_log_field_num("milli", 0.001),   mb_log_field_num("third", 1.0 / 3)};
+    mb_log_write(c.log, MB_LOG_INFO, "n", f, sizeof f / sizeof f[0]);
     assert_int_equal(cap_read(&c), 1);
     json_t *l = c.lines[0];
     assert_true(json_is_null(json_object_get(l, "nan")));
