@@ -7,6 +7,7 @@
 #include <openssl/core_names.h>
 #include <openssl/param_build.h>
 #include <openssl/rsa.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -42,6 +43,7 @@ struct mb_jwks {
     uint64_t generation;
     uint64_t next_serial;
     uint64_t fetches;
+    char last_error[2 * MB_ERR_MSG_MAX]; /* why the last fetch failed, for logs */
 };
 
 static int64_t s_monotonic(void *ud) {
@@ -273,6 +275,10 @@ size_t mb_jwks_skipped(const mb_jwks *jwks) {
     return jwks->skipped;
 }
 
+const char *mb_jwks_last_error(const mb_jwks *jwks) {
+    return jwks->last_error;
+}
+
 uint64_t mb_jwks_fetch_count(const mb_jwks *jwks) {
     return jwks->fetches;
 }
@@ -467,9 +473,11 @@ static int s_fetch(mb_jwks *j, int64_t now, mb_err *err) {
         return mb_err_set(err, rc, "jwks: out of memory");
     }
     if (rc != 0) {
-        return mb_err_set(err, MB_ERR_UNAVAILABLE, "jwks: fetching %s failed: %s", j->url,
-                          ferr.msg[0] ? ferr.msg : mb_status_name(rc));
+        snprintf(j->last_error, sizeof j->last_error, "jwks: fetching %s failed: %s", j->url,
+                 ferr.msg[0] ? ferr.msg : mb_status_name(rc));
+        return mb_err_set(err, MB_ERR_UNAVAILABLE, "%s", j->last_error);
     }
+    j->last_error[0] = '\0';
     return 0;
 }
 

@@ -77,6 +77,8 @@ uint64_t mb_jwks_generation(const mb_jwks *jwks);
 size_t mb_jwks_key_count(const mb_jwks *jwks);
 /* Keys skipped by the last load (unusable or ambiguous). */
 size_t mb_jwks_skipped(const mb_jwks *jwks);
+/* Why the last fetch failed (URL and reason, no secrets), "" after a success. */
+const char *mb_jwks_last_error(const mb_jwks *jwks);
 /* Number of fetches attempted (tests and logs). */
 uint64_t mb_jwks_fetch_count(const mb_jwks *jwks);
 
