@@ -1,0 +1,148 @@
+// tests/integration/stack.test.mjs - the one-command local stack: scripts/stack start (services,
+// seed, devserver with the real bootstrap), idempotent restart, /config.json, a real login as the
+// demo user against cognito-local, authenticated API calls through the devserver into dynalite,
+// and stop stopping exactly what start started.
+// Environment (ctest `services` fixture): MB_STATE_DIR, MB_DYNAMODB_PORT, MB_COGNITO_PORT,
+//   MB_BUILD_DIR, MB_SOURCE_DIR; MB_PORT (default 13000).
+import { spawnSync } from 'node:child_process';
+import fs from 'node:fs';
+import path from 'node:path';
+import assert from 'node:assert/strict';
+
+const src = process.env.MB_SOURCE_DIR || process.cwd();
+const build = path.resolve(src, process.env.MB_BUILD_DIR || 'build');
+const env = {
+  ...process.env,
+  MB_BUILD_DIR: build,
+  MB_STATE_DIR: path.resolve(process.env.MB_STATE_DIR || path.join(build, 'test-state')),
+  MB_DYNAMODB_PORT: process.env.MB_DYNAMODB_PORT || '18000',
+  MB_COGNITO_PORT: process.env.MB_COGNITO_PORT || '19229',
+  MB_PORT: process.env.MB_PORT || '13000',
+  MB_WORKERS: '2',
+  ASAN_OPTIONS: 'detect_leaks=1:abort_on_error=0',
+};
+const base = `http://127.0.0.1:${env.MB_PORT}`;
+const cognitoUrl = `http://127.0.0.1:${env.MB_COGNITO_PORT}`;
+const state = env.MB_STATE_DIR;
+
+let failures = 0;
+async function test(name, fn) {
+  const t0 = Date.now();
+  try {
+    await fn();
+    console.log(`ok   ${name} (${Date.now() - t0} ms)`);
+  } catch (e) {
+    failures++;
+    console.log(`FAIL ${name}: ${e.stack || e}`);
+  }
+}
+
+function stack(cmd) {
+  const r = spawnSync(path.join(src, 'scripts/stack'), [cmd], { env, encoding: 'utf8', timeout: 90000 });
+  return { code: r.status, out: `${r.stdout}${r.stderr}` };
+}
+
+async function cognito(action, body) {
+  const r = await fetch(cognitoUrl, { method: 'POST', headers: {
+    'content-type': 'application/x-amz-json-1.1',
+    'x-amz-target': `AWSCognitoIdentityProviderService.${action}` }, body: JSON.stringify(body) });
+  const j = await r.json();
+  assert.ok(r.ok, `${action}: ${JSON.stringify(j)}`);
+  return j;
+}
+
+const servicesWereRunning = spawnSync(path.join(src, 'scripts/services'), ['status'],
+  { env, encoding: 'utf8' }).stdout.split('\n').filter((l) => l.includes(': running')).length === 2;
+
+let ids;
+await test('scripts/stack start brings the stack up and prints the URL and demo login', async () => {
+  const r = stack('start');
+  assert.equal(r.code, 0, r.out);
+  assert.match(r.out, new RegExp(`http://localhost:${env.MB_PORT}`));
+  assert.match(r.out, /demo@moonbase\.local \/ MoonbaseDemo1/);
+  ids = JSON.parse(fs.readFileSync(path.join(state, 'stack.json'), 'utf8'));
+  const senv = fs.readFileSync(path.join(state, 'stack.env'), 'utf8');
+  for (const k of ['TABLE_NAME', 'USER_POOL_ID', 'CLIENT_ID', 'COGNITO_ISSUER', 'DYNAMODB_ENDPOINT',
+    'AWS_REGION', 'AWS_ACCESS_KEY_ID', 'AWS_SECRET_ACCESS_KEY', 'ENVIRONMENT', 'CORS_ALLOWED_ORIGINS']) {
+    assert.match(senv, new RegExp(`^${k}=.+$`, 'm'), `stack.env lacks ${k}`);
+  }
+  assert.match(senv, new RegExp(`^COGNITO_ISSUER=http://localhost:${env.MB_COGNITO_PORT}/${ids.userPoolId}$`, 'm'));
+});
+
+await test('a second start reuses the running stack and the same resources', async () => {
+  const pid = fs.readFileSync(path.join(state, 'devserver.pid'), 'utf8').trim();
+  const r = stack('start');
+  assert.equal(r.code, 0, r.out);
+  assert.match(r.out, /already running/);
+  assert.equal(fs.readFileSync(path.join(state, 'devserver.pid'), 'utf8').trim(), pid);
+  const again = JSON.parse(fs.readFileSync(path.join(state, 'stack.json'), 'utf8'));
+  assert.equal(again.userPoolId, ids.userPoolId);
+  assert.equal(again.clientId, ids.clientId);
+});
+
+await test('the user pool has the contract password policy and custom:tenant_id', async () => {
+  const d = await cognito('DescribeUserPool', { UserPoolId: ids.userPoolId });
+  const pp = d.UserPool.Policies.PasswordPolicy;
+  assert.equal(pp.MinimumLength, 10);
+  assert.equal(pp.RequireUppercase, true);
+  assert.equal(pp.RequireLowercase, true);
+  assert.equal(pp.RequireNumbers, true);
+  assert.equal(pp.RequireSymbols, false);
+  assert.deepEqual(d.UserPool.UsernameAttributes, ['email']);
+  assert.ok(d.UserPool.SchemaAttributes.some((a) => a.Name === 'custom:tenant_id'));
+});
+
+await test('/config.json has the contract shape and the seeded ids', async () => {
+  const r = await fetch(`${base}/config.json`);
+  assert.equal(r.status, 200);
+  const c = await r.json();
+  assert.deepEqual(c, {
+    apiUrl: `http://localhost:${env.MB_PORT}/api`, cognitoEndpoint: `http://localhost:${env.MB_COGNITO_PORT}`,
+    region: 'us-east-1', userPoolId: ids.userPoolId, clientId: ids.clientId, environment: 'local',
+  });
+});
+
+let token;
+await test('the demo user logs in and GET /api/me answers with its claims', async () => {
+  const a = await cognito('InitiateAuth', { AuthFlow: 'USER_PASSWORD_AUTH', ClientId: ids.clientId,
+    AuthParameters: { USERNAME: 'demo@moonbase.local', PASSWORD: 'MoonbaseDemo1' } });
+  token = a.AuthenticationResult.IdToken;
+  const r = await fetch(`${base}/api/me`, { headers: { authorization: `Bearer ${token}` } });
+  const text = await r.text();
+  assert.equal(r.status, 200, text);
+  const me = JSON.parse(text);
+  assert.equal(me.email, 'demo@moonbase.local');
+  assert.equal(me.sub, ids.demoUser.sub);
+  assert.equal(me.tenant, ids.demoUser.sub);
+  const anon = await fetch(`${base}/api/me`);
+  assert.equal(anon.status, 401);
+});
+
+await test('the seeded demo items are listed through the devserver', async () => {
+  const r = await fetch(`${base}/api/items`, { headers: { authorization: `Bearer ${token}` } });
+  const text = await r.text();
+  assert.equal(r.status, 200, text);
+  const j = JSON.parse(text);
+  assert.ok(j.items.length >= 3, text);
+  for (const it of j.items) {
+    for (const k of ['id', 'title', 'status', 'version', 'createdAt', 'updatedAt']) {
+      assert.ok(k in it, `item lacks ${k}: ${JSON.stringify(it)}`);
+    }
+  }
+  assert.ok(j.items.some((it) => it.title === 'Edit handlers/hello.lua'));
+});
+
+await test('scripts/stack stop stops exactly what start started', async () => {
+  const pid = Number(fs.readFileSync(path.join(state, 'devserver.pid'), 'utf8'));
+  const r = stack('stop');
+  assert.equal(r.code, 0, r.out);
+  assert.equal(fs.existsSync(`/proc/${pid}`), false, 'devserver still running');
+  await assert.rejects(fetch(`${base}/config.json`), 'port still answering');
+  const st = spawnSync(path.join(src, 'scripts/services'), ['status'], { env, encoding: 'utf8' }).stdout;
+  const running = st.split('\n').filter((l) => l.includes(': running')).length;
+  assert.equal(running, servicesWereRunning ? 2 : 0, st);
+});
+
+if (failures > 0) stack('stop');
+console.log(failures === 0 ? 'stack: all tests passed' : `stack: ${failures} failed`);
+process.exit(failures === 0 ? 0 : 1);
