@@ -69,6 +69,9 @@ test('ci runs .ci/run in debian:12 on push and pull_request', () => {
   assert.ok('push' in wf.on && 'pull_request' in wf.on);
   const steps = wf.jobs.test.steps.map((s) => s.run || '').join('\n');
   assert.match(steps, /\.ci\/run/);
+  const lint = wf.jobs['template-lint'].steps.map((s) => s.run || '').join('\n');
+  assert.match(lint, /pip install --quiet cfn-lint/);
+  assert.match(lint, /tests\/infra\/cfn_lint\.sh/);
 });
 
 test('deploy: main -> dev, manual staging/prod through GitHub environments', () => {
