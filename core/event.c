@@ -340,6 +340,7 @@ static int s_to_request(lua_State *L) {
 }
 
 int mb_event_to_request(lua_State *L, int event_idx, mb_event *ev, mb_err *err) {
+    event_idx = lua_absindex(L, event_idx);
     *ev = (mb_event){.version = 2};
     conv c = {ev, err, 0, 0};
     lua_pushcfunction(L, s_to_request);
@@ -611,6 +612,7 @@ static int s_encode(lua_State *L) {
 int mb_event_encode_response(lua_State *L, int resp_idx, const mb_event *ev,
                              const mb_event_header *extra, size_t nextra, mb_buf *out,
                              int *status, mb_err *err) {
+    resp_idx = lua_absindex(L, resp_idx);
     enc e = {ev, extra, nextra, out, {0}, 500, 0, err};
     lua_pushcfunction(L, s_encode);
     lua_pushvalue(L, resp_idx);

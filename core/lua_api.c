@@ -2,6 +2,7 @@
  * implements the small core of it: ctx.fail, ctx.request_id, ctx.now, ctx.remaining_ms. */
 #include "moonbase/lua_api.h"
 
+#include <stdio.h>
 #include <string.h>
 #include <time.h>
 
@@ -28,21 +29,44 @@ mb_lua_services *mb_lua_api_services(lua_State *L) {
     return svc;
 }
 
-/* ctx.fail(status, message): status 400..599 (default 400); raises a fail object.  [-2, +0, v] */
+/* Copy details[key] into the fail object when it is a short string. [-0, +0, e] */
+static void s_fail_detail(lua_State *L, int details, const char *key, size_t max) {
+    if (lua_getfield(L, details, key) == LUA_TSTRING && luaL_len(L, -1) <= (lua_Integer)max) {
+        lua_setfield(L, -2, key);                        /* stack: ..., fail */
+        return;
+    }
+    lua_pop(L, 1);
+}
+
+/* ctx.fail(status, message [, details]): status 400..599 (default 400); raises a fail object
+ * that the app answers as {"error": code, "message": message[, "field": field]}.  [-3, +0, v] */
 static int s_fail(lua_State *L) {
     lua_Integer status = luaL_optinteger(L, 1, 400);
     const char *msg = luaL_optstring(L, 2, "request failed");
     luaL_argcheck(L, status >= 400 && status <= 599, 1, "status must be 400..599");
-    lua_createtable(L, 0, 2);                            /* stack: status, msg, fail */
+    luaL_argexpected(L, lua_isnoneornil(L, 3) || lua_istable(L, 3), 3, "table or nil");
+    lua_createtable(L, 0, 4);                            /* stack: status, msg, details?, fail */
     lua_pushinteger(L, status);
     lua_setfield(L, -2, "status");
     lua_pushstring(L, msg);
     lua_setfield(L, -2, "message");
+    if (lua_istable(L, 3)) {
+        s_fail_detail(L, 3, "code", 32);
+        s_fail_detail(L, 3, "field", 64);
+    }
     luaL_setmetatable(L, FAIL_MT);
     return lua_error(L);
 }
 
-bool mb_lua_api_is_fail(lua_State *L, int idx, int *status, mb_cur *message) {
+static mb_cur s_str_field(lua_State *L, int idx, const char *key) {
+    lua_getfield(L, idx, key);
+    size_t len = 0;
+    const char *s = lua_type(L, -1) == LUA_TSTRING ? lua_tolstring(L, -1, &len) : NULL;
+    lua_pop(L, 1); /* the string stays alive: the fail table at idx references it */
+    return (mb_cur){s ? s : "", len};
+}
+
+bool mb_lua_api_is_fail(lua_State *L, int idx, mb_lua_fail *out) {
     idx = lua_absindex(L, idx);
     if (lua_type(L, idx) != LUA_TTABLE || !lua_getmetatable(L, idx)) {
         return false;
@@ -54,13 +78,11 @@ bool mb_lua_api_is_fail(lua_State *L, int idx, int *status, mb_cur *message) {
         return false;
     }
     lua_getfield(L, idx, "status");
-    *status = (int)lua_tointeger(L, -1);
+    out->status = (int)lua_tointeger(L, -1);
     lua_pop(L, 1);
-    lua_getfield(L, idx, "message");
-    size_t len = 0;
-    const char *s = lua_tolstring(L, -1, &len);
-    lua_pop(L, 1); /* the string stays alive: it is referenced by the fail table at idx */
-    *message = (mb_cur){s ? s : "", s ? len : 0};
+    out->message = s_str_field(L, idx, "message");
+    out->code = s_str_field(L, idx, "code");
+    out->field = s_str_field(L, idx, "field");
     return true;
 }
 
@@ -73,6 +95,21 @@ static int64_t s_now_ms(void) {
 /* ctx.now() -> integer milliseconds since the epoch.  [-0, +1, -] */
 static int s_now(lua_State *L) {
     lua_pushinteger(L, s_now_ms());
+    return 1;
+}
+
+/* ctx.timestamp([ms]) -> RFC 3339 UTC with milliseconds, e.g. "2026-11-25T13:20:03.123Z".
+ * Handlers have no os.date, so this is their clock for createdAt/updatedAt.  [-1, +1, -] */
+static int s_timestamp(lua_State *L) {
+    int64_t ms = lua_isnoneornil(L, 1) ? s_now_ms() : (int64_t)luaL_checkinteger(L, 1);
+    luaL_argcheck(L, ms >= 0 && ms < 253402300800000LL, 1, "out of range");
+    time_t secs = (time_t)(ms / 1000);
+    struct tm tm;
+    gmtime_r(&secs, &tm);
+    char out[32];
+    size_t n = strftime(out, sizeof out, "%Y-%m-%dT%H:%M:%S", &tm);
+    snprintf(out + n, sizeof out - n, ".%03dZ", (int)(ms % 1000));
+    lua_pushstring(L, out);
     return 1;
 }
 
@@ -93,6 +130,8 @@ void mb_lua_inject_fail_api(lua_State *L) {
     lua_setfield(L, -2, "fail");
     lua_pushcfunction(L, s_now);
     lua_setfield(L, -2, "now");
+    lua_pushcfunction(L, s_timestamp);
+    lua_setfield(L, -2, "timestamp");
     lua_pushcfunction(L, s_remaining);
     lua_setfield(L, -2, "remaining_ms");
 }

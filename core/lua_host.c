@@ -512,8 +512,7 @@ static void s_set_msg(mb_buf *b, const char *s) {
 
 /* Classify a failed pcall whose error value is on the stack top, then pop it. */
 static mb_lua_outcome s_classify(lua_State *L, mb_lua_host *h, int rc, mb_lua_result *res) {
-    int status;
-    mb_cur msg;
+    mb_lua_fail fail;
     if (h->tripped != MB_LUA_OK) {
         res->outcome = h->tripped;
         res->error_type = h->tripped == MB_LUA_BUDGET ? "InstructionBudgetExceeded" : "Timeout";
@@ -524,12 +523,14 @@ static mb_lua_outcome s_classify(lua_State *L, mb_lua_host *h, int rc, mb_lua_re
         res->outcome = MB_LUA_MEMORY;
         res->error_type = "MemoryLimitExceeded";
         s_set_msg(&res->message, "handler exceeded its memory limit");
-    } else if (mb_lua_api_is_fail(L, -1, &status, &msg)) {
+    } else if (mb_lua_api_is_fail(L, -1, &fail)) {
         res->outcome = MB_LUA_FAIL;
-        res->status = status;
+        res->status = fail.status;
         res->error_type = "HandlerFail";
         mb_buf_reset(&res->message);
-        (void)mb_buf_append_cur(&res->message, msg);
+        (void)mb_buf_append_cur(&res->message, fail.message);
+        snprintf(res->code, sizeof res->code, "%.*s", (int)fail.code.len, fail.code.ptr);
+        snprintf(res->field, sizeof res->field, "%.*s", (int)fail.field.len, fail.field.ptr);
     } else {
         res->outcome = MB_LUA_ERROR;
         res->error_type = "HandlerError";
@@ -558,6 +559,7 @@ mb_lua_outcome mb_lua_host_call(mb_lua_host *host, const char *name, int req_idx
     req_idx = lua_absindex(L, req_idx);
     ctx_idx = lua_absindex(L, ctx_idx);
     res->outcome = MB_LUA_OK;
+    res->code[0] = res->field[0] = '\0';
     lua_pushcfunction(L, s_msghandler);                  /* stack: msgh */
     int base = lua_gettop(L);
     int rc = s_push_chunk(L, host, name);                /* stack: msgh, chunk|msg */

@@ -51,9 +51,16 @@ void mb_lua_inject_log_api(lua_State *L);
 void mb_lua_inject_metric_api(lua_State *L);
 void mb_lua_inject_db_api(lua_State *L);
 
-/* ctx.fail(status, message) raises an error object carrying an HTTP status; the app turns it into
- * a clean 4xx/5xx JSON response. Returns true and fills status/message (message borrowed from the
- * Lua stack slot at idx) when the value at idx is such an object. [-0, +0, -] */
-bool mb_lua_api_is_fail(lua_State *L, int idx, int *status, mb_cur *message);
+/* ctx.fail(status, message [, {code = "validation", field = "bio"}]) raises an error object
+ * carrying an HTTP status; the app turns it into a clean 4xx/5xx JSON response. */
+typedef struct mb_lua_fail {
+    int status;
+    mb_cur message; /* borrowed from the fail object at idx */
+    mb_cur code;    /* empty when the handler gave none */
+    mb_cur field;   /* empty when the handler gave none */
+} mb_lua_fail;
+
+/* True, with *out filled, when the value at idx is a ctx.fail object. [-0, +0, -] */
+bool mb_lua_api_is_fail(lua_State *L, int idx, mb_lua_fail *out);
 
 #endif

@@ -48,6 +48,8 @@ typedef enum mb_lua_outcome {
 typedef struct mb_lua_result {
     mb_lua_outcome outcome;
     int status;          /* for MB_LUA_FAIL */
+    char code[33];       /* for MB_LUA_FAIL: the handler's error code, "" when none */
+    char field[65];      /* for MB_LUA_FAIL: the field a validation error names, "" when none */
     mb_buf message;      /* error message (for logs; shown to clients only for FAIL / dev mode) */
     mb_buf traceback;    /* Lua traceback for MB_LUA_ERROR (logs only) */
     const char *error_type; /* "HandlerError", "HandlerLoadError", ... static string */

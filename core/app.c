@@ -1,0 +1,445 @@
+/* app.c - the request pipeline (see moonbase/app.h). */
+#include "moonbase/app.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <lauxlib.h>
+
+#if __has_include("moonbase/auth.h")
+#include "moonbase/auth.h"
+#else /* TEMPORARY until the auth module lands: every protected route answers 503 */
+typedef struct mb_auth mb_auth;
+typedef enum { MB_TOKEN_USE_ANY = 0 } mb_token_use;
+typedef struct mb_auth_rule {
+    mb_token_use token_use;
+    const char *const *groups;
+    size_t group_count;
+} mb_auth_rule;
+static mb_auth *mb_auth_new(const mb_config *cfg, mb_err *err) {
+    (void)cfg;
+    (void)err;
+    return (mb_auth *)1;
+}
+static void mb_auth_free(mb_auth *a) {
+    (void)a;
+}
+static int mb_auth_authenticate(mb_auth *a, lua_State *L, mb_cur h, const mb_auth_rule *r,
+                                mb_err *err) {
+    (void)a, (void)L, (void)h, (void)r;
+    return mb_err_set(err, MB_ERR_UNAVAILABLE, "authentication is not available yet");
+}
+#endif
+#include "moonbase/emf.h"
+#include "moonbase/event.h"
+#include "moonbase/json.h"
+#include "moonbase/log.h"
+#include "moonbase/lua_api.h"
+#include "moonbase/lua_host.h"
+#include "moonbase/router.h"
+
+struct mb_app {
+    const mb_config *cfg;
+    mb_lua_host *host;
+    mb_router router;
+    mb_log *log;
+    mb_emf *emf;
+    mb_auth *auth;
+    mb_lua_services svc;
+    uint64_t invocations;
+    mb_buf body; /* scratch for error texts; kept to avoid per-request allocation */
+};
+
+/* What one invocation accumulates on its way through the pipeline. */
+typedef struct inv_state {
+    const mb_invocation *inv;
+    mb_event ev;
+    mb_route_match match;
+    const char *route_name; /* "GET /items/{id}" style, or NULL when unmatched */
+    char route_buf[320];
+    int64_t t0_ns;
+    bool emf_begun;
+    mb_buf *out;
+} inv_state;
+
+static int64_t s_mono_ns(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+static int64_t s_epoch_ms(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static int s_load_routes(mb_app *app, mb_err *err) {
+    lua_State *L = mb_lua_host_state(app->host);
+    mb_lua_host_begin(app->host, 0);
+    mb_router fresh;
+    int rc = mb_lua_host_run_file(app->host, "routes", err);
+    if (rc == 0) {
+        rc = mb_router_load(&fresh, L, -1, err);
+        lua_pop(L, 1);
+    }
+    mb_lua_host_end(app->host);
+    if (rc != 0) {
+        return rc;
+    }
+    mb_router_cleanup(&app->router);
+    app->router = fresh;
+    return 0;
+}
+
+mb_app *mb_app_new(const mb_config *cfg, int log_fd, mb_err *err) {
+    mb_app *app = calloc(1, sizeof *app);
+    if (!app) {
+        mb_err_set(err, MB_ERR_NOMEM, "out of memory");
+        return NULL;
+    }
+    app->cfg = cfg;
+    mb_lua_host_opts opts = {.handlers_dir = cfg->handlers_dir, .dev_mode = cfg->dev_mode};
+    const char *limit = getenv("MOONBASE_INSTRUCTION_LIMIT");
+    opts.instruction_limit = limit ? strtoull(limit, NULL, 10) : 0;
+    if (!(app->log = mb_log_new(cfg->log_level, log_fd, err)) ||
+        !(app->emf = mb_emf_new(cfg->metrics_namespace, cfg->environment, log_fd, err)) ||
+        !(app->auth = mb_auth_new(cfg, err)) || !(app->host = mb_lua_host_new(&opts, err))) {
+        mb_app_free(app);
+        return NULL;
+    }
+    app->svc = (mb_lua_services){.cfg = cfg, .log = app->log, .emf = app->emf};
+    mb_lua_api_register(mb_lua_host_state(app->host), &app->svc);
+    if (s_load_routes(app, err) != 0) {
+        mb_app_free(app);
+        return NULL;
+    }
+    return app;
+}
+
+void mb_app_free(mb_app *app) {
+    if (!app) {
+        return;
+    }
+    mb_lua_host_free(app->host); /* closes the state first: bindings may reference the rest */
+    mb_router_cleanup(&app->router);
+    mb_auth_free(app->auth);
+    mb_emf_free(app->emf);
+    mb_log_free(app->log);
+    mb_buf_cleanup(&app->body);
+    free(app);
+}
+
+static const char *s_code_for(int status) {
+    switch (status) {
+    case 400: return "bad_request";
+    case 401: return "unauthorized";
+    case 403: return "forbidden";
+    case 404: return "not_found";
+    case 405: return "method_not_allowed";
+    case 409: return "conflict";
+    case 413: return "payload_too_large";
+    case 429: return "too_many_requests";
+    case 431: return "headers_too_large";
+    case 503: return "unavailable";
+    case 504: return "timeout";
+    default: return status >= 500 ? "internal" : "bad_request";
+    }
+}
+
+/* Push an error response table for status with a client-safe message. [-0, +1, m] */
+static void s_push_error(mb_app *app, inv_state *st, int status, const char *message) {
+    mb_event_push_error(mb_lua_host_state(app->host), status, s_code_for(status), message,
+                        st->inv->request_id);
+}
+
+/* Add header name=value to the response table on the stack top. [-0, +0, m] */
+static void s_set_header(lua_State *L, const char *name, mb_cur value) {
+    if (lua_getfield(L, -1, "headers") != LUA_TTABLE) {  /* stack: resp, headers? */
+        lua_pop(L, 1);
+        lua_newtable(L);
+        lua_pushvalue(L, -1);
+        lua_setfield(L, -3, "headers");
+    }
+    lua_pushlstring(L, value.ptr ? value.ptr : "", value.len);
+    lua_setfield(L, -2, name);
+    lua_pop(L, 1);                                       /* stack: resp */
+}
+
+/* The Route dimension and log route: the pattern as written, e.g. "GET /items/{id}". */
+static void s_set_route(mb_app *app, inv_state *st) {
+    const mb_route *rt = st->match.route;
+    if (rt) {
+        snprintf(st->route_buf, sizeof st->route_buf, "%s %s", rt->method, rt->pattern);
+        st->route_name = st->route_buf;
+        mb_log_set_route(app->log, mb_cur_from_cstr(st->route_name));
+    }
+    mb_emf_begin(app->emf, mb_cur_from_cstr(st->route_name ? st->route_name : ""));
+    mb_emf_set_request(app->emf, st->inv->request_id, st->inv->trace_id);
+    st->emf_begun = true;
+}
+
+/* OPTIONS on a known path: answer the CORS preflight without running a handler. */
+static void s_push_preflight(mb_app *app, inv_state *st, lua_State *L) {
+    (void)app;
+    lua_createtable(L, 0, 2);                            /* stack: resp */
+    lua_pushinteger(L, 204);
+    lua_setfield(L, -2, "status");
+    mb_cur allow = mb_buf_cur(&st->match.allow);
+    s_set_header(L, "allow", allow);
+    if (st->ev.origin.len) {
+        s_set_header(L, "access-control-allow-methods", allow);
+        s_set_header(L, "access-control-allow-headers", MB_CUR_LIT("authorization, content-type"));
+        s_set_header(L, "access-control-max-age", MB_CUR_LIT("600"));
+    }
+}
+
+/* Route the request; on success leaves nothing and returns true, else pushes the response. */
+static bool s_route(mb_app *app, inv_state *st, lua_State *L, int req) {
+    mb_err err = {0};
+    if (app->cfg->dev_mode && s_load_routes(app, &err) != 0) {
+        mb_log_writef(app->log, MB_LOG_ERROR, "routes.lua: %s", err.msg);
+        s_push_error(app, st, 500, err.msg); /* dev mode only: the learner needs file and line */
+        return false;
+    }
+    mb_route_result r = mb_router_match(&app->router, st->ev.method, st->ev.path, &st->match);
+    s_set_route(app, st);
+    bool options = mb_cur_eq(st->ev.method, MB_CUR_LIT("OPTIONS"));
+    if (r == MB_ROUTE_BAD_PATH) {
+        s_push_error(app, st, 400, "invalid path");
+    } else if (r == MB_ROUTE_NOT_FOUND) {
+        s_push_error(app, st, 404, "no route matches this path");
+    } else if (r == MB_ROUTE_METHOD_NOT_ALLOWED && options) {
+        s_push_preflight(app, st, L);
+    } else if (r == MB_ROUTE_METHOD_NOT_ALLOWED) {
+        s_push_error(app, st, 405, "method not allowed on this path");
+        s_set_header(L, "allow", mb_buf_cur(&st->match.allow));
+    } else {
+        lua_getfield(L, req, "params");                  /* stack: params */
+        for (size_t i = 0; i < st->match.param_count; i++) {
+            mb_cur n = st->match.param_names[i], v = st->match.param_values[i];
+            lua_pushlstring(L, n.ptr, n.len);
+            lua_pushlstring(L, v.ptr, v.len);
+            lua_rawset(L, -3);
+        }
+        lua_pop(L, 1);
+        return true;
+    }
+    return false;
+}
+
+static mb_cur s_str_field(lua_State *L, int t, const char *key) {
+    lua_getfield(L, t, key);
+    size_t len = 0;
+    const char *s = lua_type(L, -1) == LUA_TSTRING ? lua_tolstring(L, -1, &len) : NULL;
+    lua_pop(L, 1); /* still referenced by the table at t, which outlives the invocation's use */
+    return (mb_cur){s, len};
+}
+
+/* Verify the bearer token for an auth route; sets req.user or pushes a 401/403/503. */
+static bool s_authenticate(mb_app *app, inv_state *st, lua_State *L, int req) {
+    const mb_route *rt = st->match.route;
+    mb_auth_rule rule = {(mb_token_use)rt->token_use, (const char *const *)rt->groups,
+                         rt->group_count};
+    mb_err err = {0};
+    int rc = mb_auth_authenticate(app->auth, L, st->ev.authorization, &rule, &err);
+    if (rc == 0) {                                       /* stack: user */
+        int user = lua_gettop(L);
+        app->svc.tenant = s_str_field(L, user, "tenant");
+        app->svc.user_sub = s_str_field(L, user, "sub");
+        mb_log_set_user(app->log, app->svc.tenant, app->svc.user_sub);
+        lua_setfield(L, req, "user");
+        return true;
+    }
+    int status = rc == MB_ERR_FORBIDDEN ? 403 : rc == MB_ERR_UNAVAILABLE ? 503 : 401;
+    mb_log_field f = mb_log_field_str("reason", mb_cur_from_cstr(err.msg));
+    mb_log_write(app->log, status == 503 ? MB_LOG_ERROR : MB_LOG_WARN, "authentication failed", &f,
+                 1);
+    s_push_error(app, st, status, err.msg[0] ? err.msg : "invalid token");
+    if (status == 401) {
+        s_set_header(L, "www-authenticate", MB_CUR_LIT("Bearer error=\"invalid_token\""));
+    }
+    return false;
+}
+
+static bool s_is_json_type(mb_cur ct) {
+    size_t n = 0;
+    while (n < ct.len && ct.ptr[n] != ';') {
+        n++;
+    }
+    while (n && ct.ptr[n - 1] == ' ') {
+        n--;
+    }
+    mb_cur type = {ct.ptr, n};
+    return mb_cur_eq_icase(type, MB_CUR_LIT("application/json")) ||
+           (n > 5 && mb_cur_eq_icase((mb_cur){ct.ptr + n - 5, 5}, MB_CUR_LIT("+json")));
+}
+
+/* A JSON body is parsed strictly before the handler runs: req.json, or a 400. */
+static bool s_parse_body(mb_app *app, inv_state *st, lua_State *L, int req) {
+    if (st->ev.body_len == 0 || !s_is_json_type(st->ev.content_type)) {
+        return true;
+    }
+    lua_getfield(L, req, "body");                        /* stack: body */
+    mb_cur body = s_str_field(L, req, "body");
+    mb_err err = {0};
+    int rc = mb_json_decode(L, body, MB_JSON_MAX_DEPTH, &err);
+    if (rc != 0) {
+        lua_pop(L, 1);
+        mb_buf_reset(&app->body);
+        (void)mb_buf_appendf(&app->body, "request body is not valid JSON: %s", err.msg);
+        s_push_error(app, st, 400, app->body.ptr);
+        return false;
+    }
+    lua_setfield(L, req, "json");                        /* stack: body */
+    lua_pop(L, 1);
+    return true;
+}
+
+/* Turn a failed handler call into a response; the details go to the logs only. */
+static void s_push_outcome(mb_app *app, inv_state *st, const mb_lua_result *res) {
+    lua_State *L = mb_lua_host_state(app->host);
+    if (res->outcome == MB_LUA_FAIL) {
+        int status = res->status;
+        const char *code = res->code[0] ? res->code : s_code_for(status);
+        mb_event_push_error(L, status, code, res->message.ptr ? res->message.ptr : "",
+                            st->inv->request_id);
+        if (res->field[0]) {
+            lua_getfield(L, -1, "body");
+            lua_pushstring(L, res->field);
+            lua_setfield(L, -2, "field");
+            lua_pop(L, 1);
+        }
+        return;
+    }
+    mb_log_lua_error(app->log, mb_cur_from_cstr(res->error_type), mb_buf_cur(&res->message),
+                     mb_buf_cur(&res->traceback));
+    if (res->outcome == MB_LUA_TIMEOUT) {
+        s_push_error(app, st, 504, "the handler did not finish in time");
+    } else if (res->outcome == MB_LUA_LOAD_ERROR && app->cfg->dev_mode) {
+        s_push_error(app, st, 500, res->message.ptr); /* dev mode: say file and line */
+    } else {
+        s_push_error(app, st, 500, "internal error");
+    }
+}
+
+typedef struct run_args {
+    mb_app *app;
+    inv_state *st;
+    mb_cur event;
+    mb_lua_result *res;
+} run_args;
+
+/* The pipeline up to a response table, which it leaves on the stack top. */
+static void s_pipeline(mb_app *app, inv_state *st, lua_State *L, mb_cur event, mb_lua_result *res) {
+    mb_err err = {0};
+    if (event.len > MB_EVENT_MAX_BYTES) {
+        s_push_error(app, st, 413, "event larger than Lambda's 6 MB payload limit");
+        return;
+    }
+    if (mb_json_decode(L, event, MB_JSON_MAX_DEPTH, &err) != 0) {
+        s_push_error(app, st, 400, "event is not valid JSON");
+        return;
+    }                                                    /* stack: event */
+    if (mb_event_to_request(L, -1, &st->ev, &err) != 0) {
+        s_push_error(app, st, st->ev.reject_status, err.msg);
+        return;
+    }                                                    /* stack: event, req */
+    int req = lua_gettop(L);
+    mb_log_request lr = {st->inv->request_id, st->inv->trace_id, st->ev.method, st->ev.path,
+                         app->invocations == 0};
+    mb_log_begin(app->log, &lr);
+    lua_pushlstring(L, st->inv->request_id.ptr, st->inv->request_id.len);
+    lua_setfield(L, req, "request_id");
+    if (!s_route(app, st, L, req) ||
+        (st->match.route->auth && !s_authenticate(app, st, L, req)) ||
+        !s_parse_body(app, st, L, req)) {
+        return;
+    }
+    mb_lua_open_api(L);                                  /* stack: event, req, ctx */
+    if (mb_lua_host_call(app->host, st->match.route->handler, req, -1, res) != MB_LUA_OK) {
+        s_push_outcome(app, st, res);
+    }                                                    /* stack: event, req, ctx, response */
+}
+
+/* Encode the response on the stack top; an invalid one (a handler bug) becomes a logged 500. */
+static int s_encode(mb_app *app, inv_state *st, lua_State *L, mb_buf *out) {
+    mb_event_header extra[4];
+    size_t n = 0;
+    extra[n++] = (mb_event_header){"x-request-id", st->inv->request_id};
+    if (st->ev.origin.len &&
+        mb_config_origin_allowed(app->cfg, st->ev.origin.ptr, st->ev.origin.len)) {
+        extra[n++] = (mb_event_header){"access-control-allow-origin", st->ev.origin};
+        extra[n++] = (mb_event_header){"vary", MB_CUR_LIT("Origin")};
+        extra[n++] = (mb_event_header){"access-control-expose-headers", MB_CUR_LIT("x-request-id")};
+    }
+    int status = 500;
+    mb_err err = {0};
+    if (mb_event_encode_response(L, -1, &st->ev, extra, n, out, &status, &err) == 0) {
+        return status;
+    }
+    mb_log_field f = mb_log_field_str("reason", mb_cur_from_cstr(err.msg));
+    mb_log_set_error_type(app->log, MB_CUR_LIT("InvalidResponse"));
+    mb_log_write(app->log, MB_LOG_ERROR, "handler returned an invalid response", &f, 1);
+    s_push_error(app, st, 500, "internal error");
+    if (mb_event_encode_response(L, -1, &st->ev, extra, n, out, &status, &err) != 0) {
+        return -1;
+    }
+    return status;
+}
+
+static int s_run_protected(lua_State *L) {
+    run_args *a = lua_touserdata(L, 1);
+    s_pipeline(a->app, a->st, L, a->event, a->res);
+    int status = s_encode(a->app, a->st, L, a->st->out);
+    lua_pushinteger(L, status);
+    return 1;
+}
+
+static void s_finish(mb_app *app, inv_state *st, int status, size_t event_len) {
+    double ms = (double)(s_mono_ns() - st->t0_ns) / 1e6;
+    bool cold = app->invocations == 0;
+    if (!st->emf_begun) {
+        mb_emf_begin(app->emf, MB_CUR_LIT(""));
+        mb_emf_set_request(app->emf, st->inv->request_id, st->inv->trace_id);
+    }
+    mb_log_access a = {status, ms, event_len, st->out->len};
+    mb_log_access_line(app->log, &a);
+    mb_emf_finish(app->emf, status, ms, cold, s_epoch_ms());
+    mb_log_end(app->log);
+}
+
+int mb_app_handle(mb_app *app, mb_cur event, const mb_invocation *inv, mb_buf *out) {
+    inv_state st = {.inv = inv, .t0_ns = s_mono_ns(), .out = out};
+    mb_lua_result res = {0};
+    lua_State *L = mb_lua_host_state(app->host);
+    int base = lua_gettop(L);
+    app->svc.request_id = inv->request_id;
+    app->svc.deadline_ms = inv->deadline_ms;
+    app->svc.tenant = app->svc.user_sub = (mb_cur){0};
+    mb_log_request lr = {inv->request_id, inv->trace_id, {0}, {0}, app->invocations == 0};
+    mb_log_begin(app->log, &lr);
+    mb_lua_host_begin(app->host, inv->deadline_ms);
+    run_args args = {app, &st, event, &res};
+    lua_pushcfunction(L, s_run_protected);
+    lua_pushlightuserdata(L, &args);
+    int status = -1;
+    if (lua_pcall(L, 1, 1, 0) == LUA_OK) {
+        status = (int)lua_tointeger(L, -1);
+    }
+    if (status < 0) { /* not even an error response could be built: answer without Lua */
+        mb_log_writef(app->log, MB_LOG_ERROR, "could not build a response (out of memory)");
+        mb_buf_reset(out);
+        (void)mb_buf_append_cstr(out, MB_EVENT_FALLBACK_500);
+        status = 500;
+    }
+    lua_settop(L, base);
+    mb_lua_host_end(app->host);
+    s_finish(app, &st, status, event.len);
+    mb_route_match_cleanup(&st.match);
+    mb_lua_result_cleanup(&res);
+    app->svc.request_id = app->svc.tenant = app->svc.user_sub = (mb_cur){0};
+    app->invocations++;
+    return status;
+}
