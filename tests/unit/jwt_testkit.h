@@ -167,7 +167,7 @@ static inline int64_t tk_clock_fn(void *ud) {
 
 /* Read a whole file (test vectors). Aborts when missing: a vector that silently vanished must
  * fail the test rather than pass it vacuously. */
-static char *tk_read_file(const char *path, size_t *len) {
+static inline char *tk_read_file(const char *path, size_t *len) {
     FILE *f = fopen(path, "rb");
     if (f == NULL) {
         fprintf(stderr, "cannot open %s\n", path);
