@@ -25,9 +25,8 @@
 extern char **environ;
 
 #define RT_PREFIX "/2018-06-01/runtime/"
-/* A worker that dies sooner than this after starting counts as a failed start: its replacement
- * waits (100 ms doubling up to 5 s) so a broken handler cannot fork-bomb the machine. */
-#define FAST_FAIL_MS 1000
+/* A worker that dies before it asks for its first invocation failed to start: its replacement
+ * waits (200 ms doubling up to 5 s) so a broken build or config cannot fork-bomb the machine. */
 #define BACKOFF_MAX_MS 5000
 /* Workers get this long to exit on SIGTERM at shutdown before SIGKILL. */
 #define STOP_GRACE_MS 2000
@@ -292,6 +291,27 @@ static enum MHD_Result s_answer(instance *inst, struct MHD_Connection *c, mb_cur
     return s_reply(c, MHD_HTTP_ACCEPTED, "{\"status\":\"OK\"}");
 }
 
+/* No worker can take the queue (lock held): with no healthy worker other than `except`,
+ * queued invocations fail now with the init error instead of waiting for their deadline. */
+static void s_fail_queue_init(mb_pool *p, const instance *except, mb_cur why) {
+    for (int i = 0; i < p->o.workers; i++) {
+        const instance *o = p->slots[i].inst;
+        if (o != NULL && o != except && o->ready && !o->dead) {
+            return;
+        }
+    }
+    while (p->qhead != NULL) {
+        invocation *inv = p->qhead;
+        p->qhead = inv->next;
+        inv->next = NULL;
+        if (mb_buf_append_cur(&inv->res->payload, why) != 0) {
+            mb_buf_reset(&inv->res->payload);
+        }
+        s_finish(inv, MB_POOL_INIT_ERROR);
+    }
+    p->qtail = NULL;
+}
+
 /* POST /init/error: the runtime could not start. With no healthy worker to take the queue,
  * queued invocations fail now (502 with the reason) instead of waiting for their deadline. */
 static enum MHD_Result s_init_error(instance *inst, struct MHD_Connection *c, upload *u) {
@@ -299,23 +319,7 @@ static enum MHD_Result s_init_error(instance *inst, struct MHD_Connection *c, up
     mb_pool_logf("worker %d (pid %d) init error: %.*s", inst->slot + 1, (int)inst->pid,
                  (int)(u->body.len > 600 ? 600 : u->body.len), u->body.ptr ? u->body.ptr : "");
     pthread_mutex_lock(&p->mu);
-    bool healthy = false;
-    for (int i = 0; i < p->o.workers; i++) {
-        instance *o = p->slots[i].inst;
-        healthy |= o != NULL && o != inst && o->ready && !o->dead;
-    }
-    while (!healthy && p->qhead != NULL) {
-        invocation *inv = p->qhead;
-        p->qhead = inv->next;
-        inv->next = NULL;
-        if (mb_buf_append_cur(&inv->res->payload, mb_buf_cur(&u->body)) != 0) {
-            mb_buf_reset(&inv->res->payload);
-        }
-        s_finish(inv, MB_POOL_INIT_ERROR);
-    }
-    if (p->qhead == NULL) {
-        p->qtail = NULL;
-    }
+    s_fail_queue_init(p, inst, mb_buf_cur(&u->body));
     pthread_mutex_unlock(&p->mu);
     return s_reply(c, MHD_HTTP_ACCEPTED, "{\"status\":\"OK\"}");
 }
@@ -574,12 +578,20 @@ static instance *s_reaped(mb_pool *p, pid_t pid, int status) {
         pthread_cond_broadcast(&p->work);
         slot *s = &p->slots[i];
         s->inst = NULL;
-        int64_t lived_ms = (s_now_ns() - inst->t_start) / 1000000;
-        bool fast = lived_ms < FAST_FAIL_MS && !inst->killed;
+        /* Dying before the first /next is a failed start (bad handlers, bad config): back off.
+         * A worker that was serving is replaced at once. */
+        bool fast = !inst->ready && !inst->killed;
         s->fail_streak = fast ? s->fail_streak + 1 : 0;
         int64_t delay = fast ? (int64_t)100 << (s->fail_streak < 6 ? s->fail_streak : 6) : 0;
         delay = delay > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : delay;
         s->respawn_at = p->stopping ? 0 : s_now_ns() + delay * 1000000 + 1;
+        if (fast) {
+            char why[96];
+            int n = snprintf(why, sizeof why, "worker %s %d during init",
+                             WIFSIGNALED(status) ? "killed by signal" : "exited with status",
+                             WIFSIGNALED(status) ? WTERMSIG(status) : WEXITSTATUS(status));
+            s_fail_queue_init(p, inst, (mb_cur){why, (size_t)n});
+        }
         if (!p->o.quiet || !inst->killed) {
             mb_pool_logf("worker %d (pid %d) %s %d%s%s", i + 1, (int)pid,
                          WIFSIGNALED(status) ? "killed by signal" : "exited with status",
