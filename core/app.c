@@ -7,30 +7,7 @@
 
 #include <lauxlib.h>
 
-#if __has_include("moonbase/auth.h")
 #include "moonbase/auth.h"
-#else /* TEMPORARY until the auth module lands: every protected route answers 503 */
-typedef struct mb_auth mb_auth;
-typedef enum { MB_TOKEN_USE_ANY = 0 } mb_token_use;
-typedef struct mb_auth_rule {
-    mb_token_use token_use;
-    const char *const *groups;
-    size_t group_count;
-} mb_auth_rule;
-static mb_auth *mb_auth_new(const mb_config *cfg, mb_err *err) {
-    (void)cfg;
-    (void)err;
-    return (mb_auth *)1;
-}
-static void mb_auth_free(mb_auth *a) {
-    (void)a;
-}
-static int mb_auth_authenticate(mb_auth *a, lua_State *L, mb_cur h, const mb_auth_rule *r,
-                                mb_err *err) {
-    (void)a, (void)L, (void)h, (void)r;
-    return mb_err_set(err, MB_ERR_UNAVAILABLE, "authentication is not available yet");
-}
-#endif
 #include "moonbase/emf.h"
 #include "moonbase/event.h"
 #include "moonbase/json.h"
@@ -109,6 +86,7 @@ mb_app *mb_app_new(const mb_config *cfg, int log_fd, mb_err *err) {
         mb_app_free(app);
         return NULL;
     }
+    mb_auth_set_log(app->auth, app->log);
     app->svc = (mb_lua_services){.cfg = cfg, .log = app->log, .emf = app->emf};
     mb_lua_api_register(mb_lua_host_state(app->host), &app->svc);
     if (s_load_routes(app, err) != 0) {
