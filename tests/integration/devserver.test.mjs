@@ -43,7 +43,7 @@ const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 // A handler that is slow without running Lua instructions: the pattern matcher runs in C, so
 // the instruction budget's count hook never fires, and only the devserver's deadline stops it.
 const SLOW_LUA = `return function(req, ctx)
-  local s = string.rep("a", 6000)
+  local s = ("a"):rep(6000)
   local found = s:find(".-.-.-b")
   return { status = 200, body = { found = found } }
 end
@@ -351,6 +351,7 @@ async function limitsSuite() {
   });
 
   await test('SIGTERM during an in-flight request: clean exit', async () => {
+    await sleep(1100); // a token for the request below (rate 2/s)
     const pending = fetch(`${base}/api/__test/slow`).then((r) => r.status, () => 0);
     await sleep(200);
     await stopDevserver(ds);
