@@ -1,0 +1,123 @@
+/* moonbase/ddb.h - DynamoDB JSON-protocol client: SigV4-signed POSTs over one keep-alive
+ * mb_http handle, retries with exponential backoff and full jitter within a deadline, AWS errors
+ * mapped to mb_status. Two layers:
+ *   - mb_ddb_send(): request JSON in, response JSON out (no Lua);
+ *   - mb_ddb_call() and the per-operation wrappers: a Lua request table in (shaped like the AWS
+ *     request, items as plain Lua values, see mb_ddb_marshal_request), a Lua response table out
+ *     (items unmarshalled, see mb_ddb_marshal_unmarshal_response).
+ * Ownership: mb_ddb_new() returns a client the caller frees with mb_ddb_free(); it owns its
+ * credentials, signer and HTTP handle (reuse one client across invocations: the connection and
+ * the day's signing key survive). Requests borrow their inputs for the call only.
+ * Not thread-safe: one client, one request at a time.
+ * Errors (mb_err.msg keeps the AWS error type and message for logging, never credentials):
+ *   ConditionalCheckFailedException            -> MB_ERR_CONFLICT    (409)
+ *   ValidationException, SerializationException -> MB_ERR_INVALID    (400)
+ *   throttling / connection failure after retries -> MB_ERR_UNAVAILABLE (503)
+ *   ResourceNotFoundException, other 4xx, 5xx after retries -> MB_ERR_UPSTREAM (502)
+ *   deadline reached before any answer           -> MB_ERR_TIMEOUT
+ *   malformed request table / response JSON      -> MB_ERR_INVALID / MB_ERR_UPSTREAM */
+#ifndef MOONBASE_DDB_H
+#define MOONBASE_DDB_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <lua.h>
+
+#include "moonbase/buf.h"
+#include "moonbase/err.h"
+#include "moonbase/sigv4.h"
+
+typedef struct mb_ddb mb_ddb;
+
+#define MB_DDB_DEFAULT_ATTEMPTS 5
+#define MB_DDB_DEFAULT_BASE_DELAY_MS 25
+#define MB_DDB_DEFAULT_MAX_DELAY_MS 1000
+#define MB_DDB_DEFAULT_ATTEMPT_TIMEOUT_MS 5000
+/* Batch calls re-send unprocessed keys/items at most this many times (backoff in between). */
+#define MB_DDB_BATCH_ROUNDS 8
+
+/* Seams for tests; NULL members mean the real thing. Times are milliseconds since the epoch
+ * (the Lambda deadline is expressed that way); the signing time is now_ms / 1000. */
+typedef struct mb_ddb_seams {
+    int64_t (*now_ms)(void *ud);
+    void (*sleep_ms)(void *ud, int64_t ms);
+    uint64_t (*random)(void *ud); /* full jitter: delay = random() % cap */
+    void *ud;
+} mb_ddb_seams;
+
+typedef struct mb_ddb_config {
+    const char *region; /* required, e.g. "us-east-1" */
+    const char
+        *endpoint;     /* "http://127.0.0.1:8000"; NULL: https://dynamodb.<region>.amazonaws.com */
+    int max_attempts;  /* 0: MB_DDB_DEFAULT_ATTEMPTS */
+    int base_delay_ms; /* 0: MB_DDB_DEFAULT_BASE_DELAY_MS */
+    int max_delay_ms;  /* 0: MB_DDB_DEFAULT_MAX_DELAY_MS */
+    long attempt_timeout_ms; /* cap of one HTTP attempt; 0: MB_DDB_DEFAULT_ATTEMPT_TIMEOUT_MS */
+    mb_ddb_seams seams;
+} mb_ddb_config;
+
+/* Create a client. creds are moved into it (*creds is left empty, also on failure, when they
+ * are wiped). Returns NULL with err filled: MB_ERR_CONFIG (no region, bad endpoint URL),
+ * MB_ERR_NOMEM, MB_ERR_IO (libcurl). */
+mb_ddb *mb_ddb_new(const mb_ddb_config *cfg, mb_sigv4_credentials *creds, mb_err *err);
+/* Create a client from the environment through getenv_fn: AWS_REGION (else
+ * AWS_DEFAULT_REGION), DYNAMODB_ENDPOINT (optional), AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY,
+ * AWS_SESSION_TOKEN. seams may be NULL. Same errors as mb_ddb_new plus MB_ERR_CONFIG naming a
+ * missing variable. */
+mb_ddb *mb_ddb_new_from_env(mb_sigv4_getenv_fn getenv_fn, const mb_ddb_seams *seams, mb_err *err);
+/* Free the client (closes the connection, wipes the credentials). Accepts NULL. */
+void mb_ddb_free(mb_ddb *ddb);
+
+/* What the last mb_ddb_send saw: attempts made, final HTTP status (0: no answer) and the AWS
+ * error type ("ConditionalCheckFailedException", "" on success), for logs and metrics. */
+typedef struct mb_ddb_stats {
+    int attempts;
+    long http_status;
+    char error_type[64];
+} mb_ddb_stats;
+const mb_ddb_stats *mb_ddb_last(const mb_ddb *ddb);
+
+/* Send one operation ("GetItem", "Query"... without the DynamoDB_20120810. prefix) with the
+ * request JSON body; on success `response` (reset first, caller-owned) holds the response
+ * JSON. Retries throttling (ProvisionedThroughputExceededException, ThrottlingException,
+ * RequestLimitExceeded), InternalServerError, any 5xx and connection errors, at most
+ * max_attempts times, sleeping random() % min(max_delay, base * 2^attempt) in between, and never
+ * starts an attempt or a sleep that would end past deadline_ms (0: no deadline).
+ * Returns 0 or an mb_status as listed at the top. */
+int mb_ddb_send(mb_ddb *ddb, const char *op, mb_cur body, int64_t deadline_ms, mb_buf *response,
+                mb_err *err);
+
+/* Marshal the Lua request table at req_idx (mb_ddb_marshal_request), send `op`, and push the
+ * unmarshalled response table ([-0, +1, m] on success, [-0, +0, m] on error). Call from a Lua
+ * C function or under lua_pcall: Lua may raise a memory error (no C memory is held then). */
+int mb_ddb_call(mb_ddb *ddb, lua_State *L, const char *op, int req_idx, int64_t deadline_ms,
+                mb_err *err);
+
+/* BatchGetItem / BatchWriteItem: like mb_ddb_call, then re-send UnprocessedKeys /
+ * UnprocessedItems (with backoff) until none remain, merging BatchGetItem's Responses. Pushes
+ * the final response (Responses complete; UnprocessedX empty). If items are still unprocessed
+ * after MB_DDB_BATCH_ROUNDS rounds or at the deadline, returns MB_ERR_UNAVAILABLE and pushes
+ * nothing. */
+int mb_ddb_batch_get(mb_ddb *ddb, lua_State *L, int req_idx, int64_t deadline_ms, mb_err *err);
+int mb_ddb_batch_write(mb_ddb *ddb, lua_State *L, int req_idx, int64_t deadline_ms, mb_err *err);
+
+/* Per-operation wrappers of mb_ddb_call. Request fields follow the AWS API: e.g. GetItem
+ * {TableName, Key, ConsistentRead, ProjectionExpression, ExpressionAttributeNames}; PutItem
+ * {TableName, Item, ConditionExpression, ExpressionAttributeNames/Values, ReturnValues};
+ * UpdateItem {TableName, Key, UpdateExpression ("SET #a = :v REMOVE b ADD c :one"),
+ * ConditionExpression, ExpressionAttributeNames/Values, ReturnValues}; DeleteItem {TableName,
+ * Key, ConditionExpression, ..., ReturnValues}; Query {TableName, KeyConditionExpression,
+ * FilterExpression, ProjectionExpression, Limit, ScanIndexForward = false,
+ * ExclusiveStartKey, ConsistentRead, ExpressionAttributeNames/Values}. */
+int mb_ddb_get_item(mb_ddb *ddb, lua_State *L, int req_idx, int64_t deadline_ms, mb_err *err);
+int mb_ddb_put_item(mb_ddb *ddb, lua_State *L, int req_idx, int64_t deadline_ms, mb_err *err);
+int mb_ddb_update_item(mb_ddb *ddb, lua_State *L, int req_idx, int64_t deadline_ms, mb_err *err);
+int mb_ddb_delete_item(mb_ddb *ddb, lua_State *L, int req_idx, int64_t deadline_ms, mb_err *err);
+int mb_ddb_query(mb_ddb *ddb, lua_State *L, int req_idx, int64_t deadline_ms, mb_err *err);
+
+/* Map an AWS error type (the part after '#' of __type) and HTTP status to an mb_status, and
+ * tell whether it is worth retrying. Exposed for tests and for callers that log. */
+int mb_ddb_map_error(mb_cur type, long http_status, bool *retryable);
+
+#endif
