@@ -451,16 +451,17 @@ static void s_write_doc(mb_emf *emf, size_t from, size_t to, int64_t ts) {
     }
 }
 
-/* Built-ins go first so the first document always carries them, then the handler's metrics. */
+/* Built-ins go first so the first document always carries them, then the handler's metrics.
+ * Latency is kept to the microsecond, as durationMs on the access line. */
 static void s_add_builtins(mb_emf *emf, int status, double latency_ms, bool cold_start) {
     size_t n = emf->nmetrics;
     /* shift the handler's metrics up by BUILTIN_COUNT (names and values stay where they are) */
     memmove(&emf->metrics[BUILTIN_COUNT], &emf->metrics[0], n * sizeof emf->metrics[0]);
     emf->nmetrics = 0;
     const char *names[BUILTIN_COUNT] = {"Latency", "ColdStart", "Errors4xx", "Errors5xx"};
-    double vals[BUILTIN_COUNT] = {isfinite(latency_ms) && latency_ms > 0 ? latency_ms : 0,
-                                  cold_start ? 1 : 0, status >= 400 && status < 500 ? 1 : 0,
-                                  status >= 500 ? 1 : 0};
+    double vals[BUILTIN_COUNT] = {
+        isfinite(latency_ms) && latency_ms > 0 ? round(latency_ms * 1000.0) / 1000.0 : 0,
+        cold_start ? 1 : 0, status >= 400 && status < 500 ? 1 : 0, status >= 500 ? 1 : 0};
     for (int i = 0; i < BUILTIN_COUNT; i++) {
         mb_cur name = mb_cur_from_cstr(names[i]);
         s_add(emf, NULL, name, s_unit_index(mb_cur_from_cstr(i == 0 ? "Milliseconds" : "Count")),

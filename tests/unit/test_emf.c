@@ -241,8 +241,9 @@ static void test_emf_error_status_counts_and_state_resets(void **state) {
     assert_int_equal(mb_emf_put(c.emf, MB_CUR_LIT("Created"), 1, MB_CUR_LIT("Count"), &err), 0);
     mb_emf_finish(c.emf, 500, 3, false, TS); /* the handler failed: metrics are still flushed */
     mb_emf_begin(c.emf, (mb_cur){0});
-    mb_emf_finish(c.emf, 404, 1, false, 0);
+    mb_emf_finish(c.emf, 404, 1.2345678, false, 0);
     assert_int_equal(cap_read(&c), 2);
+    assert_true(json_number_value(json_object_get(c.docs[1], "Latency")) == 1.235); /* to the us */
     assert_int_equal(json_integer_value(json_object_get(c.docs[0], "Errors5xx")), 1);
     assert_int_equal(json_integer_value(json_object_get(c.docs[0], "Errors4xx")), 0);
     assert_int_equal(json_integer_value(json_object_get(c.docs[0], "Created")), 1);
