@@ -38,6 +38,7 @@ const STRONG = 'Moonbase-Test1';
 const NEWPASS = 'Moonbase-Reset2';
 
 fs.mkdirSync(ART, { recursive: true });
+for (const f of fs.readdirSync(ART)) if (f.endsWith('.png')) fs.rmSync(path.join(ART, f)); // this run's only
 
 // ---------------------------------------------------------------------------------- helpers
 

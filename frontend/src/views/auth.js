@@ -82,7 +82,10 @@ export function loginView(app, query) {
     pw, submit);
   const root = shell('Log in', 'Welcome back. Log in to your dashboard.', flashBox(app), f,
     h('p', { class: 'links' }, h('a', { href: '#/forgot' }, 'Forgot your password?')),
-    h('p', { class: 'links' }, 'New here? ', h('a', { href: '#/signup' }, 'Create an account')));
+    h('p', { class: 'links' }, 'New here? ', h('a', { href: '#/signup' }, 'Create an account')),
+    app.config.environment === 'local'
+      ? h('p', { class: 'dev-hint' }, 'Local stack: the demo account is ', h('code', {}, 'demo@moonbase.local'), ' / ', h('code', {}, 'MoonbaseDemo1'), '.')
+      : null);
   f.addEventListener('submit', async (e) => {
     e.preventDefault();
     clearErrors(f);
