@@ -402,8 +402,37 @@ static void test_emf_new_validates_namespace_and_environment(void **state) {
     cap_close(&c);
 }
 
+/* ---- out of memory: calloc is wrapped (-Wl,--wrap=calloc) so the Nth allocation can fail ---- */
+
+void *__real_calloc(size_t n, size_t size);
+static int g_fail_countdown = -1; /* fail when it reaches 0; -1 = never */
+
+void *__wrap_calloc(size_t n, size_t size) {
+    if (g_fail_countdown >= 0 && g_fail_countdown-- == 0) {
+        return NULL;
+    }
+    return __real_calloc(n, size);
+}
+
+static void test_emf_new_out_of_memory(void **state) {
+    (void)state;
+    for (int nth = 0;; nth++) {
+        mb_err err = {0};
+        g_fail_countdown = nth;
+        void *obj = mb_emf_new(NULL, NULL, 2, &err);
+        g_fail_countdown = -1;
+        if (obj) {
+            mb_emf_free(obj);
+            break;
+        }
+        assert_int_equal(err.status, MB_ERR_NOMEM);
+        assert_true(nth < 10);
+    }
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_emf_new_out_of_memory),
         cmocka_unit_test(test_emf_document_has_builtins_dimensions_and_handler_metrics),
         cmocka_unit_test(test_emf_error_status_counts_and_state_resets),
         cmocka_unit_test(test_emf_splits_beyond_100_metrics),

@@ -447,8 +447,37 @@ static void test_log_debug_body_redacts_json_and_respects_level(void **state) {
     cap_close(&c);
 }
 
+/* ---- out of memory: calloc is wrapped (-Wl,--wrap=calloc) so the Nth allocation can fail ---- */
+
+void *__real_calloc(size_t n, size_t size);
+static int g_fail_countdown = -1; /* fail when it reaches 0; -1 = never */
+
+void *__wrap_calloc(size_t n, size_t size) {
+    if (g_fail_countdown >= 0 && g_fail_countdown-- == 0) {
+        return NULL;
+    }
+    return __real_calloc(n, size);
+}
+
+static void test_log_new_out_of_memory(void **state) {
+    (void)state;
+    for (int nth = 0;; nth++) {
+        mb_err err = {0};
+        g_fail_countdown = nth;
+        void *obj = mb_log_new(MB_LOG_INFO, 2, &err);
+        g_fail_countdown = -1;
+        if (obj) {
+            mb_log_free(obj);
+            break;
+        }
+        assert_int_equal(err.status, MB_ERR_NOMEM);
+        assert_true(nth < 10);
+    }
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_log_new_out_of_memory),
         cmocka_unit_test(test_log_line_carries_request_context),
         cmocka_unit_test(test_log_timestamp_is_rfc3339_utc_ms_with_real_clock),
         cmocka_unit_test(test_log_level_filters_lines),
