@@ -48,7 +48,13 @@ let allowed = []; // regexps of console errors the current step expects (HTTP 4x
 
 function log(msg) { process.stdout.write(`  ${msg}\n`); }
 function assert(cond, msg) { if (!cond) throw new Error(`[${step}] ${msg}`); }
-function begin(name, allow = []) { step = name; allowed = allow; log(`- ${name}`); }
+let stepT0 = Date.now();
+function begin(name, allow = []) {
+  const ms = Date.now() - stepT0;
+  if (ms > 2000) log(`  (previous step took ${(ms / 1000).toFixed(1)} s)`);
+  stepT0 = Date.now();
+  step = name; allowed = allow; log(`- ${name}`);
+}
 
 const RES_4XX = (codes) => new RegExp(`Failed to load resource: the server responded with a status of (${codes.join('|')})`);
 
