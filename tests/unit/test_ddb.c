@@ -53,7 +53,11 @@ static bool read_request(server *s, int c, size_t *len) {
     size_t n = 0, head = 0, body = 0;
     while (n < REQ_MAX - 1) {
         struct pollfd p = {c, POLLIN, 0};
-        if (poll(&p, 1, 2000) <= 0) {
+        int ready = 0;
+        for (int waited = 0; !ready && !s->stop && waited < 2000; waited += 20) {
+            ready = poll(&p, 1, 20); /* short slices: server_stop is noticed quickly */
+        }
+        if (ready <= 0) {
             return false;
         }
         ssize_t k = recv(c, s->last + n, REQ_MAX - 1 - n, 0);
