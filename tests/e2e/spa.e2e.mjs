@@ -313,8 +313,23 @@ async function run() {
     await page.locator('.greeting h1', { hasText: 'Ada Lovelace' }).waitFor();
     assert((await dnErr.textContent()) === '', 'error cleared');
 
-    begin('create 3 items');
-    for (const t of ['First item', 'Second item', 'Third item']) {
+    begin('create 3 items (submit disabled while pending)');
+    // Hold the first POST for a moment (it still goes to the real API) to see the pending state.
+    const apiItems = `${config.apiUrl.replace(/\/+$/, '')}/items`;
+    let release;
+    const held = new Promise((r) => { release = r; });
+    await page.route(apiItems, async (route) => { await held; await route.continue(); });
+    await page.locator('form.new-item').getByLabel('Title').fill('First item');
+    await page.locator('form.new-item').getByRole('button', { name: 'Add item' }).click();
+    const pending = page.locator('form.new-item button[type="submit"]');
+    await page.waitForFunction(() => document.querySelector('form.new-item button[type="submit"]').disabled);
+    assert(await pending.getAttribute('aria-busy') === 'true', 'pending submit is aria-busy');
+    assert((await pending.textContent()).startsWith('Adding'), 'pending submit says what it does');
+    release();
+    await page.locator('#items .item h3', { hasText: 'First item' }).waitFor();
+    await page.unroute(apiItems);
+    assert(!(await pending.isDisabled()), 'submit enabled again');
+    for (const t of ['Second item', 'Third item']) {
       await page.locator('form.new-item').getByLabel('Title').fill(t);
       await page.locator('form.new-item').getByRole('button', { name: 'Add item' }).click();
       await page.locator('#items .item h3', { hasText: t }).waitFor();
@@ -337,8 +352,11 @@ async function run() {
     assert(JSON.stringify(titles) === JSON.stringify(['Third item', 'Second item', 'First item']), `after load more: ${titles}`);
     assert(await more.count() === 0, 'no "Load more" after the last page');
 
-    begin('edit');
+    begin('edit (Escape cancels)');
     const second = page.locator('#items .item', { hasText: 'Second item' });
+    await second.getByRole('button', { name: 'Edit' }).click();
+    await page.keyboard.press('Escape');
+    await page.locator('#items form.item-edit').waitFor({ state: 'detached' });
     await second.getByRole('button', { name: 'Edit' }).click();
     await page.locator('#items form.item-edit').getByLabel('Title').fill('Second item, edited');
     await page.locator('#items form.item-edit').getByLabel('Status').selectOption('done');
@@ -437,6 +455,11 @@ async function run() {
     await page.goto(`${BASE}/#/dashboard`);
     await waitHash(page, '#/login');
     assert(decodeURIComponent(hashPath(page)).includes('next=/dashboard'), `login remembers the target: ${hashPath(page)}`);
+    await page.getByRole('heading', { name: 'Log in' }).waitFor();
+    await page.getByRole('link', { name: 'Create an account' }).click();
+    await waitHash(page, '#/signup');
+    await page.goBack();
+    await waitHash(page, '#/login');
     await page.getByRole('heading', { name: 'Log in' }).waitFor();
 
     begin('API down: error state with retry', [/ERR_CONNECTION_REFUSED|Failed to load resource: net::/]);

@@ -115,6 +115,7 @@ export function itemsSection(app, { limit, onChange }) {
       field({ label: 'Description', name: 'description', type: 'textarea', value: item.description || '', attrs: { rows: '3', maxlength: '2000' } }),
       field({ label: 'Status', name: 'status', control: statusSelect(item.status) }),
       h('div', { class: 'actions' }, save, cancel));
+    f.addEventListener('keydown', (e) => { if (e.key === 'Escape') { e.preventDefault(); cancel.click(); } });
     cancel.addEventListener('click', () => {
       const row = itemRow(item);
       li.replaceWith(row);
@@ -180,6 +181,7 @@ export function itemsSection(app, { limit, onChange }) {
     const msg = h('p', { class: 'field-error', role: 'alert' });
     const box = h('div', { class: 'confirm', role: 'group', 'aria-label': 'Confirm delete' },
       h('span', {}, `Delete “${item.title}”? This cannot be undone.`), yes, no, msg);
+    box.addEventListener('keydown', (e) => { if (e.key === 'Escape') { e.preventDefault(); no.click(); } });
     no.addEventListener('click', () => { const row = itemRow(item); li.replaceWith(row); row.querySelector('button').focus(); });
     yes.addEventListener('click', async () => {
       await busy(yes, 'Deleting…', async () => {
