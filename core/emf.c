@@ -253,6 +253,9 @@ void mb_emf_free(mb_emf *emf) {
 }
 
 void mb_emf_begin(mb_emf *emf, mb_cur route) {
+    if (!emf) {
+        return;
+    }
     emf->nmetrics = emf->nvalues = emf->names_len = 0;
     emf->request_id_len = emf->trace_id_len = 0;
     if (route.len == 0) {
@@ -262,6 +265,9 @@ void mb_emf_begin(mb_emf *emf, mb_cur route) {
 }
 
 void mb_emf_set_request(mb_emf *emf, mb_cur request_id, mb_cur trace_id) {
+    if (!emf) {
+        return;
+    }
     emf->request_id_len = s_copy_ascii(emf->request_id, request_id);
     emf->trace_id_len = s_copy_ascii(emf->trace_id, trace_id);
 }
@@ -341,6 +347,9 @@ static void s_add(mb_emf *emf, s_metric *m, mb_cur name, int unit, double value)
 }
 
 int mb_emf_put(mb_emf *emf, mb_cur name, double value, mb_cur unit, mb_err *err) {
+    if (!emf) {
+        return mb_err_set(err, MB_ERR_INVALID, "metrics are not configured");
+    }
     int rc = s_check_name(name, err);
     if (rc == 0) {
         rc = s_check_value(value, err);

@@ -454,10 +454,16 @@ void mb_log_free(mb_log *log) {
 }
 
 void mb_log_set_level(mb_log *log, mb_log_level level) {
+    if (!log) {
+        return;
+    }
     log->level = level;
 }
 
 void mb_log_set_clock(mb_log *log, mb_log_clock_fn clock) {
+    if (!log) {
+        return;
+    }
     log->clock = clock;
     log->cached_sec = -1;
 }
@@ -498,6 +504,9 @@ const char *mb_log_level_name(mb_log_level level) {
     ((log)->field##_len = s_escape((log)->field, sizeof(log)->field, (cur), true))
 
 void mb_log_begin(mb_log *log, const mb_log_request *req) {
+    if (!log) {
+        return;
+    }
     S_SET(log, request_id, req->request_id);
     S_SET(log, trace_id, req->trace_id);
     S_SET(log, method, req->method);
@@ -508,15 +517,24 @@ void mb_log_begin(mb_log *log, const mb_log_request *req) {
 }
 
 void mb_log_set_route(mb_log *log, mb_cur route) {
+    if (!log) {
+        return;
+    }
     S_SET(log, route, route);
 }
 
 void mb_log_set_user(mb_log *log, mb_cur tenant, mb_cur user_id) {
+    if (!log) {
+        return;
+    }
     S_SET(log, tenant, tenant);
     S_SET(log, user_id, user_id);
 }
 
 void mb_log_set_error_type(mb_log *log, mb_cur error_type) {
+    if (!log) {
+        return;
+    }
     if (error_type.len > ERROR_TYPE_MAX - 1) {
         error_type.len = ERROR_TYPE_MAX - 1;
     }
@@ -524,6 +542,9 @@ void mb_log_set_error_type(mb_log *log, mb_cur error_type) {
 }
 
 void mb_log_end(mb_log *log) {
+    if (!log) {
+        return;
+    }
     log->request_id_len = log->trace_id_len = log->method_len = log->path_len = 0;
     log->route_len = log->tenant_len = log->user_id_len = log->error_type_len = 0;
     log->cold_start = false;

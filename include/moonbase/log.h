@@ -6,6 +6,7 @@
  * Ownership: mb_log_new() returns a heap object the caller releases with mb_log_free(). The log
  * copies (escaped) whatever context it is given, so callers may free their strings right after a
  * call. Lines are built in buffers allocated once in mb_log_new(): nothing is allocated per line.
+ * Every function accepts a NULL logger and then does nothing.
  * One invocation at a time (not thread-safe). */
 #ifndef MOONBASE_LOG_H
 #define MOONBASE_LOG_H

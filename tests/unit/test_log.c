@@ -174,6 +174,15 @@ static void test_log_level_filters_lines(void **state) {
     mb_log_access a = {200, 1.5, 10, 20};
     mb_log_access_line(c.log, &a);
     assert_int_equal(cap_read(&c), 1);
+    /* a NULL logger is accepted everywhere */
+    mb_log_begin(NULL, &(mb_log_request){0});
+    mb_log_set_route(NULL, MB_CUR_LIT("x"));
+    mb_log_set_user(NULL, MB_CUR_LIT("t"), MB_CUR_LIT("u"));
+    mb_log_writef(NULL, MB_LOG_ERROR, "x");
+    mb_log_access_line(NULL, &a);
+    mb_log_lua_error(NULL, MB_CUR_LIT("E"), MB_CUR_LIT("m"), MB_CUR_LIT("t"));
+    mb_log_end(NULL);
+    mb_log_free(NULL);
     mb_log_level lv = MB_LOG_INFO;
     assert_int_equal(mb_log_level_parse(MB_CUR_LIT("DEBUG"), &lv), 0);
     assert_int_equal(lv, MB_LOG_DEBUG);
