@@ -345,6 +345,32 @@ static void s_dump_event(const server *s, const char *rid, mb_cur event) {
     }
 }
 
+/* Run the event through a worker and answer with what API Gateway would send back. */
+static enum MHD_Result s_invoke(server *s, request *r, struct MHD_Connection *c, const char *method,
+                                mb_cur event, const char *rid) {
+    if (event.len > MB_APIGW_MAX_LAMBDA_PAYLOAD) {
+        return s_error(c, r, method, 413, "payload_too_large",
+                       "Request too large for a Lambda invocation (6 MB event)", NULL);
+    }
+    if (s->dump_dir != NULL) {
+        s_dump_event(s, rid, event);
+    }
+    mb_pool_result res;
+    mb_pool_invoke(s->pool, event, &res);
+    r->worker = res.worker;
+    r->init_ms = res.init_ms;
+    memcpy(r->lambda_id, res.request_id, sizeof r->lambda_id);
+    if (res.init_ms > 0) {
+        mb_pool_logf("REPORT RequestId: %s Duration: %.2f ms Init Duration: %.2f ms (worker %d)",
+                     res.request_id, res.duration_ms, res.init_ms, res.worker);
+    }
+    enum MHD_Result ret = res.outcome == MB_POOL_OK
+                              ? s_proxy(s, r, c, method, mb_buf_cur(&res.payload), rid)
+                              : s_failed(r, c, method, &res);
+    mb_pool_result_cleanup(&res);
+    return ret;
+}
+
 static enum MHD_Result s_api(server *s, request *r, struct MHD_Connection *c, const char *method,
                              const char *version) {
     if (r->too_big) {
@@ -385,28 +411,7 @@ static enum MHD_Result s_api(server *s, request *r, struct MHD_Connection *c, co
         return MHD_NO;
     }
     mb_buf_cleanup(&r->body); /* the event holds a copy now */
-    enum MHD_Result ret;
-    if (event.len > MB_APIGW_MAX_LAMBDA_PAYLOAD) {
-        ret = s_error(c, r, method, 413, "payload_too_large",
-                      "Request too large for a Lambda invocation (6 MB event)", NULL);
-    } else {
-        if (s->dump_dir != NULL) {
-            s_dump_event(s, rid, mb_buf_cur(&event));
-        }
-        mb_pool_result res;
-        mb_pool_invoke(s->pool, mb_buf_cur(&event), &res);
-        r->worker = res.worker;
-        r->init_ms = res.init_ms;
-        memcpy(r->lambda_id, res.request_id, sizeof r->lambda_id);
-        if (res.init_ms > 0) {
-            mb_pool_logf(
-                "REPORT RequestId: %s Duration: %.2f ms Init Duration: %.2f ms (worker %d)",
-                res.request_id, res.duration_ms, res.init_ms, res.worker);
-        }
-        ret = res.outcome == MB_POOL_OK ? s_proxy(s, r, c, method, mb_buf_cur(&res.payload), rid)
-                                        : s_failed(r, c, method, &res);
-        mb_pool_result_cleanup(&res);
-    }
+    enum MHD_Result ret = s_invoke(s, r, c, method, mb_buf_cur(&event), rid);
     mb_buf_cleanup(&event);
     return ret;
 }
@@ -737,6 +742,23 @@ static int s_prepare(server *s, const options *o, char **bootstrap, char **handl
     return *bootstrap ? 0 : -1;
 }
 
+/* Stop in dependency order: the pool first (it wakes every waiting client thread), then the
+ * HTTP server (which joins those threads), then free. */
+static void s_teardown(server *s, struct MHD_Daemon *d) {
+    if (s->pool != NULL) {
+        mb_pool_shutdown(s->pool);
+    }
+    if (d != NULL) {
+        MHD_stop_daemon(d);
+    }
+    mb_pool_free(s->pool);
+    for (size_t i = 0; i < s->origin_count; i++) {
+        free(s->origins[i]);
+    }
+    free(s->frontend);
+    pthread_mutex_destroy(&s->bucket_mu);
+}
+
 int main(int argc, char **argv) {
     options o;
     if (s_parse(argc, argv, &o) != 0) {
@@ -782,20 +804,9 @@ int main(int argc, char **argv) {
     s_run(s.pool, &set);
     rc = 0;
 done:
-    if (s.pool != NULL) {
-        mb_pool_shutdown(s.pool); /* wakes every waiting client first */
-    }
-    if (d != NULL) {
-        MHD_stop_daemon(d);
-    }
-    mb_pool_free(s.pool);
-    for (size_t i = 0; i < s.origin_count; i++) {
-        free(s.origins[i]);
-    }
-    free(s.frontend);
+    s_teardown(&s, d);
     free(bootstrap);
     free(handlers);
-    pthread_mutex_destroy(&s.bucket_mu);
     if (rc == 0) {
         mb_pool_logf("stopped");
     }
