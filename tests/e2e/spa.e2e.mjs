@@ -172,7 +172,10 @@ async function sessionTokens(page) {
 // ---------------------------------------------------------------------------------- the test
 
 async function run() {
-  const cfgRes = await fetch(`${BASE}/config.json`);
+  const cfgRes = await fetch(`${BASE}/config.json`).catch((e) => {
+    throw new Error(`the local stack does not answer at ${BASE} (${(e.cause && (e.cause.code || e.cause.message)) || e.message}); start it with `
+      + 'MB_PORT=13000 MB_STATE_DIR=... scripts/stack start, or set MB_E2E_URL');
+  });
   assert(cfgRes.ok, `GET ${BASE}/config.json answered ${cfgRes.status}`);
   const config = await cfgRes.json();
   log(`stack: ${BASE}, api ${config.apiUrl}, cognito ${config.cognitoEndpoint}`);
