@@ -43,7 +43,7 @@ static int s_read_event(const char *path, size_t max, mb_buf *out) {
         return -1;
     }
     char chunk[65536];
-    ssize_t n;
+    ssize_t n = 0;
     while (out->len <= max && (n = read(fd, chunk, sizeof chunk)) != 0) {
         if (n < 0 && errno == EINTR) {
             continue;

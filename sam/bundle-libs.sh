@@ -27,6 +27,14 @@ is_glibc() {
 }
 
 deps=$(ldd "$bin" 2>&1) || { echo "bundle-libs: ldd failed on $bin: $deps" >&2; exit 1; }
+# Libraries the binary loads with dlopen() on first use (core/http.c: libcurl, kept out of the
+# cold start) do not show in its ldd output: add them and their own closure.
+for lazy in libcurl.so.4; do
+  lpath=$(ldconfig -p | awk -v n="$lazy" '$1 == n && /x86-64/ { print $NF; exit }')
+  [ -n "$lpath" ] || { echo "bundle-libs: $lazy (loaded at run time) not found; apt-get install libcurl4" >&2; exit 1; }
+  deps+=$'\n'"$lazy => $lpath (0x0)"$'\n'"$(ldd "$lpath")"
+done
+deps=$(sort -u <<<"$deps")
 if grep -q 'not found' <<<"$deps"; then
   echo "bundle-libs: unresolved libraries for $bin:" >&2
   grep 'not found' <<<"$deps" >&2

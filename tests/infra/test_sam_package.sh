@@ -48,7 +48,9 @@ check_artifact() { # check_artifact ARTIFACTS_DIR
   for lib in libcurl.so.4 libjansson.so.4 libcrypto.so.3 libssl.so.3; do
     [ -f "$art/lib/$lib" ] || fail "$lib not bundled"
   done
-  compgen -G "$art/lib/libjwt.so*" >/dev/null || fail "libjwt not bundled"
+  # libcurl is dlopen()ed at run time (core/http.c): its own closure must resolve inside lib/ too.
+  ! env -i LD_LIBRARY_PATH="$art/lib" ldd "$art/lib/libcurl.so.4" | grep -q 'not found' ||
+    fail "libcurl's dependencies are not all bundled"
   for lib in libc.so.6 libm.so.6 libpthread.so.0 libdl.so.2 ld-linux-x86-64.so.2 libresolv.so.2; do
     [ ! -e "$art/lib/$lib" ] || fail "glibc library $lib must not be bundled"
   done
