@@ -360,6 +360,40 @@ async function limitsSuite() {
   });
 }
 
+// The emulator's side of the Runtime API contract, and the limits the real bootstrap never
+// reaches (it caps its own responses), driven by a misbehaving stand-in runtime.
+async function emulatorSuite() {
+  const fake = path.join(src, 'tests/integration/fake_runtime.mjs');
+  const ds = await startDevserver(['--timeout', '5', '--bootstrap', fake]);
+  await test('Runtime API: request id, deadline, trace id, function ARN, dev env', async () => {
+    const r = await fetch(`${base}/api/info`);
+    assert.equal(r.status, 200);
+    const j = await r.json();
+    assert.match(j.requestId, /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/);
+    assert.ok(j.deadlineMs > j.now && j.deadlineMs <= j.now + 5100, `deadline ${j.deadlineMs - j.now} ms`);
+    assert.match(j.traceId, /^Root=1-[0-9a-f]{8}-[0-9a-f]{24};Parent=[0-9a-f]{16};Sampled=0$/);
+    assert.match(j.arn, /^arn:aws:lambda:[a-z0-9-]+:\d{12}:function:moonbase-local$/);
+    assert.deepEqual(j.env, { dev: '1', handlers: fs.realpathSync(handlers) });
+    assert.equal(j.event.rawPath, '/info');
+  });
+  await test('Runtime API: an unknown request id is refused (400), the real one still works', async () => {
+    const j = await (await fetch(`${base}/api/wrong-id`)).json();
+    assert.equal(j.wrongIdStatus, 400);
+  });
+  await test('a response over 6 MB: 502, and the runtime is told 413', async () => {
+    const r = await fetch(`${base}/api/big`);
+    assert.equal(r.status, 502);
+    assert.match((await r.json()).message, /6 MB/);
+    assert.doesNotMatch(ds.log(), /fake_runtime: 7 MB response got/);
+  });
+  await test('a malformed proxy response gives 502; a function error gives 500', async () => {
+    assert.equal((await fetch(`${base}/api/nonjson`)).status, 502);
+    assert.equal((await fetch(`${base}/api/error`)).status, 500);
+    assert.equal((await fetch(`${base}/api/info`)).status, 200);
+  });
+  await test('SIGTERM: clean exit (fake runtime)', () => stopDevserver(ds));
+}
+
 try {
   for (const f of [devserverBin, bootstrapBin]) {
     if (!fs.existsSync(f)) throw new Error(`${f} missing: build the devserver and bootstrap targets`);
@@ -367,6 +401,7 @@ try {
   prepare();
   await mainSuite();
   await limitsSuite();
+  await emulatorSuite();
 } catch (e) {
   failures++;
   console.log(`FAIL setup: ${e.stack || e}`);
