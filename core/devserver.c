@@ -241,7 +241,8 @@ static const char *s_cors_origin(const server *s, const char *origin) {
 }
 
 /* API Gateway answers CORS preflights itself when CORS is configured (the function never sees
- * them); a disallowed origin gets the 204 without CORS headers. */
+ * them); a disallowed origin gets the 204 without CORS headers. Methods, headers and max-age are
+ * the SAM template's HttpApi CorsConfiguration. */
 static enum MHD_Result s_preflight(server *s, request *r, struct MHD_Connection *c,
                                    const char *origin) {
     struct MHD_Response *resp = MHD_create_response_from_buffer(0, "", MHD_RESPMEM_PERSISTENT);
@@ -252,9 +253,8 @@ static enum MHD_Result s_preflight(server *s, request *r, struct MHD_Connection 
     if (allow != NULL) {
         MHD_add_response_header(resp, "Access-Control-Allow-Origin", allow);
         MHD_add_response_header(resp, "Access-Control-Allow-Methods",
-                                "GET,POST,PUT,PATCH,DELETE,OPTIONS");
-        MHD_add_response_header(resp, "Access-Control-Allow-Headers",
-                                "authorization,content-type,x-request-id");
+                                "GET,POST,PUT,DELETE,OPTIONS");
+        MHD_add_response_header(resp, "Access-Control-Allow-Headers", "authorization,content-type");
         MHD_add_response_header(resp, "Access-Control-Max-Age", "600");
     }
     MHD_add_response_header(resp, "Vary", "Origin");
@@ -294,6 +294,7 @@ static enum MHD_Result s_proxy(server *s, request *r, struct MHD_Connection *c, 
     if (resp != NULL && allow != NULL &&
         mb_apigw_response_header(&ar, "Access-Control-Allow-Origin") == NULL) {
         MHD_add_response_header(resp, "Access-Control-Allow-Origin", allow);
+        MHD_add_response_header(resp, "Access-Control-Expose-Headers", "x-request-id");
         MHD_add_response_header(resp, "Vary", "Origin");
     }
     if (resp != NULL) {
@@ -586,7 +587,7 @@ typedef struct options {
 static const char s_usage[] =
     "usage: devserver [--port 3000] [--workers N] [--handlers DIR] [--frontend DIR]\n"
     "                 [--config FILE] [--bootstrap PATH] [--timeout SECONDS]\n"
-    "                 [--rate PER_SECOND --burst N] [--dump-events DIR]\n"
+    "                 [--rate PER_SECOND (100, 0 = off) --burst N (200)] [--dump-events DIR]\n"
     "Serves /api/... through N bootstrap workers (Lambda Runtime API emulator), other paths from\n"
     "--frontend, and /config.json from --config. CORS_ALLOWED_ORIGINS configures CORS.\n";
 
