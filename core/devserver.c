@@ -631,11 +631,12 @@ static int s_option(options *o, const char *name, const char *val) {
 }
 
 static int s_parse(int argc, char **argv, options *o) {
+    /* Throttling defaults = the SAM template's DefaultRouteSettings (100 rps, burst 200). */
     *o = (options){.port = 3000,
                    .workers = 2,
                    .timeout_s = 30,
-                   .rate = 10000,
-                   .burst = 5000,
+                   .rate = 100,
+                   .burst = 200,
                    .handlers = "handlers"};
     for (int i = 1; i < argc; i += 2) {
         if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
