@@ -699,6 +699,43 @@ static void test_jwt_verifier_rejects_bad_options(void **state) {
     mb_jwt_verifier_free(NULL);
 }
 
+/* Random corruption of a valid token (byte flips, truncation, duplication): never a crash under
+ * ASan/UBSan, never an acceptance of anything but the original bytes. */
+static void test_jwt_survives_mutated_tokens(void **state) {
+    fx *f = *state;
+    assert_int_equal(s_verify_spec(f, HDR, s_id(), NULL), 0);
+    mb_buf orig = {0}, m = {0};
+    mb_buf_append_cur(&orig, mb_buf_cur(&f->tok));
+    unsigned seed = 12345;
+    for (int i = 0; i < 3000; i++) {
+        mb_buf_reset(&m);
+        mb_buf_append_cur(&m, mb_buf_cur(&orig));
+        seed = seed * 1103515245u + 12345u;
+        size_t pos = (seed >> 8) % m.len;
+        switch (i % 4) {
+        case 0:
+            m.ptr[pos] = (char)(seed >> 3);
+            break;
+        case 1:
+            m.len = pos;
+            break;
+        case 2:
+            mb_buf_append(&m, orig.ptr, pos % 64);
+            break;
+        default:
+            m.ptr[pos] ^= (char)(1u << ((seed >> 4) % 8));
+            break;
+        }
+        const mb_jwt_claims *c;
+        int rc = mb_jwt_verify(f->v, mb_buf_cur(&m), &c, NULL);
+        if (rc == 0) {
+            assert_true(mb_cur_eq(mb_buf_cur(&m), mb_buf_cur(&orig)));
+        }
+    }
+    mb_buf_cleanup(&orig);
+    mb_buf_cleanup(&m);
+}
+
 /* Wycheproof JWS vectors: build a one-key JWKS from each group's key and run every token through
  * the JWS layer. We must accept exactly the vectors that are valid AND RS256 with an RS256-usable
  * key; every other algorithm is rejected by design. */
@@ -822,6 +859,7 @@ int main(void) {
         T(test_jwt_cache_keeps_entries_of_surviving_keys),
         T(test_jwt_unavailable_when_jwks_fetch_fails),
         T(test_jwt_verifier_rejects_bad_options),
+        T(test_jwt_survives_mutated_tokens),
         cmocka_unit_test(test_jwt_wycheproof_json_web_signature),
 #undef T
     };
