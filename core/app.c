@@ -231,9 +231,11 @@ static bool s_authenticate(mb_app *app, inv_state *st, lua_State *L, int req) {
         return true;
     }
     int status = rc == MB_ERR_FORBIDDEN ? 403 : rc == MB_ERR_UNAVAILABLE ? 503 : 401;
-    mb_log_field f = mb_log_field_str("reason", mb_cur_from_cstr(err.msg));
-    mb_log_write(app->log, status == 503 ? MB_LOG_ERROR : MB_LOG_WARN, "authentication failed", &f,
-                 1);
+    const char *detail = mb_auth_last_detail(app->auth); /* which check failed: logs only */
+    mb_log_field f[2] = {mb_log_field_str("reason", mb_cur_from_cstr(err.msg)),
+                         mb_log_field_str("detail", mb_cur_from_cstr(detail ? detail : ""))};
+    mb_log_write(app->log, status == 503 ? MB_LOG_ERROR : MB_LOG_WARN, "authentication failed", f,
+                 2);
     s_push_error(app, st, status, err.msg[0] ? err.msg : "invalid token");
     if (status == 401) {
         s_set_header(L, "www-authenticate", MB_CUR_LIT("Bearer error=\"invalid_token\""));
