@@ -148,6 +148,26 @@ static int s_format_double(double d, char *buf, size_t size) {
     return n;
 }
 
+/* Decimal text of v into buf (at least 21 bytes); snprintf is several times slower. */
+static int s_format_int(lua_Integer v, char *buf, size_t size) {
+    char tmp[24];
+    size_t n = 0;
+    uint64_t u = v < 0 ? 0 - (uint64_t)v : (uint64_t)v;
+    do {
+        tmp[n++] = (char)('0' + u % 10);
+        u /= 10;
+    } while (u);
+    size_t o = 0;
+    if (v < 0 && o < size) {
+        buf[o++] = '-';
+    }
+    while (n && o + 1 < size) {
+        buf[o++] = tmp[--n];
+    }
+    buf[o] = '\0';
+    return (int)o;
+}
+
 /* Check the JSON/DynamoDB number grammar: -?digits(.digits)?([eE][+-]?digits)? and report
  * whether the text has a fraction or an exponent. */
 static bool s_number_syntax(const char *p, size_t n, bool *is_int) {
@@ -288,7 +308,7 @@ static int s_push_number(lua_State *L, const char *p, size_t n, mb_err *err) {
 /* The N text of the Lua number at idx into buf[40]; returns its length or MB_ERR_INVALID. */
 static int s_number_text(lua_State *L, int idx, char *buf, size_t size, mb_err *err) {
     if (lua_isinteger(L, idx)) {
-        return snprintf(buf, size, "%" PRId64, (int64_t)lua_tointeger(L, idx));
+        return s_format_int(lua_tointeger(L, idx), buf, size);
     }
     double d = (double)lua_tonumber(L, idx);
     if (!isfinite(d)) {
@@ -409,6 +429,16 @@ static int s_table_kind(lua_State *L, int idx, lua_Integer *n, mb_err *err) {
             return S_BINARY;
         }
     }
+    if (lua_rawlen(L, idx) == 0) {
+        /* No array part: a map (an empty one may be a marked list). Non-string keys are refused
+         * by the map writers, so one pass over the keys is enough. */
+        lua_pushnil(L);
+        if (lua_next(L, idx) != 0) {
+            lua_pop(L, 2);
+            return S_MAP;
+        }
+        return s_has_mt(L, idx, MB_DDB_ARRAY_MT) ? S_LIST : S_MAP;
+    }
     lua_Integer count = 0, max = 0;
     bool strings = false;
     lua_pushnil(L);                 /* start 'next' loop; stack: ..., key */
@@ -434,16 +464,19 @@ static int s_table_kind(lua_State *L, int idx, lua_Integer *n, mb_err *err) {
         return mb_err_set(err, MB_ERR_INVALID, "ddb: list with holes (keys must be 1..n)");
     }
     *n = max;
-    if (count == 0 && s_has_mt(L, idx, MB_DDB_ARRAY_MT)) {
-        return S_LIST;
-    }
     return max > 0 ? S_LIST : S_MAP;
 }
 
 static int s_value(lua_State *L, int idx, int depth, mb_buf *out, mb_err *err);
 
-static int s_lit(mb_buf *out, const char *s, mb_err *err) {
-    return mb_buf_append(out, s, strlen(s)) ? NOMEM(err) : 0;
+static inline int s_lit(mb_buf *out, const char *s, mb_err *err) {
+    size_t n = strlen(s);          /* literals only: constant-folded */
+    if (out->cap - out->len > n) { /* fast path: room for the bytes and the trailing NUL */
+        memcpy(out->ptr + out->len, s, n + 1);
+        out->len += n;
+        return 0;
+    }
+    return mb_buf_append(out, s, n) ? NOMEM(err) : 0;
 }
 
 static int s_string_at(lua_State *L, int idx, mb_buf *out, mb_err *err) {
@@ -669,8 +702,12 @@ static int s_plain_object(lua_State *L, int idx, int depth, mb_buf *out, mb_err 
     bool first = true;
     lua_pushnil(L);                            /* stack: ..., key */
     while (rc == 0 && lua_next(L, idx) != 0) { /* stack: ..., key, value */
+        if (lua_type(L, -2) != LUA_TSTRING) {  /* lua_tolstring would break 'next' */
+            lua_pop(L, 2);
+            return mb_err_set(err, MB_ERR_INVALID, "ddb: object key is not a string");
+        }
         size_t klen;
-        const char *k = lua_tolstring(L, -2, &klen); /* keys are strings: checked by the caller */
+        const char *k = lua_tolstring(L, -2, &klen);
         int v = lua_gettop(L);
         rc = first ? 0 : s_lit(out, ",", err);
         rc = rc ? rc : mb_ddb_marshal_json_string(out, (mb_cur){k, klen}, err);
@@ -1067,52 +1104,83 @@ static int s_push_number_value(lua_State *L, s_reader *r) {
     return rc ? rc : s_push_number(L, s.ptr, s.len, r->err);
 }
 
+/* Build a table from the n key/value pairs (or n values when keys is false) above base, sized
+ * once: filling a table as a parse goes would rehash it at every power of two. */
+static void s_collect(lua_State *L, int base, int n, bool keys) {
+    lua_createtable(L, keys ? 0 : n, keys ? n : 0); /* stack: base, pairs..., table */
+    for (int i = 0; i < n; i++) {
+        if (keys) {
+            lua_pushvalue(L, base + 2 * i + 1);
+            lua_pushvalue(L, base + 2 * i + 2);
+            lua_rawset(L, -3);
+        } else {
+            lua_pushvalue(L, base + i + 1);
+            lua_rawseti(L, -2, i + 1);
+        }
+    }
+    if (n > 0) {
+        lua_replace(L, base + 1);
+        lua_settop(L, base + 1); /* stack: base, table */
+    }
+}
+
 /* {"name": AttributeValue, ...} -> table. */
 static int s_av_map(lua_State *L, s_reader *r, int depth) {
     if (!s_eat(r, '{')) {
         return s_bad(r, "expected an object of attributes");
     }
-    lua_newtable(L); /* stack: ..., map */
-    if (s_eat(r, '}')) {
-        return 0;
+    int base = lua_gettop(L), n = 0;
+    if (!s_eat(r, '}')) {
+        do {
+            if (!lua_checkstack(L, 4) || n == INT32_MAX / 4) {
+                return mb_err_set(r->err, MB_ERR_LIMIT, "ddb: too many attributes");
+            }
+            int rc = s_push_string_value(L, r); /* stack: ..., name */
+            if (rc == 0 && !s_eat(r, ':')) {
+                rc = s_bad(r, "expected ':'");
+            }
+            rc = rc ? rc : s_av(L, r, depth); /* stack: ..., name, value */
+            if (rc != 0) {
+                return rc;
+            }
+            n++;
+        } while (s_eat(r, ','));
+        if (!s_eat(r, '}')) {
+            return s_bad(r, "expected ',' or '}'");
+        }
     }
-    do {
-        int rc = s_push_string_value(L, r); /* stack: ..., map, name */
-        if (rc == 0 && !s_eat(r, ':')) {
-            rc = s_bad(r, "expected ':'");
-        }
-        rc = rc ? rc : s_av(L, r, depth); /* stack: ..., map, name, value */
-        if (rc != 0) {
-            return rc;
-        }
-        lua_rawset(L, -3);
-    } while (s_eat(r, ','));
-    return s_eat(r, '}') ? 0 : s_bad(r, "expected ',' or '}'");
+    s_collect(L, base, n, true);
+    return 0;
 }
 
 static int s_av_list(lua_State *L, s_reader *r, int depth) {
     if (!s_eat(r, '[')) {
         return s_bad(r, "L must be an array");
     }
-    lua_newtable(L);                       /* stack: ..., list */
+    int base = lua_gettop(L), n = 0;
+    if (!s_eat(r, ']')) {
+        do {
+            if (!lua_checkstack(L, 4) || n == INT32_MAX / 4) {
+                return mb_err_set(r->err, MB_ERR_LIMIT, "ddb: list too long");
+            }
+            int rc = s_av(L, r, depth);
+            if (rc != 0) {
+                return rc;
+            }
+            n++;
+        } while (s_eat(r, ','));
+        if (!s_eat(r, ']')) {
+            return s_bad(r, "expected ',' or ']'");
+        }
+    }
+    s_collect(L, base, n, false);          /* stack: ..., list */
     luaL_getmetatable(L, MB_DDB_ARRAY_MT); /* an empty L must stay a list on the way back */
     if (lua_istable(L, -1)) {
         lua_setmetatable(L, -2);
     } else {
         lua_pop(L, 1);
     }
-    if (s_eat(r, ']')) {
-        return 0;
-    }
-    lua_Integer n = 0;
-    do {
-        int rc = s_av(L, r, depth);
-        if (rc != 0) {
-            return rc;
-        }
-        lua_rawseti(L, -2, ++n);
-    } while (s_eat(r, ','));
-    return s_eat(r, ']') ? 0 : s_bad(r, "expected ',' or ']'");
+    return 0;
 }
 
 static int s_av_set(lua_State *L, s_reader *r, char kind) {
