@@ -8,6 +8,7 @@
 #include <lauxlib.h>
 
 #include "moonbase/auth.h"
+#include "moonbase/ddb.h"
 #include "moonbase/emf.h"
 #include "moonbase/event.h"
 #include "moonbase/json.h"
@@ -101,6 +102,7 @@ void mb_app_free(mb_app *app) {
         return;
     }
     mb_lua_host_free(app->host); /* closes the state first: bindings may reference the rest */
+    mb_ddb_free(app->svc.ddb);
     mb_router_cleanup(&app->router);
     mb_auth_free(app->auth);
     mb_emf_free(app->emf);

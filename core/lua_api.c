@@ -58,6 +58,20 @@ static int s_fail(lua_State *L) {
     return lua_error(L);
 }
 
+int mb_lua_api_raise_fail(lua_State *L, int status, const char *code, const char *message) {
+    lua_createtable(L, 0, 3);                            /* stack: fail */
+    lua_pushinteger(L, status >= 400 && status <= 599 ? status : 500);
+    lua_setfield(L, -2, "status");
+    lua_pushstring(L, message ? message : "request failed");
+    lua_setfield(L, -2, "message");
+    if (code && strlen(code) <= 32) {
+        lua_pushstring(L, code);
+        lua_setfield(L, -2, "code");
+    }
+    luaL_setmetatable(L, FAIL_MT);
+    return lua_error(L);
+}
+
 static mb_cur s_str_field(lua_State *L, int idx, const char *key) {
     lua_getfield(L, idx, key);
     size_t len = 0;
@@ -140,6 +154,7 @@ void mb_lua_open_api(lua_State *L) {
     mb_lua_services *svc = mb_lua_api_services(L);
     lua_createtable(L, 0, 8);                            /* stack: ctx */
     mb_lua_inject_fail_api(L);
+    mb_lua_inject_db_api(L);
     if (svc) {
         lua_pushlstring(L, svc->request_id.ptr ? svc->request_id.ptr : "", svc->request_id.len);
         lua_setfield(L, -2, "request_id");

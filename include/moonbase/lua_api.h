@@ -49,7 +49,7 @@ void mb_lua_open_api(lua_State *L);
 void mb_lua_inject_fail_api(lua_State *L);
 void mb_lua_inject_log_api(lua_State *L);
 void mb_lua_inject_metric_api(lua_State *L);
-void mb_lua_inject_db_api(lua_State *L);
+void mb_lua_inject_db_api(lua_State *L); /* ctx.db and ctx.ulid (core/lua_db.c) */
 
 /* ctx.fail(status, message [, {code = "validation", field = "bio"}]) raises an error object
  * carrying an HTTP status; the app turns it into a clean 4xx/5xx JSON response. */
@@ -62,5 +62,10 @@ typedef struct mb_lua_fail {
 
 /* True, with *out filled, when the value at idx is a ctx.fail object. [-0, +0, -] */
 bool mb_lua_api_is_fail(lua_State *L, int idx, mb_lua_fail *out);
+
+/* Raise a ctx.fail object from C, as ctx.fail(status, message, {code = code}) would: status
+ * 400..599, code NULL or at most 32 bytes (NULL: the app picks one from the status). Call only
+ * after releasing every C resource: it does not return (lua_error). [-0, +0, v] */
+int mb_lua_api_raise_fail(lua_State *L, int status, const char *code, const char *message);
 
 #endif
