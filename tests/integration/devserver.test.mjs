@@ -3,7 +3,7 @@
 // replacement), hot reload, concurrency, throttling, static files, shutdown.
 // Needs no dynalite/cognito: only public routes (GET /hello) and test-only handlers.
 // Environment: MB_BUILD_DIR (with devserver + bootstrap), MB_SOURCE_DIR (repo root),
-//   MB_PORT (default 13000).
+//   MB_DEVSERVER_TEST_PORT (default 13001: :13000 belongs to the ctest `stack` fixture).
 import { spawn, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import net from 'node:net';
@@ -13,7 +13,7 @@ import assert from 'node:assert/strict';
 
 const src = process.env.MB_SOURCE_DIR || process.cwd();
 const build = path.resolve(src, process.env.MB_BUILD_DIR || 'build');
-const port = Number(process.env.MB_PORT || 13000);
+const port = Number(process.env.MB_DEVSERVER_TEST_PORT || 13001);
 const base = `http://127.0.0.1:${port}`;
 const devserverBin = path.join(build, 'devserver');
 const bootstrapBin = path.join(build, 'bootstrap');

@@ -2,8 +2,9 @@
 // seed, devserver with the real bootstrap), idempotent restart, /config.json, a real login as the
 // demo user against cognito-local, authenticated API calls through the devserver into dynalite,
 // and stop stopping exactly what start started.
-// Environment (ctest `services` fixture): MB_STATE_DIR, MB_DYNAMODB_PORT, MB_COGNITO_PORT,
-//   MB_BUILD_DIR, MB_SOURCE_DIR; MB_PORT (default 13000).
+// It runs a stack of its own (state <build>/test-state-stack, ports 18002/19231/13002), apart
+// from the ctest `services`/`stack` fixtures (18000/19229/13000) that other tests keep using.
+// Environment: MB_BUILD_DIR, MB_SOURCE_DIR.
 import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
@@ -14,10 +15,10 @@ const build = path.resolve(src, process.env.MB_BUILD_DIR || 'build');
 const env = {
   ...process.env,
   MB_BUILD_DIR: build,
-  MB_STATE_DIR: path.resolve(process.env.MB_STATE_DIR || path.join(build, 'test-state')),
-  MB_DYNAMODB_PORT: process.env.MB_DYNAMODB_PORT || '18000',
-  MB_COGNITO_PORT: process.env.MB_COGNITO_PORT || '19229',
-  MB_PORT: process.env.MB_PORT || '13000',
+  MB_STATE_DIR: path.join(build, 'test-state-stack'),
+  MB_DYNAMODB_PORT: '18002',
+  MB_COGNITO_PORT: '19231',
+  MB_PORT: '13002',
   MB_WORKERS: '2',
   ASAN_OPTIONS: 'detect_leaks=1:abort_on_error=0',
 };
@@ -51,8 +52,9 @@ async function cognito(action, body) {
   return j;
 }
 
-const servicesWereRunning = spawnSync(path.join(src, 'scripts/services'), ['status'],
-  { env, encoding: 'utf8' }).stdout.split('\n').filter((l) => l.includes(': running')).length === 2;
+// A fresh start every run: leftovers of an interrupted run are stopped, then the state removed.
+stack('stop');
+fs.rmSync(state, { recursive: true, force: true });
 
 let ids;
 await test('scripts/stack start brings the stack up and prints the URL and demo login', async () => {
@@ -140,7 +142,7 @@ await test('scripts/stack stop stops exactly what start started', async () => {
   await assert.rejects(fetch(`${base}/config.json`), 'port still answering');
   const st = spawnSync(path.join(src, 'scripts/services'), ['status'], { env, encoding: 'utf8' }).stdout;
   const running = st.split('\n').filter((l) => l.includes(': running')).length;
-  assert.equal(running, servicesWereRunning ? 2 : 0, st);
+  assert.equal(running, 0, `start started the services, so stop stops them:\n${st}`);
 });
 
 if (failures > 0) stack('stop');
