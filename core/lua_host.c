@@ -92,6 +92,12 @@ static void s_hook(lua_State *L, lua_Debug *ar) {
         s_now_ms() >= h->deadline_ms) {
         h->tripped = MB_LUA_TIMEOUT;
     }
+    if (h->tripped != MB_LUA_OK) {
+        /* From now on raise at every instruction of this thread: a handler that catches the
+         * error (pcall, xpcall, coroutine.resume) is stopped by the very next instruction of
+         * its catching frame, so the error climbs out one frame at a time. */
+        lua_sethook(L, s_hook, LUA_MASKCOUNT, 1);
+    }
     if (h->tripped == MB_LUA_BUDGET) {
         luaL_error(L, "handler exceeded its instruction budget");
     } else if (h->tripped == MB_LUA_TIMEOUT) {
@@ -105,19 +111,24 @@ static int s_readonly_newindex(lua_State *L) {
     return luaL_error(L, "attempt to modify a read-only table");
 }
 
-static int s_next(lua_State *L) {
-    luaL_checktype(L, 1, LUA_TTABLE);
-    lua_settop(L, 2);
-    if (lua_next(L, 1)) {
+/* The iterator of a proxy's pairs(): walks the source table held as its upvalue, so the
+ * (writable) source never reaches Lua code.  [-2, +2|1, e] */
+static int s_proxy_next(lua_State *L) {
+    lua_settop(L, 2);                                    /* stack: proxy, key */
+    lua_pushvalue(L, 2);                                 /* stack: proxy, key, key */
+    if (lua_next(L, lua_upvalueindex(1))) {              /* stack: proxy, key, k, v */
         return 2;
     }
     lua_pushnil(L);
     return 1;
 }
 
+/* __pairs of a proxy: returns (iterator, proxy, nil). Returning the source table as the state
+ * would hand handlers a writable shared table (`local _, t = pairs(string); t.upper = ...`). */
 static int s_proxy_pairs(lua_State *L) {
-    lua_pushcfunction(L, s_next);                      /* stack: proxy, next */
-    lua_pushvalue(L, lua_upvalueindex(1));               /* stack: proxy, next, source */
+    lua_pushvalue(L, lua_upvalueindex(1));
+    lua_pushcclosure(L, s_proxy_next, 1);                /* stack: proxy, next */
+    lua_pushvalue(L, 1);                                 /* stack: proxy, next, proxy */
     lua_pushnil(L);
     return 3;
 }
@@ -236,6 +247,32 @@ static void s_add_lib(lua_State *L, int base, const char *name) {
     lua_pop(L, 1);
 }
 
+/* xpcall(f, msgh, ...) whose message handler runs after the protected call has returned. Lua
+ * calls a message handler for an error raised by a hook (the budget or deadline) with hooks
+ * disabled, so with the stock xpcall `xpcall(loop, function() while true do end end)` would run
+ * forever past any budget. */
+static const char s_xpcall_src[] =
+    "local pcall, pack, unpack = ...\n"
+    "return function(f, msgh, ...)\n"
+    "  local r = pack(pcall(f, ...))\n"
+    "  if r[1] then return unpack(r, 1, r.n) end\n"
+    "  return false, msgh(r[2])\n"
+    "end\n";
+
+/* Set base.xpcall (base at index base, still a plain table). [-0, +0, e] */
+static void s_add_xpcall(lua_State *L, int base) {
+    if (luaL_loadbufferx(L, s_xpcall_src, sizeof s_xpcall_src - 1, "=xpcall", "t") != LUA_OK) {
+        lua_error(L);
+    }                                                    /* stack: chunk */
+    lua_getfield(L, base, "pcall");
+    luaL_requiref(L, "table", luaopen_table, 0);         /* stack: chunk, pcall, table */
+    lua_getfield(L, -1, "pack");
+    lua_getfield(L, -2, "unpack");
+    lua_remove(L, -3);                                   /* stack: chunk, pcall, pack, unpack */
+    lua_call(L, 3, 1);                                   /* stack: xpcall */
+    lua_setfield(L, base, "xpcall");
+}
+
 static void s_build_base(lua_State *L) {
     lua_newtable(L);                                     /* stack: base */
     int base = lua_gettop(L);
@@ -262,6 +299,7 @@ static void s_build_base(lua_State *L) {
                                    {"print", s_print},  {"require", s_require},
                                    {NULL, NULL}};
     luaL_setfuncs(L, own, 0);
+    s_add_xpcall(L, base);
     mb_json_push_lib(L);                                 /* stack: base, json */
     s_make_readonly(L);
     lua_pushvalue(L, -1);
