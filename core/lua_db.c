@@ -480,7 +480,10 @@ static void s_strip_list(lua_State *L) {
 
 /* ---- conditions ---- */
 
-static void s_placeholder(lua_State *L, db_call *c, mb_buf *b, int name_idx, int value_idx) {
+/* Append "#mb_N<sep>:mb_N" to b (either part may be left out, index 0), registering the name
+ * and the value in the request's maps. */
+static void s_placeholder(lua_State *L, db_call *c, mb_buf *b, int name_idx, int value_idx,
+                          const char *sep) {
     char ph[24];
     int n = ++c->next;
     if (name_idx) {
@@ -494,7 +497,7 @@ static void s_placeholder(lua_State *L, db_call *c, mb_buf *b, int name_idx, int
         lua_pushvalue(L, value_idx);
         lua_setfield(L, c->values, ph);
         if (name_idx) {
-            s_appends(L, b, b == &c->st->cond ? " = " : " ");
+            s_appends(L, b, sep);
         }
         s_appends(L, b, ph);
     }
@@ -528,7 +531,7 @@ static void s_condition(lua_State *L, db_call *c, int opts) {
         while (lua_next(L, -2)) { /* stack: expect, k, v */
             s_check_attr(L, c, -2, "an expect key");
             s_appends(L, b, b->len ? " AND " : "");
-            s_placeholder(L, c, b, lua_gettop(L) - 1, lua_gettop(L));
+            s_placeholder(L, c, b, lua_gettop(L) - 1, lua_gettop(L), " = ");
             lua_pop(L, 1);
         }
     }
@@ -643,10 +646,10 @@ static void s_clause(lua_State *L, db_call *c, int opts, const char *key, int cl
         s_appends(L, b, b->len ? ", " : "");
         if (cl == CL_REMOVE) {
             s_check_attr(L, c, v, "a remove entry");
-            s_placeholder(L, c, b, v, 0);
+            s_placeholder(L, c, b, v, 0, "");
         } else {
             s_check_attr(L, c, k, "an update attribute");
-            s_placeholder(L, c, b, k, v);
+            s_placeholder(L, c, b, k, v, cl == CL_SET ? " = " : " ");
         }
         lua_pop(L, 1);
     }

@@ -1,0 +1,149 @@
+-- /items: the dashboard's items (POST, GET list, GET/PUT/DELETE one).
+-- Each item is one DynamoDB item with SK = "ITEM#<id>", where id is a ULID: ULIDs sort by
+-- creation time, so listing the sort keys in descending order gives the newest items first.
+-- PUT and DELETE use optimistic concurrency: the client sends the version it last saw; the
+-- write is conditional on that version, and a stale version answers 409 conflict.
+-- Every write also counts itself in the day's activity record (see activity.lua).
+
+local STATUSES = { todo = true, doing = true, done = true }
+
+local function fail_field(ctx, field, message)
+  ctx.fail(400, message, { code = "validation", field = field })
+end
+
+local function check_text(ctx, field, value, min, max)
+  local n = type(value) == "string" and utf8.len(value)
+  if not n or n < min or n > max then
+    fail_field(ctx, field, ("%s must be a string of %d to %d characters"):format(field, min, max))
+  end
+end
+
+-- A positive integer from a JSON number or a query string, or nil.
+local function positive_int(v)
+  local n = math.tointeger(tonumber(v))
+  if n and n >= 1 then return n end
+  return nil
+end
+
+-- Validate a POST or PUT body. POST requires title; PUT requires version.
+local function validate(ctx, body, is_put)
+  if type(body) ~= "table" or getmetatable(body) == json.array_mt then
+    ctx.fail(400, "the body must be a JSON object", { code = "validation" })
+  end
+  local known = { title = true, description = true, status = true, version = is_put }
+  for field in pairs(body) do
+    if not known[field] then
+      fail_field(ctx, tostring(field), "unknown field '" .. tostring(field) .. "'")
+    end
+  end
+  if body.title ~= nil or not is_put then check_text(ctx, "title", body.title, 1, 120) end
+  if body.description ~= nil then check_text(ctx, "description", body.description, 0, 2000) end
+  if body.status ~= nil and not STATUSES[body.status] then
+    fail_field(ctx, "status", "status must be todo, doing or done")
+  end
+  if is_put and (math.type(body.version) ~= "integer" or body.version < 1) then
+    fail_field(ctx, "version", "version is required: the integer version you last read")
+  end
+  return body
+end
+
+-- What the client sees: exactly the contract's fields.
+local function view(it)
+  return {
+    id = it.id, title = it.title, description = it.description, status = it.status,
+    version = it.version, createdAt = it.createdAt, updatedAt = it.updatedAt,
+  }
+end
+
+-- Count one write ("created", "updated" or "deleted") in today's ACTIVITY#yyyy-mm-dd record.
+-- ADD creates the record and the counter when they do not exist yet.
+local function count_activity(ctx, what)
+  ctx.db.update("ACTIVITY#" .. ctx.timestamp():sub(1, 10), { add = { [what] = 1 } })
+end
+
+-- The sort key of /items/{id}; ids that cannot be ULIDs cannot exist: 404.
+local function item_key(ctx, id)
+  if #id ~= 26 or id:find("[^0-9A-HJKMNP-TV-Z]") then
+    ctx.fail(404, "item not found")
+  end
+  return "ITEM#" .. id
+end
+
+local function create(req, ctx)
+  local body = validate(ctx, req.json, false)
+  local id, now = ctx.ulid(), ctx.timestamp()
+  local item = {
+    SK = "ITEM#" .. id, id = id, title = body.title, description = body.description or "",
+    status = body.status or "todo", version = 1, createdAt = now, updatedAt = now,
+  }
+  ctx.db.put(item, { exists = false }) -- a fresh ULID never exists; this guards anyway
+  count_activity(ctx, "created")
+  return { status = 201, headers = { location = "/items/" .. id }, body = view(item) }
+end
+
+local function list(req, ctx)
+  local limit = 20
+  if req.query.limit ~= nil then
+    limit = positive_int(req.query.limit)
+    if not limit or limit > 100 then fail_field(ctx, "limit", "limit must be an integer 1..100") end
+  end
+  -- cursor is the opaque string of the previous page; ctx.db answers 400 for a bad one.
+  local page = ctx.db.query({
+    begins_with = "ITEM#", descending = true, limit = limit, cursor = req.query.cursor,
+  })
+  local items = setmetatable({}, json.array_mt) -- so that no items encodes as []
+  for i, it in ipairs(page.items) do items[i] = view(it) end
+  return { status = 200, body = { items = items, cursor = page.cursor or json.null } }
+end
+
+local function update(req, ctx, key)
+  local body = validate(ctx, req.json, true)
+  local current = ctx.db.get(key, { consistent = true })
+  if not current then ctx.fail(404, "item not found") end
+  if current.version ~= body.version then
+    ctx.fail(409, "this item was changed in the meantime (version " .. current.version .. ")",
+      { code = "conflict" })
+  end
+  local set = { updatedAt = ctx.timestamp() }
+  for _, field in ipairs({ "title", "description", "status" }) do
+    if body[field] ~= nil then set[field] = body[field] end
+  end
+  -- expect: the write happens only if nobody wrote since our read; otherwise ctx.db raises 409.
+  local updated = ctx.db.update(key, {
+    set = set, add = { version = 1 }, expect = { version = body.version },
+    conflict = "this item was changed in the meantime",
+  })
+  count_activity(ctx, "updated")
+  return { status = 200, body = view(updated) }
+end
+
+local function remove(req, ctx, key)
+  local opts
+  if req.query.version ~= nil then
+    local version = positive_int(req.query.version)
+    if not version then fail_field(ctx, "version", "version must be a positive integer") end
+    if not ctx.db.get(key, { consistent = true }) then ctx.fail(404, "item not found") end
+    opts = { expect = { version = version }, conflict = "this item was changed in the meantime" }
+  end
+  -- delete returns the item it removed, or nil when there was none.
+  if not ctx.db.delete(key, opts) then ctx.fail(404, "item not found") end
+  count_activity(ctx, "deleted")
+  return { status = 204 }
+end
+
+return function(req, ctx)
+  local id = req.params.id
+  if not id then
+    if req.method == "POST" then return create(req, ctx) end
+    return list(req, ctx)
+  end
+  local key = item_key(ctx, id)
+  if req.method == "GET" then
+    local item = ctx.db.get(key)
+    if not item then ctx.fail(404, "item not found") end
+    return { status = 200, body = view(item) }
+  elseif req.method == "PUT" then
+    return update(req, ctx, key)
+  end
+  return remove(req, ctx, key)
+end
