@@ -53,16 +53,16 @@ static int64_t s_epoch_ms(void) {
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
+/* Run routes.lua in the current request environment and swap the route table in. Called at
+ * start-up (inside its own begin/end) and, in development mode, at the top of every request. */
 static int s_load_routes(mb_app *app, mb_err *err) {
     lua_State *L = mb_lua_host_state(app->host);
-    mb_lua_host_begin(app->host, 0);
     mb_router fresh;
     int rc = mb_lua_host_run_file(app->host, "routes", err);
     if (rc == 0) {
         rc = mb_router_load(&fresh, L, -1, err);
         lua_pop(L, 1);
     }
-    mb_lua_host_end(app->host);
     if (rc != 0) {
         return rc;
     }
@@ -90,7 +90,10 @@ mb_app *mb_app_new(const mb_config *cfg, int log_fd, mb_err *err) {
     mb_auth_set_log(app->auth, app->log);
     app->svc = (mb_lua_services){.cfg = cfg, .log = app->log, .emf = app->emf};
     mb_lua_api_register(mb_lua_host_state(app->host), &app->svc);
-    if (s_load_routes(app, err) != 0) {
+    mb_lua_host_begin(app->host, 0);
+    int rc = s_load_routes(app, err);
+    mb_lua_host_end(app->host);
+    if (rc != 0) {
         mb_app_free(app);
         return NULL;
     }
