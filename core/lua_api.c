@@ -154,6 +154,8 @@ void mb_lua_open_api(lua_State *L) {
     mb_lua_services *svc = mb_lua_api_services(L);
     lua_createtable(L, 0, 8);                            /* stack: ctx */
     mb_lua_inject_fail_api(L);
+    mb_lua_inject_log_api(L);
+    mb_lua_inject_metric_api(L);
     mb_lua_inject_db_api(L);
     if (svc) {
         lua_pushlstring(L, svc->request_id.ptr ? svc->request_id.ptr : "", svc->request_id.len);
