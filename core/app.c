@@ -163,15 +163,17 @@ static void s_set_route(mb_app *app, inv_state *st) {
     st->emf_begun = true;
 }
 
-/* OPTIONS on a known path: answer the CORS preflight without running a handler. */
+/* OPTIONS on a known path: answer the CORS preflight without running a handler. The CORS
+ * headers go only to allowed origins: others get a plain 204 with Allow, which browsers treat
+ * as a refused preflight. */
 static void s_push_preflight(mb_app *app, inv_state *st, lua_State *L) {
-    (void)app;
     lua_createtable(L, 0, 2);                            /* stack: resp */
     lua_pushinteger(L, 204);
     lua_setfield(L, -2, "status");
     mb_cur allow = mb_buf_cur(&st->match.allow);
     s_set_header(L, "allow", allow);
-    if (st->ev.origin.len) {
+    if (st->ev.origin.len &&
+        mb_config_origin_allowed(app->cfg, st->ev.origin.ptr, st->ev.origin.len)) {
         s_set_header(L, "access-control-allow-methods", allow);
         s_set_header(L, "access-control-allow-headers", MB_CUR_LIT("authorization, content-type"));
         s_set_header(L, "access-control-max-age", MB_CUR_LIT("600"));
