@@ -2,7 +2,10 @@
  * and SigV4 signatures per second, for bench/run-marshal. Not a test.
  * Usage: bench_marshal [--emit DIR | --emit-only DIR]   DIR receives item.json (the representative
  * item as marshalled by moonbase) for the Node.js peer and the compatibility check. Prints
- * key=value lines: item_bytes, marshal_us, unmarshal_us, roundtrip_us, sigv4_per_sec. */
+ * key=value lines: item_bytes, marshal_us, unmarshal_us, roundtrip_us (Lua's default incremental
+ * GC, as the Lua host runs), roundtrip_gen_us (generational GC), sigv4_per_sec.
+ *        bench_marshal --loop MODE N   runs N round trips (MODE 2), marshals (0) or unmarshals (1)
+ * and nothing else, for profilers (valgrind --tool=callgrind, perf record). */
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -69,28 +72,33 @@ static void s_emit(lua_State *L, const char *dir, mb_buf *json) {
     (void)L;
 }
 
+/* n marshals (mode 0), unmarshals (1) or both (2) of the item at stack index 1. */
+static void s_loop(lua_State *L, int mode, const mb_buf *json, mb_buf *out, long n) {
+    mb_err err = {0};
+    for (long i = 0; i < n; i++) {
+        if (mode != 1) {
+            mb_buf_reset(out);
+            if (mb_ddb_marshal_item(L, 1, out, &err) != 0) {
+                s_die("marshal", err.msg);
+            }
+        }
+        if (mode != 0) {
+            mb_cur in = mode == 1 ? mb_buf_cur(json) : mb_buf_cur(out);
+            if (mb_ddb_marshal_unmarshal_item(L, in, &err) != 0) {
+                s_die("unmarshal", err.msg);
+            }
+            lua_pop(L, 1);
+        }
+    }
+}
+
 /* Fastest block of ITERS marshal (mode 0), unmarshal (1) or both (2), microseconds per item. */
 static double s_time(lua_State *L, int mode, mb_buf *json) {
     double best = 1e30;
     mb_buf out = {0};
-    mb_err err = {0};
     for (int b = 0; b < BLOCKS; b++) {
         double t0 = s_now_us();
-        for (int i = 0; i < ITERS; i++) {
-            if (mode != 1) {
-                mb_buf_reset(&out);
-                if (mb_ddb_marshal_item(L, 1, &out, &err) != 0) {
-                    s_die("marshal", err.msg);
-                }
-            }
-            if (mode != 0) {
-                mb_cur in = mode == 1 ? mb_buf_cur(json) : mb_buf_cur(&out);
-                if (mb_ddb_marshal_unmarshal_item(L, in, &err) != 0) {
-                    s_die("unmarshal", err.msg);
-                }
-                lua_pop(L, 1);
-            }
-        }
+        s_loop(L, mode, json, &out, ITERS);
         double us = (s_now_us() - t0) / ITERS;
         best = us < best ? us : best;
         lua_gc(L, LUA_GCCOLLECT, 0);
@@ -140,6 +148,14 @@ int main(int argc, char **argv) {
     if (mb_ddb_marshal_item(L, 1, &json, &err) != 0) {
         s_die("marshal", err.msg);
     }
+    if (argc == 4 && strcmp(argv[1], "--loop") == 0) {
+        mb_buf out = {0};
+        s_loop(L, (int)(strtol(argv[2], NULL, 10) % 3), &json, &out, strtol(argv[3], NULL, 10));
+        mb_buf_cleanup(&out);
+        mb_buf_cleanup(&json);
+        lua_close(L);
+        return 0;
+    }
     bool emit_only = argc == 3 && strcmp(argv[1], "--emit-only") == 0;
     if (argc == 3 && (emit_only || strcmp(argv[1], "--emit") == 0)) {
         s_emit(L, argv[2], &json);
@@ -153,6 +169,9 @@ int main(int argc, char **argv) {
     printf("marshal_us=%.3f\n", s_time(L, 0, &json));
     printf("unmarshal_us=%.3f\n", s_time(L, 1, &json));
     printf("roundtrip_us=%.3f\n", s_time(L, 2, &json));
+    lua_gc(L, LUA_GCGEN, 0, 0);
+    printf("roundtrip_gen_us=%.3f\n", s_time(L, 2, &json));
+    lua_gc(L, LUA_GCINC, 0, 0, 0);
     printf("sigv4_per_sec=%.0f\n", s_sign_rate(&json));
     mb_buf_cleanup(&json);
     lua_close(L);
