@@ -126,6 +126,63 @@ return function(req, ctx)
 end
 `;
 
+// Every ctx.db operation and option the shipped handlers do not use, against dynalite.
+const PROBE_HANDLER = String.raw`
+return function(req, ctx)
+  local db, r = ctx.db, {}
+  db.put({ SK = "PROBE#1", n = 1 })
+  r.old_n = db.put({ SK = "PROBE#1", n = 2 }, { ["return"] = "ALL_OLD" }).n
+  r.updated_n = db.update("PROBE#1", { expression = "SET #n = #n + :one",
+    names = { ["#n"] = "n" }, values = { [":one"] = 10 } }).n
+  local ok, err = pcall(db.update, "PROBE#1", { set = { x = 1 }, expect = { n = 999 } })
+  r.conflict = { ok = ok, is_conflict = db.is_conflict(err), status = err.status, code = err.code }
+  ok, err = pcall(db.put, { SK = "PROBE#1" }, { exists = false, conflict = "already there" })
+  r.exists_false = { ok = ok, is_conflict = db.is_conflict(err), message = err.message }
+  ok, err = pcall(db.update, "PROBE#1", { expression = "SET SK = :x", values = { [":x"] = "y" } })
+  r.aws_validation = { ok = ok, status = err.status }
+  db.put({ SK = "PROBE#2", tags = db.set({ "b", "a", "b" }), nums = db.set({ 3, 1 }),
+    blob = db.binary("\0\1\255"), big = "123456789012345678901234567890",
+    nested = { list = setmetatable({}, json.array_mt), m = { k = true, z = json.null } } })
+  local p2 = db.get("PROBE#2", { consistent = true })
+  r.round_trip = { tags = #p2.tags, tag_type = p2.tags.type, nums = #p2.nums, nums_type = p2.nums.type,
+    blob = p2.blob == "\0\1\255", big = p2.big, empty_list = #p2.nested.list,
+    k = p2.nested.m.k, null = p2.nested.m.z == json.null, pk = p2.PK == nil }
+  local u2 = db.update("PROBE#2", { remove = { "blob" }, add = { count = 5, tags = db.set({ "c" }) },
+    delete = { nums = db.set({ 1 }) } })
+  r.clauses = { blob_gone = u2.blob == nil, count = u2.count, tags = #u2.tags, nums = #u2.nums }
+  local puts, keys = {}, {}
+  for i = 1, 25 do
+    keys[i] = ("BATCH#%02d"):format(i)
+    puts[i] = { SK = keys[i], i = i }
+  end
+  db.batch_write({ put = puts })
+  r.batch_got = #db.batch_get(keys, { consistent = true })
+  r.between = #db.query({ between = { "BATCH#05", "BATCH#09" }, consistent = true }).items
+  local f = db.query({ begins_with = "BATCH#", filter = "#i > :m", names = { ["#i"] = "i" },
+    values = { [":m"] = 20 }, projection = "SK, #i", consistent = true })
+  local fields = 0
+  for _ in pairs(f.items[1]) do fields = fields + 1 end
+  r.filter = { count = #f.items, fields = fields }
+  local seen, cursor, pages = 0, nil, 0
+  repeat
+    local pg = db.query({ begins_with = "BATCH#", limit = 10, cursor = cursor, filter = "#i > :m",
+      names = { ["#i"] = "i" }, values = { [":m"] = 0 }, consistent = true })
+    seen, cursor, pages = seen + #pg.items, pg.cursor, pages + 1
+  until not cursor or pages > 10
+  r.paged = { seen = seen, pages = pages }
+  local asc = db.query({ begins_with = "BATCH#", limit = 2, consistent = true })
+  local desc = db.query({ begins_with = "BATCH#", limit = 2, descending = true, consistent = true })
+  r.order = { asc.items[1].SK, desc.items[1].SK }
+  db.batch_write({ delete = keys })
+  r.after_delete = #db.batch_get(keys, { consistent = true })
+  r.deleted = db.delete("PROBE#2").SK
+  r.deleted_again = db.delete("PROBE#2") == nil
+  local a, b = ctx.ulid(), ctx.ulid()
+  r.ulid = { a = a, b = b }
+  return { status = 200, body = r }
+end
+`;
+
 // ---- bootstrap invoke ----
 
 let baseEnv;
@@ -407,7 +464,9 @@ await test('a handler that tries to reach another tenant is refused by ctx.db', 
     fs.writeFileSync(path.join(dir, 'routes.lua'), `return {
   { "GET", "/evil", "evil", auth = true },
   { "GET", "/evil-public", "evil" },
+  { "GET", "/probe", "probe", auth = true },
 }\n`);
+    fs.writeFileSync(path.join(dir, 'probe.lua'), PROBE_HANDLER);
     fs.writeFileSync(path.join(dir, 'evil.lua'), EVIL_HANDLER);
     const env = { HANDLERS_DIR: dir };
     const bItem = expectStatus(call('GET', '/items', { token: B, query: 'limit=1' }), 200).items[0];
@@ -429,6 +488,30 @@ await test('a handler that tries to reach another tenant is refused by ctx.db', 
       assert.ok(pk === 'TENANT#acme' || pk === 'TENANT#globex' || /^TENANT#[0-9a-f-]{36}$/.test(pk), pk);
     }
     assert.ok(!pks.has('TENANT#globex-evil'));
+
+    // The other operations and options, in the caller's partition (carol's).
+    const p = expectStatus(call('GET', '/probe', { token: C }, env), 200);
+    assert.equal(p.old_n, 1, 'put return = ALL_OLD');
+    assert.equal(p.updated_n, 12, 'raw update expression with names and values');
+    assert.deepEqual(p.conflict, { ok: false, is_conflict: true, status: 409, code: 'conflict' });
+    assert.deepEqual(p.exists_false, { ok: false, is_conflict: true, message: 'already there' });
+    assert.deepEqual(p.aws_validation, { ok: false, status: 400 }, 'ValidationException -> 400');
+    assert.deepEqual(p.round_trip, { tags: 2, tag_type: 'SS', nums: 2, nums_type: 'NS', blob: true,
+      big: '123456789012345678901234567890', empty_list: 0, k: true, null: true, pk: true });
+    assert.deepEqual(p.clauses, { blob_gone: true, count: 5, tags: 3, nums: 1 });
+    assert.equal(p.batch_got, 25);
+    assert.equal(p.between, 5);
+    assert.deepEqual(p.filter, { count: 5, fields: 2 });
+    assert.deepEqual(p.paged, { seen: 25, pages: 3 }, 'filtered pages follow LastEvaluatedKey');
+    assert.deepEqual(p.order, ['BATCH#01', 'BATCH#25']);
+    assert.equal(p.after_delete, 0);
+    assert.equal(p.deleted, 'PROBE#2');
+    assert.equal(p.deleted_again, true);
+    assert.match(p.ulid.a, ULID);
+    assert.ok(p.ulid.a < p.ulid.b, 'ULIDs of one process increase');
+    const carolRows = (await scanAll()).filter((i) => i.SK.S.startsWith('PROBE#'));
+    assert.equal(carolRows.length, 1);
+    assert.match(carolRows[0].PK.S, /^TENANT#[0-9a-f-]{36}$/, 'written to the caller\'s partition');
   } finally {
     fs.rmSync(dir, { recursive: true, force: true });
   }

@@ -1,0 +1,368 @@
+/* test_lua_db.c - ctx.db error paths against a scripted HTTP server in a thread of this test (the
+ * fake transport): every AWS error class reaches the handler as the right ctx.fail object
+ * (409/400/503/502/504), refusals happen before any request is sent, a public route has no
+ * database, a missing TABLE_NAME is a clean 503, and bad cursors are 400s. The success paths are
+ * tested against dynalite (tests/integration/data_api.test.mjs). Clock and sleep are seams. */
+#define _GNU_SOURCE /* strcasestr */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <lauxlib.h>
+#include <lualib.h>
+
+#include "moonbase/ddb.h"
+#include "moonbase/ddb_marshal.h"
+#include "moonbase/lua_api.h"
+
+#define MAX_SCRIPT 16
+#define REQ_MAX 65536
+
+typedef struct reply {
+    int status;
+    const char *body;
+} reply;
+
+typedef struct server {
+    int fd, port;
+    pthread_t thread;
+    volatile int stop;
+    reply script[MAX_SCRIPT];
+    int script_len;
+    volatile int requests;
+    char last[REQ_MAX];
+} server;
+
+static bool read_request(server *s, int c) {
+    size_t n = 0, head = 0, body = 0;
+    while (n < REQ_MAX - 1) {
+        struct pollfd p = {c, POLLIN, 0};
+        if (poll(&p, 1, 2000) <= 0) {
+            return false;
+        }
+        ssize_t k = recv(c, s->last + n, REQ_MAX - 1 - n, 0);
+        if (k <= 0) {
+            return false;
+        }
+        n += (size_t)k;
+        s->last[n] = '\0';
+        char *end = head ? NULL : strstr(s->last, "\r\n\r\n");
+        if (end) {
+            head = (size_t)(end - s->last) + 4;
+            char *cl = strcasestr(s->last, "content-length:");
+            body = cl ? strtoul(cl + 15, NULL, 10) : 0;
+        }
+        if (head && n >= head + body) {
+            return true;
+        }
+    }
+    return false;
+}
+
+static void *serve(void *arg) {
+    server *s = arg;
+    while (!s->stop) {
+        struct pollfd p = {s->fd, POLLIN, 0};
+        if (poll(&p, 1, 20) <= 0) {
+            continue;
+        }
+        int c = accept(s->fd, NULL, NULL);
+        while (c >= 0 && !s->stop && read_request(s, c)) { /* keep-alive */
+            reply r =
+                s->requests < s->script_len ? s->script[s->requests] : s->script[s->script_len - 1];
+            s->requests++;
+            char out[4096];
+            int n = snprintf(out, sizeof out,
+                             "HTTP/1.1 %d X\r\nContent-Type: application/x-amz-json-1.0\r\n"
+                             "Content-Length: %zu\r\n\r\n%s",
+                             r.status, strlen(r.body), r.body);
+            if (send(c, out, (size_t)n, MSG_NOSIGNAL) != n) {
+                break;
+            }
+        }
+        if (c >= 0) {
+            close(c);
+        }
+    }
+    return NULL;
+}
+
+static int64_t g_now = 1795608000000; /* test clock (fake time: sleeping advances it) */
+
+static int64_t fake_now(void *ud) {
+    (void)ud;
+    return g_now;
+}
+
+static void fake_sleep(void *ud, int64_t ms) {
+    (void)ud;
+    g_now += ms;
+}
+
+typedef struct fixture {
+    server srv;
+    mb_config cfg;
+    mb_lua_services svc;
+    lua_State *L;
+} fixture;
+
+static int setup(void **state) {
+    fixture *f = calloc(1, sizeof *f);
+    server *s = &f->srv;
+    s->fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    assert_int_equal(bind(s->fd, (struct sockaddr *)&a, sizeof a), 0);
+    assert_int_equal(listen(s->fd, 8), 0);
+    socklen_t al = sizeof a;
+    getsockname(s->fd, (struct sockaddr *)&a, &al);
+    s->port = ntohs(a.sin_port);
+    assert_int_equal(pthread_create(&s->thread, NULL, serve, s), 0);
+
+    char endpoint[64];
+    snprintf(endpoint, sizeof endpoint, "http://127.0.0.1:%d", s->port);
+    mb_sigv4_credentials creds = {0};
+    assert_int_equal(mb_sigv4_credentials_set(&creds, "AKIDTEST", "secret", NULL, NULL), 0);
+    mb_ddb_config dc = {.region = "us-east-1", .endpoint = endpoint, .attempt_timeout_ms = 2000};
+    dc.seams = (mb_ddb_seams){fake_now, fake_sleep, NULL, NULL};
+    f->cfg.table_name = "t";
+    f->cfg.region = "us-east-1";
+    f->svc.cfg = &f->cfg;
+    f->svc.ddb = mb_ddb_new(&dc, &creds, NULL);
+    assert_non_null(f->svc.ddb);
+    f->svc.tenant = MB_CUR_LIT("t1");
+    f->svc.user_sub = MB_CUR_LIT("u1");
+    f->L = luaL_newstate();
+    luaL_openlibs(f->L);
+    mb_lua_api_register(f->L, &f->svc);
+    *state = f;
+    return 0;
+}
+
+static int teardown(void **state) {
+    fixture *f = *state;
+    lua_close(f->L);
+    mb_ddb_free(f->svc.ddb); /* closes the keep-alive connection: the server's recv returns */
+    f->srv.stop = 1;
+    pthread_join(f->srv.thread, NULL);
+    close(f->srv.fd);
+    free(f);
+    return 0;
+}
+
+static void script(fixture *f, int n, const reply *r) {
+    for (int i = 0; i < n; i++) {
+        f->srv.script[i] = r[i];
+    }
+    f->srv.script_len = n;
+    f->srv.requests = 0;
+}
+
+/* Run `code` with a fresh ctx as the global `ctx`; returns the lua_pcall status and leaves the
+ * result or error object on the stack top. */
+static int run(fixture *f, const char *code) {
+    lua_settop(f->L, 0);
+    mb_lua_open_api(f->L);
+    lua_setglobal(f->L, "ctx");
+    if (luaL_loadstring(f->L, code) != LUA_OK) {
+        fail_msg("%s", lua_tostring(f->L, -1));
+    }
+    return lua_pcall(f->L, 0, 1, 0);
+}
+
+/* The code must raise a ctx.fail object with this status and code. */
+static void expect_fail(fixture *f, const char *code, int status, const char *ecode) {
+    assert_int_equal(run(f, code), LUA_ERRRUN);
+    mb_lua_fail fl;
+    if (!mb_lua_api_is_fail(f->L, -1, &fl)) {
+        fail_msg("not a fail object: %s", lua_tostring(f->L, -1));
+    }
+    assert_int_equal(fl.status, status);
+    assert_string_equal(fl.code.ptr, ecode);
+}
+
+/* The code must raise a plain Lua error (a handler bug: 500) whose text contains `needle`. */
+static void expect_error(fixture *f, const char *code, const char *needle) {
+    assert_int_equal(run(f, code), LUA_ERRRUN);
+    const char *msg = lua_tostring(f->L, -1);
+    assert_non_null(msg);
+    if (!strstr(msg, needle)) {
+        fail_msg("error '%s' does not contain '%s'", msg, needle);
+    }
+}
+
+#define AWS(t) "{\"__type\":\"com.amazonaws.dynamodb.v20120810#" t "\",\"message\":\"m\"}"
+
+static void test_lua_db_conditional_failure_is_409(void **state) {
+    fixture *f = *state;
+    reply r[] = {{400, AWS("ConditionalCheckFailedException")}};
+    script(f, 1, r);
+    expect_fail(f, "return ctx.db.put({SK = 'ITEM#1'}, {exists = false})", 409, "conflict");
+    assert_int_equal(f->srv.requests, 1); /* not retried */
+    /* pcall + is_conflict lets a handler branch */
+    assert_int_equal(run(f, "local ok, e = pcall(ctx.db.delete, 'A', {expect = {v = 1}}) "
+                            "return not ok and ctx.db.is_conflict(e)"),
+                     LUA_OK);
+    assert_true(lua_toboolean(f->L, -1));
+}
+
+static void test_lua_db_validation_is_400(void **state) {
+    fixture *f = *state;
+    reply r[] = {{400, AWS("ValidationException")}};
+    script(f, 1, r);
+    expect_fail(f, "return ctx.db.update('A', {set = {x = 1}})", 400, "bad_request");
+}
+
+static void test_lua_db_throttled_after_retries_is_503(void **state) {
+    fixture *f = *state;
+    reply r[] = {{400, AWS("ProvisionedThroughputExceededException")}};
+    script(f, 1, r);
+    expect_fail(f, "return ctx.db.get('A')", 503, "unavailable");
+    assert_int_equal(f->srv.requests, MB_DDB_DEFAULT_ATTEMPTS);
+}
+
+static void test_lua_db_server_error_is_502(void **state) {
+    fixture *f = *state;
+    reply r[] = {{400, AWS("ResourceNotFoundException")}};
+    script(f, 1, r);
+    expect_fail(f, "return ctx.db.query({begins_with = 'ITEM#'})", 502, "internal");
+    reply bad[] = {{200, "{\"Item\": {\"SK\": {\"S\": 1}}}"}}; /* malformed AttributeValue */
+    script(f, 1, bad);
+    expect_fail(f, "return ctx.db.get('A')", 502, "internal");
+}
+
+static void test_lua_db_deadline_passed_is_504(void **state) {
+    fixture *f = *state;
+    reply r[] = {{200, "{}"}};
+    script(f, 1, r);
+    f->svc.deadline_ms = g_now - 1;
+    expect_fail(f, "return ctx.db.get('A')", 504, "unavailable");
+    f->svc.deadline_ms = 0;
+    assert_int_equal(f->srv.requests, 0);
+}
+
+static void test_lua_db_public_route_has_no_db(void **state) {
+    fixture *f = *state;
+    f->svc.tenant = (mb_cur){0};
+    expect_error(f, "return ctx.db.get('A')", "auth = true");
+    f->svc.tenant = MB_CUR_LIT("t1");
+}
+
+static void test_lua_db_missing_table_name_is_503(void **state) {
+    fixture *f = *state;
+    mb_ddb *keep = f->svc.ddb;
+    f->svc.ddb = NULL;
+    f->cfg.table_name = NULL;
+    expect_fail(f, "return ctx.db.get('A')", 503, "unavailable");
+    assert_null(f->svc.ddb);
+    f->cfg.table_name = "t";
+    f->svc.ddb = keep;
+}
+
+/* Refusals: each raises a Lua error before anything is sent. */
+static void test_lua_db_refusals_send_nothing(void **state) {
+    fixture *f = *state;
+    reply r[] = {{200, "{}"}};
+    script(f, 1, r);
+    expect_error(f, "return ctx.db.put({PK = 'TENANT#x', SK = 'A'})", "must not set PK");
+    expect_error(f, "return ctx.db.put({title = 'no key'})", "item.SK");
+    expect_error(f, "return ctx.db.get({PK = 'TENANT#x', SK = 'A'})", "adds PK");
+    expect_error(f, "return ctx.db.get('')", "1..1024");
+    expect_error(f, "return ctx.db.get(string.rep('x', 1025))", "1..1024");
+    expect_error(f, "return ctx.db.query({filter = 'PK = :x', values = {[':x'] = 1}})", "PK");
+    expect_error(f, "return ctx.db.query({filter = 'a = :x', values = {[':x'] = 'TENANT#b'}})",
+                 "tenant partition");
+    expect_error(f, "return ctx.db.query({values = {[':mb_pk'] = 'x'}})", ":mb_");
+    expect_error(f, "return ctx.db.get('A', {names = {['#p'] = 'PK'}})", "PK");
+    expect_error(f, "return ctx.db.update('A', {set = {SK = 'B'}})", "key attribute SK");
+    expect_error(f, "return ctx.db.update('A', {})", "nothing to update");
+    expect_error(f, "return ctx.db.update('A', {expression = 'SET a = :a', set = {b = 1}})",
+                 "not both");
+    expect_error(f, "return ctx.db.query({begins_with = 'A', between = {'A', 'B'}})", "not both");
+    expect_error(f, "return ctx.db.query({limit = 0})", "limit");
+    expect_error(f, "return ctx.db.query({limit = 1.5})", "limit");
+    expect_error(f, "local k = {} for i = 1, 101 do k[i] = 'A' .. i end return ctx.db.batch_get(k)",
+                 "at most 100");
+    expect_error(f,
+                 "local p = {} for i = 1, 26 do p[i] = {SK = 'A' .. i} end "
+                 "return ctx.db.batch_write({put = p})",
+                 "at most 25");
+    expect_error(f, "return ctx.db.batch_write({delete = {{PK = 'x', SK = 'A'}}})", "adds PK");
+    expect_error(f, "return ctx.db.put({SK = 'A'}, {['return'] = 'EVERYTHING'})", "EVERYTHING");
+    assert_int_equal(f->srv.requests, 0);
+}
+
+static void test_lua_db_bad_cursor_is_400(void **state) {
+    fixture *f = *state;
+    reply r[] = {{200, "{\"Items\": []}"}};
+    script(f, 1, r);
+    expect_fail(f, "return ctx.db.query({cursor = 'garbage!'})", 400, "bad_request");
+    expect_fail(f, "return ctx.db.query({cursor = ''})", 400, "bad_request");
+    expect_fail(f, "return ctx.db.query({cursor = 42})", 400, "bad_request");
+    expect_fail(f, "return ctx.db.query({cursor = string.rep('A', 5000)})", 400, "bad_request");
+    /* well-formed but unsigned: version byte, key JSON, 16 zero bytes of MAC */
+    expect_fail(f, "return ctx.db.query({cursor = 'AXsiU0siOnsiUyI6IkEifX0AAAAAAAAAAAAAAAAAAAAA'})",
+                400, "bad_request");
+    assert_int_equal(f->srv.requests, 0);
+}
+
+/* A cursor made for one tenant does not verify for another. */
+static void test_lua_db_cursor_bound_to_tenant(void **state) {
+    fixture *f = *state;
+    reply r[] = {{200, "{\"Items\": [], \"LastEvaluatedKey\": "
+                       "{\"PK\": {\"S\": \"TENANT#t1\"}, \"SK\": {\"S\": \"ITEM#5\"}}}"}};
+    script(f, 1, r);
+    assert_int_equal(run(f, "return ctx.db.query({begins_with = 'ITEM#', filter = 'a = :a', "
+                            "values = {[':a'] = 1}}).cursor"),
+                     LUA_OK);
+    char cursor[512];
+    snprintf(cursor, sizeof cursor, "%s", lua_tostring(f->L, -1));
+    assert_true(strlen(cursor) > 20);
+    char code[700];
+    snprintf(code, sizeof code, "return ctx.db.query({cursor = '%s'}).count", cursor);
+    assert_int_equal(run(f, code), LUA_OK); /* same tenant: accepted, sent */
+    assert_non_null(strstr(f->srv.last, "\"ExclusiveStartKey\""));
+    assert_non_null(strstr(f->srv.last, "TENANT#t1"));
+    int sent = f->srv.requests;
+    f->svc.tenant = MB_CUR_LIT("t2");
+    expect_fail(f, code, 400, "bad_request");
+    f->svc.tenant = MB_CUR_LIT("t1");
+    assert_int_equal(f->srv.requests, sent);
+}
+
+static void test_lua_db_ulid_format(void **state) {
+    fixture *f = *state;
+    assert_int_equal(run(f, "local a, b = ctx.ulid(), ctx.ulid() "
+                            "assert(#a == 26 and a:match('^[0-9A-HJKMNP-TV-Z]+$'), a) "
+                            "assert(a < b, a .. ' < ' .. b) return a"),
+                     LUA_OK);
+}
+
+int main(void) {
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_lua_db_conditional_failure_is_409, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_lua_db_validation_is_400, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_lua_db_throttled_after_retries_is_503, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_lua_db_server_error_is_502, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_lua_db_deadline_passed_is_504, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_lua_db_public_route_has_no_db, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_lua_db_missing_table_name_is_503, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_lua_db_refusals_send_nothing, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_lua_db_bad_cursor_is_400, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_lua_db_cursor_bound_to_tenant, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_lua_db_ulid_format, setup, teardown),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
