@@ -262,8 +262,13 @@ static int s_number(jp *j) {
             return 0;
         }
     }
-    /* Beyond 64 bits or fractional: a double, as JavaScript would read it. */
-    lua_pushnumber(j->L, strtod(j->scratch.ptr, NULL));
+    /* Beyond 64 bits or fractional: a double, as JavaScript would read it. A magnitude past
+     * DBL_MAX would become an infinity that mb_json_encode refuses: refuse it here instead. */
+    double d = strtod(j->scratch.ptr, NULL);
+    if (!isfinite(d)) {
+        return s_fail(j, MB_ERR_LIMIT, "number out of range");
+    }
+    lua_pushnumber(j->L, d);
     return 0;
 }
 
