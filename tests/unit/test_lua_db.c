@@ -224,6 +224,20 @@ static void test_lua_db_validation_is_400(void **state) {
     expect_fail(f, "return ctx.db.update('A', {set = {x = 1}})", 400, "bad_request");
 }
 
+/* Values DynamoDB cannot hold are a 400 before anything is sent. */
+static void test_lua_db_unstorable_value_is_400(void **state) {
+    fixture *f = *state;
+    reply r[] = {{200, "{}"}};
+    script(f, 1, r);
+    expect_fail(f, "return ctx.db.put({SK = 'A', x = 0/0})", 400, "bad_request");
+    expect_fail(f, "return ctx.db.put({SK = 'A', x = '\\xff'})", 400, "bad_request");
+    expect_fail(f,
+                "local t = {} local c = t for i = 1, 40 do c.n = {} c = c.n end "
+                "return ctx.db.put({SK = 'A', deep = t})",
+                400, "bad_request");
+    assert_int_equal(f->srv.requests, 0);
+}
+
 static void test_lua_db_throttled_after_retries_is_503(void **state) {
     fixture *f = *state;
     reply r[] = {{400, AWS("ProvisionedThroughputExceededException")}};
@@ -353,6 +367,7 @@ int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_lua_db_conditional_failure_is_409, setup, teardown),
         cmocka_unit_test_setup_teardown(test_lua_db_validation_is_400, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_lua_db_unstorable_value_is_400, setup, teardown),
         cmocka_unit_test_setup_teardown(test_lua_db_throttled_after_retries_is_503, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_lua_db_server_error_is_502, setup, teardown),
