@@ -383,6 +383,17 @@ static const char *s_opt_expr(lua_State *L, db_call *c, int opts, const char *ke
     return s;
 }
 
+/* t.ConsistentRead = true when opts.consistent is truthy (any other value: left out). */
+static void s_set_consistent(lua_State *L, int opts, int t) {
+    lua_getfield(L, opts, "consistent");
+    bool on = lua_toboolean(L, -1);
+    lua_pop(L, 1);
+    if (on) {
+        lua_pushboolean(L, 1);
+        lua_setfield(L, t, "ConsistentRead");
+    }
+}
+
 /* Check the optional options table at idx: nil or a table; returns its index or 0. */
 static int s_opts(lua_State *L, int idx) {
     if (lua_isnoneornil(L, idx)) {
@@ -586,8 +597,7 @@ static int s_get(lua_State *L) {
     lua_setfield(L, c.req, "Key");
     if (opts) {
         s_copy_names(L, &c, opts);
-        lua_getfield(L, opts, "consistent");
-        lua_setfield(L, c.req, "ConsistentRead");
+        s_set_consistent(L, opts, c.req);
         size_t n;
         const char *proj = s_opt_expr(L, &c, opts, "projection", &n);
         if (proj) {
@@ -856,8 +866,7 @@ static lua_Integer s_query_opts(lua_State *L, db_call *c, int opts, bool *exact)
         lua_pushlstring(L, proj, n);
         lua_setfield(L, c->req, "ProjectionExpression");
     }
-    lua_getfield(L, opts, "consistent");
-    lua_setfield(L, c->req, "ConsistentRead");
+    s_set_consistent(L, opts, c->req);
     if (lua_getfield(L, opts, "descending") != LUA_TNIL && lua_toboolean(L, -1)) {
         lua_pushboolean(L, 0);
         lua_setfield(L, c->req, "ScanIndexForward");
@@ -969,8 +978,7 @@ static int s_batch_get(lua_State *L) {
     }
     lua_setfield(L, -2, "Keys");
     if (opts) {
-        lua_getfield(L, opts, "consistent");
-        lua_setfield(L, -2, "ConsistentRead");
+        s_set_consistent(L, opts, lua_gettop(L));
     }
     lua_createtable(L, 0, 1); /* stack: ..., entry, request_items */
     lua_insert(L, -2);
