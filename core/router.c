@@ -49,6 +49,12 @@ static int s_parse_pattern(mb_route *rt, size_t i, mb_err *err) {
             return mb_err_set(err, MB_ERR_CONFIG, "route %zu: braces must wrap a whole segment",
                               i);
         }
+        for (size_t k = 0; s_is_param(seg) && k < rt->seg_count; k++) {
+            if (mb_cur_eq(rt->segs[k], seg)) { /* req.params could hold only one of them */
+                return mb_err_set(err, MB_ERR_CONFIG, "route %zu: parameter %.*s appears twice",
+                                  i, (int)(seg.len - 2), seg.ptr + 1);
+            }
+        }
         rt->literal_count += !s_is_param(seg);
         rt->segs[rt->seg_count++] = seg;
     }
@@ -127,6 +133,9 @@ static int s_load_route(lua_State *L, int t, mb_route *rt, size_t i, mb_err *err
         s_field_str(L, t, 2, "path", &rt->pattern, i, err) ||
         s_field_str(L, t, 3, "handler", &rt->handler, i, err)) {
         return MB_ERR_CONFIG;
+    }
+    if (!rt->method[0]) {
+        return mb_err_set(err, MB_ERR_CONFIG, "route %zu: bad method (empty)", i);
     }
     for (char *c = rt->method; *c; c++) {
         if (*c >= 'a' && *c <= 'z') {
