@@ -355,6 +355,75 @@ static void test_lua_db_cursor_bound_to_tenant(void **state) {
     assert_int_equal(f->srv.requests, sent);
 }
 
+/* ---- out of memory: fail the Nth Lua allocation for N = 1, 2, ... until the call succeeds ---- */
+
+typedef struct cap_alloc {
+    long left; /* allocations still allowed; < 0: unlimited */
+} cap_alloc;
+
+static void *cap_alloc_fn(void *ud, void *ptr, size_t osize, size_t nsize) {
+    cap_alloc *c = ud;
+    (void)osize;
+    if (nsize == 0) {
+        free(ptr);
+        return NULL;
+    }
+    if (c->left == 0 && nsize > osize) {
+        return NULL;
+    }
+    if (c->left > 0 && nsize > osize) {
+        c->left--;
+    }
+    return realloc(ptr, nsize);
+}
+
+/* One query that decodes a cursor, sends, strips PK and encodes the next cursor, with the
+ * Nth Lua allocation of the call failing: a memory error or a clean fail, never a crash or leak. */
+static void test_lua_db_out_of_memory_loop(void **state) {
+    fixture *f = *state;
+    setenv("CURSOR_SECRET", "unit-test-secret", 1);
+    reply r[] = {{200, "{\"Items\": [{\"PK\": {\"S\": \"TENANT#t1\"}, \"SK\": {\"S\": \"ITEM#3\"}},"
+                       "{\"PK\": {\"S\": \"TENANT#t1\"}, \"SK\": {\"S\": \"ITEM#2\"}},"
+                       "{\"PK\": {\"S\": \"TENANT#t1\"}, \"SK\": {\"S\": \"ITEM#1\"}}]}"}};
+    script(f, 1, r);
+    assert_int_equal(run(f, "return ctx.db.query({begins_with = 'ITEM#', limit = 2}).cursor"),
+                     LUA_OK);
+    char code[600];
+    snprintf(code, sizeof code,
+             "local p = ctx.db.query({begins_with = 'ITEM#', limit = 2, cursor = '%s'}) "
+             "assert(p.cursor and #p.items == 2 and p.items[1].PK == nil) return p",
+             lua_tostring(f->L, -1));
+    cap_alloc ca = {-1};
+    int ok = 0;
+    long n = 0;
+    for (n = 0; n < 5000 && !ok; n++) {
+        lua_State *L = lua_newstate(cap_alloc_fn, &ca); /* unlimited while building the state */
+        luaL_openlibs(L);
+        mb_lua_api_register(L, &f->svc);
+        mb_lua_open_api(L);
+        lua_setglobal(L, "ctx");
+        assert_int_equal(luaL_loadstring(L, code), LUA_OK);
+        ca.left = n;
+        int rc = lua_pcall(L, 0, 1, 0);
+        ca.left = -1;
+        if (rc != LUA_OK) {
+            mb_lua_fail fl;
+            bool memory = rc == LUA_ERRMEM ||
+                          (lua_isstring(L, -1) && strstr(lua_tostring(L, -1), "not enough memory"));
+            if (!memory && !mb_lua_api_is_fail(L, -1, &fl)) {
+                fail_msg("allocation %ld: unexpected error %s", n, lua_tostring(L, -1));
+            }
+        }
+        ok = rc == LUA_OK;
+        lua_close(L);
+    }
+    assert_true(ok);
+    assert_true(n > 10); /* the loop really failed allocations before succeeding */
+    print_message("out of memory loop: succeeded at allocation %ld, %d requests\n", n,
+                  f->srv.requests);
+    unsetenv("CURSOR_SECRET");
+}
+
 static void test_lua_db_ulid_format(void **state) {
     fixture *f = *state;
     assert_int_equal(run(f, "local a, b = ctx.ulid(), ctx.ulid() "
@@ -378,6 +447,7 @@ int main(void) {
         cmocka_unit_test_setup_teardown(test_lua_db_bad_cursor_is_400, setup, teardown),
         cmocka_unit_test_setup_teardown(test_lua_db_cursor_bound_to_tenant, setup, teardown),
         cmocka_unit_test_setup_teardown(test_lua_db_ulid_format, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_lua_db_out_of_memory_loop, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
