@@ -63,14 +63,16 @@ local function validate(ctx, body)
 end
 
 -- What the client sees: exactly the contract's fields (never the key or other attributes).
-local function view(p)
+-- The email is the token's when it has one (it may have changed in Cognito since the profile
+-- was created; access tokens carry none), else the one stored at creation.
+local function view(p, user)
   local prefs = p.preferences or {}
   return {
     displayName = p.displayName,
     bio = p.bio,
     avatarColor = p.avatarColor,
     preferences = { theme = prefs.theme, emailNotifications = prefs.emailNotifications },
-    email = p.email,
+    email = user.email or p.email,
     createdAt = p.createdAt,
     updatedAt = p.updatedAt,
   }
@@ -106,7 +108,7 @@ end
 return function(req, ctx)
   local key = "USER#" .. req.user.sub
   if req.method == "GET" then
-    return { status = 200, body = view(load_or_create(req, ctx, key)) }
+    return { status = 200, body = view(load_or_create(req, ctx, key), req.user) }
   end
 
   -- PUT: validate first (nothing is written for a bad request), then change only what was sent.
@@ -123,5 +125,5 @@ return function(req, ctx)
   end
   -- Last write wins: a profile has one owner, so there is no version check here.
   local updated = ctx.db.update(key, { set = set, exists = true })
-  return { status = 200, body = view(updated) }
+  return { status = 200, body = view(updated, req.user) }
 end
