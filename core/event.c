@@ -15,6 +15,8 @@ typedef struct conv {
     mb_err *err;
     int status; /* mb_status once failed */
     size_t header_bytes;
+    mb_buf raw; /* a decoded base64 body; freed by the caller after the protected call, so a
+                   Lua memory error while pushing it cannot leak it */
 } conv;
 
 static int s_bad(conv *c, int http, int status, const char *msg) {
@@ -287,14 +289,12 @@ static int s_body(conv *c, lua_State *L, int ev, int req) {
         return s_bad(c, 413, MB_ERR_LIMIT, "request body too large");
     }
     if (lua_toboolean(L, -1) && body.ptr) {
-        mb_buf raw = {0};
         mb_err e = {0};
-        if (mb_base64_decode(&raw, body, &e) != 0) {
-            mb_buf_cleanup(&raw);
+        if (mb_base64_decode(&c->raw, body, &e) != 0) {
             return s_bad(c, 400, MB_ERR_INVALID, "request body is not valid base64");
         }
-        lua_pushlstring(L, raw.ptr ? raw.ptr : "", raw.len); /* may raise: raw leaks only if OOM */
-        mb_buf_cleanup(&raw);
+        lua_pushlstring(L, c->raw.ptr ? c->raw.ptr : "", c->raw.len); /* may raise */
+        mb_buf_cleanup(&c->raw);
         lua_replace(L, -3);
         body = s_cur(L, -2);
     }
@@ -342,11 +342,13 @@ static int s_to_request(lua_State *L) {
 int mb_event_to_request(lua_State *L, int event_idx, mb_event *ev, mb_err *err) {
     event_idx = lua_absindex(L, event_idx);
     *ev = (mb_event){.version = 2};
-    conv c = {ev, err, 0, 0};
+    conv c = {ev, err, 0, 0, {0}};
     lua_pushcfunction(L, s_to_request);
     lua_pushvalue(L, event_idx);
     lua_pushlightuserdata(L, &c);
-    if (lua_pcall(L, 2, 1, 0) != LUA_OK) {
+    int rc = lua_pcall(L, 2, 1, 0);
+    mb_buf_cleanup(&c.raw);
+    if (rc != LUA_OK) {
         lua_pop(L, 1);
         ev->reject_status = 500;
         return mb_err_set(err, MB_ERR_NOMEM, "out of memory reading the event");
