@@ -71,9 +71,13 @@ static int s_field_str(lua_State *L, int t, int k, const char *kname, char **out
     }
     size_t len;
     const char *s = lua_tolstring(L, -1, &len);
-    *out = memchr(s, '\0', len) ? NULL : s_dup(s, len);
+    bool nul = memchr(s, '\0', len) != NULL;
+    *out = nul ? NULL : s_dup(s, len);
     lua_pop(L, 1);
-    return *out ? 0 : mb_err_set(err, MB_ERR_CONFIG, "route %zu: bad %s", i, kname);
+    if (nul) {
+        return mb_err_set(err, MB_ERR_CONFIG, "route %zu: bad %s", i, kname);
+    }
+    return *out ? 0 : mb_err_set(err, MB_ERR_NOMEM, "route %zu: out of memory", i);
 }
 
 static int s_load_groups(lua_State *L, int t, mb_route *rt, size_t i, mb_err *err) {
@@ -90,9 +94,10 @@ static int s_load_groups(lua_State *L, int t, mb_route *rt, size_t i, mb_err *er
         return mb_err_set(err, MB_ERR_CONFIG, "route %zu: too many groups", i);
     }
     for (size_t k = 1; k <= n; k++) {
-        if (s_field_str(L, g, (int)k, "group", &rt->groups[rt->group_count], i, err) != 0) {
+        int rc = s_field_str(L, g, (int)k, "group", &rt->groups[rt->group_count], i, err);
+        if (rc != 0) {
             lua_pop(L, 1);
-            return MB_ERR_CONFIG;
+            return rc;
         }
         rt->group_count++;
     }
@@ -119,8 +124,9 @@ static int s_load_flags(lua_State *L, int t, mb_route *rt, size_t i, mb_err *err
         return mb_err_set(err, MB_ERR_CONFIG, "route %zu: token_use must be \"id\" or \"access\"",
                           i);
     }
-    if (s_load_groups(L, t, rt, i, err) != 0) {
-        return MB_ERR_CONFIG;
+    int rc = s_load_groups(L, t, rt, i, err);
+    if (rc != 0) {
+        return rc;
     }
     if (rt->group_count && !rt->auth) {
         return mb_err_set(err, MB_ERR_CONFIG, "route %zu: groups need auth = true", i);
@@ -129,10 +135,11 @@ static int s_load_flags(lua_State *L, int t, mb_route *rt, size_t i, mb_err *err
 }
 
 static int s_load_route(lua_State *L, int t, mb_route *rt, size_t i, mb_err *err) {
-    if (s_field_str(L, t, 1, "method", &rt->method, i, err) ||
-        s_field_str(L, t, 2, "path", &rt->pattern, i, err) ||
-        s_field_str(L, t, 3, "handler", &rt->handler, i, err)) {
-        return MB_ERR_CONFIG;
+    int rc;
+    if ((rc = s_field_str(L, t, 1, "method", &rt->method, i, err)) != 0 ||
+        (rc = s_field_str(L, t, 2, "path", &rt->pattern, i, err)) != 0 ||
+        (rc = s_field_str(L, t, 3, "handler", &rt->handler, i, err)) != 0) {
+        return rc; /* MB_ERR_CONFIG, or MB_ERR_NOMEM */
     }
     if (!rt->method[0]) {
         return mb_err_set(err, MB_ERR_CONFIG, "route %zu: bad method (empty)", i);
@@ -151,7 +158,10 @@ static int s_load_route(lua_State *L, int t, mb_route *rt, size_t i, mb_err *err
     if (strlen(rt->pattern) > MB_ROUTER_MAX_PATH) {
         return mb_err_set(err, MB_ERR_CONFIG, "route %zu: path too long", i);
     }
-    return s_parse_pattern(rt, i, err) || s_load_flags(L, t, rt, i, err) ? MB_ERR_CONFIG : 0;
+    if (s_parse_pattern(rt, i, err) != 0) {
+        return MB_ERR_CONFIG;
+    }
+    return s_load_flags(L, t, rt, i, err);
 }
 
 static bool s_same_route(const mb_route *a, const mb_route *b) {
