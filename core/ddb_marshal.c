@@ -63,82 +63,173 @@ static bool s_utf8_valid(const char *s, size_t n) {
     return true;
 }
 
-static int s_escape_byte(mb_buf *out, unsigned char c) {
-    static const char digits[] = "0123456789abcdef";
-    char e[6] = {'\\', 0, 0, 0, 0, 0};
-    size_t n = 2;
-    switch (c) {
-    case '"':
-        e[1] = '"';
-        break;
-    case '\\':
-        e[1] = '\\';
-        break;
-    case '\b':
-        e[1] = 'b';
-        break;
-    case '\f':
-        e[1] = 'f';
-        break;
-    case '\n':
-        e[1] = 'n';
-        break;
-    case '\r':
-        e[1] = 'r';
-        break;
-    case '\t':
-        e[1] = 't';
-        break;
-    default:
-        memcpy(e + 1, "u00", 3);
-        e[4] = digits[c >> 4];
-        e[5] = digits[c & 15];
-        n = 6;
+/* SWAR ("SIMD within a register") constants: a byte repeated 8 times, and each byte's top bit. */
+#define S_ONES 0x0101010101010101ULL
+#define S_HIGHS 0x8080808080808080ULL
+
+static inline uint64_t s_load8(const unsigned char *p) {
+    uint64_t w;
+    memcpy(&w, p, sizeof w); /* unaligned load; byte order does not matter to the test below */
+    return w;
+}
+
+/* Whether any of the 8 bytes of w is a control character, '"', '\\' or non-ASCII: the bytes
+ * that JSON strings cannot copy without a look. A byte below the subtrahend borrows and sets its
+ * top bit; borrows only start at such a byte, so the answer is exact (not which byte, though). */
+static inline bool s_word_special(uint64_t w) {
+    uint64_t t = (w - S_ONES * 0x20) | ((w ^ (S_ONES * '"')) - S_ONES) |
+                 ((w ^ (S_ONES * '\\')) - S_ONES) | w;
+    return (t & S_HIGHS) != 0;
+}
+
+static inline bool s_byte_plain(unsigned char c) {
+    return c >= 0x20 && c < 0x80 && c != '"' && c != '\\';
+}
+
+/* Length of the prefix of p[0..n) that a JSON string holds verbatim: printable ASCII other than
+ * '"' and '\\', and valid UTF-8 sequences. Sets *bad when it stops at invalid UTF-8. Text is
+ * mostly ASCII, so it is checked 8 bytes at a time. */
+static size_t s_verbatim_run(const unsigned char *p, size_t n, bool *bad) {
+    size_t i = 0;
+    for (;;) {
+        while (i + 8 <= n && !s_word_special(s_load8(p + i))) {
+            i += 8;
+        }
+        while (i < n && s_byte_plain(p[i])) {
+            i++;
+        }
+        if (i == n || p[i] < 0x80) {
+            return i; /* the end, or a byte to escape */
+        }
+        size_t k = s_utf8_seq(p + i, n - i);
+        if (k == 0) {
+            *bad = true;
+            return i;
+        }
+        i += k;
     }
-    return mb_buf_append(out, e, n);
+}
+
+/* Write the JSON escape of c at o (room for 6 bytes); returns its length. */
+static size_t s_escape_byte(char *o, unsigned char c) {
+    static const char digits[] = "0123456789abcdef";
+    static const char short_form[] = "\"\\\b\f\n\r\t", letter[] = "\"\\bfnrt";
+    const char *k = memchr(short_form, c, sizeof short_form - 1);
+    o[0] = '\\';
+    if (k) {
+        o[1] = letter[k - short_form];
+        return 2;
+    }
+    memcpy(o + 1, "u00", 3);
+    o[4] = digits[c >> 4];
+    o[5] = digits[c & 15];
+    return 6;
 }
 
 int mb_ddb_marshal_json_string(mb_buf *out, mb_cur s, mb_err *err) {
     const unsigned char *p = (const unsigned char *)s.ptr;
-    if (mb_buf_reserve(out, s.len + 2) != 0 || mb_buf_append_byte(out, '"') != 0) {
+    size_t start = out->len, i = 0;
+    /* Room for the common case (nothing to escape) once; each escape reserves its own extra. */
+    if (mb_buf_reserve(out, s.len + 2) != 0) {
         return NOMEM(err);
     }
-    size_t run = 0; /* start of the pending run of bytes copied verbatim */
-    size_t i = 0;
-    while (i < s.len) {
-        unsigned char c = p[i];
-        if (c >= 0x20 && c != '"' && c != '\\' && c < 0x80) {
-            i++;
-            continue;
+    out->ptr[out->len++] = '"';
+    for (;;) {
+        bool bad = false;
+        size_t run = s_verbatim_run(p + i, s.len - i, &bad);
+        if (run) {
+            memcpy(out->ptr + out->len, p + i, run);
         }
-        if (c >= 0x80) {
-            size_t k = s_utf8_seq(p + i, s.len - i);
-            if (k == 0) {
-                return mb_err_set(err, MB_ERR_INVALID, "ddb: string is not valid UTF-8 (byte %zu)",
-                                  i);
-            }
-            i += k;
-            continue;
+        out->len += run;
+        i += run;
+        if (i == s.len && !bad) {
+            break;
         }
-        if (mb_buf_append(out, p + run, i - run) != 0 || s_escape_byte(out, c) != 0) {
-            return NOMEM(err);
+        /* An escape: up to 6 bytes for 1, plus the rest of the input, the quote and the NUL. */
+        if (bad || mb_buf_reserve(out, s.len - i + 6) != 0) {
+            out->len = start;
+            out->ptr[start] = '\0';
+            return bad ? mb_err_set(err, MB_ERR_INVALID,
+                                    "ddb: string is not valid UTF-8 (byte %zu)", i)
+                       : NOMEM(err);
         }
-        run = ++i;
+        out->len += s_escape_byte(out->ptr + out->len, p[i++]);
     }
-    if (mb_buf_append(out, p + run, i - run) != 0 || mb_buf_append_byte(out, '"') != 0) {
-        return NOMEM(err);
-    }
+    out->ptr[out->len++] = '"';
+    out->ptr[out->len] = '\0';
     return 0;
 }
 
 /* ---- numbers ---- */
+
+/* Powers of ten that a double holds exactly. */
+static const double s_pow10[] = {1e0,  1e1,  1e2,  1e3,  1e4,  1e5,  1e6,  1e7,
+                                 1e8,  1e9,  1e10, 1e11, 1e12, 1e13, 1e14, 1e15,
+                                 1e16, 1e17, 1e18, 1e19, 1e20, 1e21, 1e22};
+
+/* Write m x 10^-k (m > 0) as %g writes it in fixed notation, trailing zeros dropped, into buf
+ * (at least 32 bytes). Returns the length, or 0 when %g would use an exponent (below 1e-4). */
+static int s_write_fixed(bool neg, uint64_t m, int k, char *buf) {
+    char digits[24];
+    int nd = 0, o = 0;
+    while (k > 0 && m % 10 == 0) {
+        m /= 10;
+        k--;
+    }
+    for (; m; m /= 10) {
+        digits[nd++] = (char)('0' + m % 10); /* reversed */
+    }
+    if (nd - 1 - k < -4) {
+        return 0;
+    }
+    buf[o] = '-';
+    o += neg;
+    if (nd <= k) { /* 0.00ddd */
+        memcpy(buf + o, "0.000", (size_t)(2 + k - nd));
+        o += 2 + k - nd;
+    }
+    for (int i = nd - 1; i >= 0; i--) {
+        buf[o++] = digits[i];
+        if (i == k && k > 0) {
+            buf[o++] = '.';
+        }
+    }
+    buf[o] = '\0';
+    return o;
+}
+
+/* %.15g of d without printf when d is the double nearest a decimal m / 10^k of at most 15
+ * significant digits and 1e-4 <= |d| < 1e15: the common case (prices, ratios, scores), and
+ * printf + strtod cost ~40x more. Returns the length, or 0 to leave d to printf. Exact because
+ * two 15-digit decimals are at least 1e-15 apart relative to their size and a double's rounding
+ * error is at most 1.1e-16: the one decimal that rounds to d is the one %.15g prints, and it
+ * reads back as d (m / 10^k is a single correctly rounded division of exact values). */
+static int s_format_short_double(double d, char *buf) {
+    double a = fabs(d);
+    if (!(a >= 1e-4 && a < 1e15)) {
+        return 0;
+    }
+    for (int k = 0; k <= 19; k++) { /* 15 digits from 1e-4 down: at most 19 places */
+        double m = a * s_pow10[k];
+        if (m >= 1e15) {
+            return 0;
+        }
+        if (m == (double)(uint64_t)m && m / s_pow10[k] == a) {
+            return s_write_fixed(d < 0, (uint64_t)m, k, buf);
+        }
+    }
+    return 0;
+}
 
 /* The shortest %.Ng (N = 15..17) that reads back as exactly d. buf holds at least 32 bytes. */
 static int s_format_double(double d, char *buf, size_t size) {
     if (d == 0) {
         return snprintf(buf, size, "0"); /* -0 has no DynamoDB form: it is zero */
     }
-    int n = 0;
+    int n = s_format_short_double(d, buf);
+    if (n > 0) {
+        return n;
+    }
     for (int prec = 15; prec <= 17; prec++) {
         n = snprintf(buf, size, "%.*g", prec, d);
         if (strtod(buf, NULL) == d) {
@@ -275,6 +366,44 @@ static bool s_decimal_eq(const s_decimal *a, const s_decimal *b) {
            memcmp(a->digits, b->digits, a->count) == 0;
 }
 
+/* The double of a valid number text (grammar checked) when it has at most 15 significant digits
+ * and a decimal exponent within +-22: m * 10^e or m / 10^-e is then one correctly rounded
+ * operation on exact values, so it equals strtod (Clinger's fast path), and by the argument at
+ * s_format_short_double the double's shortest form has the text's value: no check needed. */
+static bool s_parse_short_double(const char *p, size_t n, double *out) {
+    bool neg = p[0] == '-', frac = false;
+    size_t i = neg;
+    uint64_t m = 0;
+    int sig = 0;
+    long exp = 0;
+    for (; i < n && p[i] != 'e' && p[i] != 'E'; i++) {
+        if (p[i] == '.') {
+            frac = true;
+            continue;
+        }
+        sig += sig > 0 || p[i] != '0';
+        if (sig > 15) {
+            return false;
+        }
+        m = m * 10 + (uint64_t)(p[i] - '0');
+        exp -= frac;
+    }
+    if (i < n) { /* exponent digits, saturated: a large one only has to fail the range test */
+        bool eneg = p[i + 1] == '-';
+        long e = 0;
+        for (i += 1 + (p[i + 1] == '-' || p[i + 1] == '+'); i < n; i++) {
+            e = e < 1000 ? e * 10 + (p[i] - '0') : e;
+        }
+        exp += eneg ? -e : e;
+    }
+    if (exp < -22 || exp > 22) {
+        return false;
+    }
+    double d = exp >= 0 ? (double)m * s_pow10[exp] : (double)m / s_pow10[-exp];
+    *out = neg ? -d : d;
+    return true;
+}
+
 /* Push the Lua value of an N text: integer, exact float, or the string itself. */
 static int s_push_number(lua_State *L, const char *p, size_t n, mb_err *err) {
     bool is_int = false;
@@ -285,6 +414,11 @@ static int s_push_number(lua_State *L, const char *p, size_t n, mb_err *err) {
     int64_t iv;
     if (is_int && s_parse_int64(p, n, &iv)) {
         lua_pushinteger(L, (lua_Integer)iv);
+        return 0;
+    }
+    double fast;
+    if (!is_int && s_parse_short_double(p, n, &fast)) {
+        lua_pushnumber(L, fast);
         return 0;
     }
     char text[NUMBER_MAX_TEXT], back[40];

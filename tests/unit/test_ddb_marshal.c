@@ -7,6 +7,8 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -308,6 +310,228 @@ static void test_ddb_marshal_request_and_response_envelopes(void **state) {
         "refused('{\"a\":tru}', 'response') refused('{\"a\" 1}', 'response')\n");
 }
 
+/* ---- fast paths against plain references (printf/strtod, a byte-at-a-time escaper) ---- */
+
+static uint64_t g_rng = 88172645463325252ULL;
+
+static uint64_t s_rand(void) { /* xorshift64: reproducible, no libc state */
+    g_rng ^= g_rng << 13;
+    g_rng ^= g_rng >> 7;
+    g_rng ^= g_rng << 17;
+    return g_rng;
+}
+
+/* What the header promises for a float: the shortest of %.15g/%.16g/%.17g that reads back. */
+static void s_ref_double(double d, char *buf, size_t size) {
+    if (d == 0) {
+        snprintf(buf, size, "0");
+        return;
+    }
+    for (int prec = 15; prec <= 17; prec++) {
+        snprintf(buf, size, "%.*g", prec, d);
+        if (strtod(buf, NULL) == d) {
+            return;
+        }
+    }
+}
+
+static void s_check_double(lua_State *L, double d) {
+    char want[64], got[64];
+    s_ref_double(d, want, sizeof want);
+    mb_buf b = {0};
+    mb_err err = {0};
+    lua_pushnumber(L, d);
+    assert_int_equal(mb_ddb_marshal_value(L, -1, &b, &err), 0);
+    lua_pop(L, 1);
+    snprintf(got, sizeof got, "%s", b.ptr);
+    char expect[80];
+    snprintf(expect, sizeof expect, "{\"N\":\"%s\"}", want);
+    if (strcmp(got, expect) != 0) {
+        print_error("%.17g: got %s want %s\n", d, got, expect);
+        fail();
+    }
+    mb_buf_cleanup(&b);
+}
+
+/* Doubles: short decimals (where the printf-free path applies), their neighbours, and random
+ * bit patterns (where it must step aside). */
+static void test_ddb_marshal_float_text_matches_printf(void **state) {
+    lua_State *L = *state;
+    for (int i = 0; i < 200000; i++) {
+        uint64_t r = s_rand();
+        int digits = 1 + (int)(r % 17), k = (int)((r >> 8) % 24);
+        double m = (double)((r >> 16) % 100000000000000000ULL);
+        while (m >= 1.0 && m >= pow(10, digits)) {
+            m = floor(m / 10);
+        }
+        double d = m / pow(10, k) * ((r >> 63) ? -1 : 1);
+        s_check_double(L, d);
+        s_check_double(L, nextafter(d, INFINITY));
+        uint64_t bits = s_rand();
+        double x;
+        memcpy(&x, &bits, sizeof x);
+        if (isfinite(x)) {
+            s_check_double(L, x);
+        }
+    }
+}
+
+/* The decimal value of a number text as "-digits@exponent" (0.DIGITS x 10^exponent, zeros
+ * trimmed), so texts compare by value: "1.50" and "15e-1" both give "15@1". */
+static void s_norm(const char *t, char *o, size_t size) {
+    char digits[128];
+    int nd = 0, point = 0;
+    bool neg = *t == '-', seen_point = false;
+    t += neg;
+    for (; *t && *t != 'e' && *t != 'E'; t++) {
+        if (*t == '.') {
+            seen_point = true;
+        } else if (nd == 0 && *t == '0') {
+            point -= seen_point;
+        } else {
+            digits[nd++] = *t;
+            point += !seen_point;
+        }
+    }
+    while (nd > 0 && digits[nd - 1] == '0') {
+        nd--;
+    }
+    long e = *t ? strtol(t + 1, NULL, 10) : 0;
+    snprintf(o, size, "%s%.*s@%ld", neg && nd ? "-" : "", nd, digits, nd ? point + e : 0);
+}
+
+/* N texts: a float comes back exactly when the double's shortest form has the text's decimal
+ * value, and then equals strtod's double; otherwise the exact text comes back. */
+static void test_ddb_marshal_float_parse_matches_strtod(void **state) {
+    lua_State *L = *state;
+    char text[64], json[96], back[64], a[160], b[160];
+    for (int i = 0; i < 200000; i++) {
+        uint64_t r = s_rand();
+        int n = snprintf(text, sizeof text, "%s%llu.%0*llu", (r & 1) ? "-" : "",
+                         (unsigned long long)((r >> 1) % 1000000), (int)((r >> 21) % 12) + 1,
+                         (unsigned long long)((r >> 25) % 100000000000ULL));
+        if ((r >> 60) & 1) {
+            n += snprintf(text + n, sizeof text - (size_t)n, "e%d", (int)((r >> 40) % 61) - 30);
+        }
+        snprintf(json, sizeof json, "{\"N\":\"%s\"}", text);
+        mb_err err = {0};
+        assert_int_equal(mb_ddb_marshal_unmarshal_value(L, mb_cur_from_cstr(json), &err), 0);
+        double want = strtod(text, NULL);
+        s_ref_double(want, back, sizeof back);
+        s_norm(text, a, sizeof a);
+        s_norm(back, b, sizeof b);
+        if (strcmp(a, b) == 0) {
+            assert_int_equal(lua_type(L, -1), LUA_TNUMBER);
+            assert_true(!lua_isinteger(L, -1));
+            double d = lua_tonumber(L, -1);
+            assert_memory_equal(&d, &want, sizeof d);
+        } else {
+            assert_int_equal(lua_type(L, -1), LUA_TSTRING);
+            assert_string_equal(lua_tostring(L, -1), text);
+        }
+        lua_pop(L, 1);
+    }
+}
+
+/* A byte-at-a-time JSON string writer with its own UTF-8 check (the reference). */
+static int s_ref_json_string(const unsigned char *p, size_t n, char *o) {
+    int len = 0;
+    o[len++] = '"';
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = p[i];
+        if (c >= 0x80) {
+            int k = c >= 0xC2 && c <= 0xDF   ? 2
+                    : c >= 0xE0 && c <= 0xEF ? 3
+                    : c >= 0xF0 && c <= 0xF4 ? 4
+                                             : 0;
+            if (k == 0 || i + (size_t)k > n) {
+                return -1;
+            }
+            uint32_t cp = c & (0x7F >> k);
+            for (int j = 1; j < k; j++) {
+                if ((p[i + (size_t)j] & 0xC0) != 0x80) {
+                    return -1;
+                }
+                cp = cp << 6 | (p[i + (size_t)j] & 0x3F);
+            }
+            if ((k == 3 && cp < 0x800) || (k == 4 && (cp < 0x10000 || cp > 0x10FFFF)) ||
+                (cp >= 0xD800 && cp <= 0xDFFF)) {
+                return -1;
+            }
+            memcpy(o + len, p + i, (size_t)k);
+            len += k;
+            i += (size_t)k - 1;
+        } else if (c == '"' || c == '\\') {
+            len += snprintf(o + len, 8, "\\%c", c);
+        } else if (c < 0x20) {
+            const char *e = c == '\b'   ? "\\b"
+                            : c == '\f' ? "\\f"
+                            : c == '\n' ? "\\n"
+                            : c == '\r' ? "\\r"
+                            : c == '\t' ? "\\t"
+                                        : NULL;
+            len += e ? snprintf(o + len, 8, "%s", e) : snprintf(o + len, 8, "\\u%04x", c);
+        } else {
+            o[len++] = (char)c;
+        }
+    }
+    o[len++] = '"';
+    return len;
+}
+
+/* Random strings mixing plain ASCII runs (the 8-bytes-at-a-time path), quotes, backslashes,
+ * control bytes, UTF-8 sequences and broken ones, at every offset; each must be written as the
+ * reference writes it (or refused when the reference refuses it), and read back exactly. */
+static void test_ddb_marshal_json_strings_match_reference(void **state) {
+    lua_State *L = *state;
+    static const char *const pieces[] = {"a",
+                                         "0123456789abcdef",
+                                         "\"",
+                                         "\\",
+                                         "\n",
+                                         "\x01",
+                                         "\x7f",
+                                         "\xc3\xa9",
+                                         "\xe2\x82\xac",
+                                         "\xf0\x9f\x98\x80",
+                                         "\xc3",
+                                         "\xed\xa0\x80",
+                                         "\xff",
+                                         "/",
+                                         " ",
+                                         "\0"};
+    unsigned char in[256];
+    char want[2048];
+    for (int i = 0; i < 100000; i++) {
+        size_t n = 0;
+        for (int parts = (int)(s_rand() % 12); parts > 0; parts--) {
+            const char *pc = pieces[s_rand() % (sizeof pieces / sizeof *pieces)];
+            size_t pl = pc[0] ? strlen(pc) : 1;
+            memcpy(in + n, pc, pl);
+            n += pl;
+        }
+        int wl = s_ref_json_string(in, n, want);
+        mb_buf b = {0};
+        mb_err err = {0};
+        int rc = mb_ddb_marshal_json_string(&b, (mb_cur){(const char *)in, n}, &err);
+        assert_int_equal(rc, wl < 0 ? MB_ERR_INVALID : 0);
+        if (wl >= 0) {
+            assert_int_equal(b.len, (size_t)wl);
+            assert_memory_equal(b.ptr, want, (size_t)wl);
+            char json[2100];
+            int jl = snprintf(json, sizeof json, "{\"S\":%.*s}", wl, want);
+            assert_int_equal(mb_ddb_marshal_unmarshal_value(L, (mb_cur){json, (size_t)jl}, &err),
+                             0);
+            size_t back_len;
+            const char *back = lua_tolstring(L, -1, &back_len);
+            assert_int_equal(back_len, n);
+            assert_memory_equal(back, in, n);
+            lua_pop(L, 1);
+        }
+        mb_buf_cleanup(&b);
+    }
+}
+
 /* Flip, drop and insert bytes of a valid response: every variant is accepted or refused
  * cleanly (ASan/UBSan watch), and the stack is always balanced (l_unmarshal checks). */
 static void test_ddb_marshal_mutations_never_crash(void **state) {
@@ -358,6 +582,12 @@ int main(void) {
         cmocka_unit_test_setup_teardown(test_ddb_marshal_request_and_response_envelopes, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_ddb_marshal_mutations_never_crash, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_ddb_marshal_float_text_matches_printf, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_ddb_marshal_float_parse_matches_strtod, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_ddb_marshal_json_strings_match_reference, setup,
+                                        teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
