@@ -10,7 +10,7 @@ export const ALLOWED_DDB_ACTIONS = [
 // Services without resource-level permissions: the only actions allowed on Resource "*".
 const STAR_RESOURCE_ACTIONS = ['xray:PutTraceSegments', 'xray:PutTelemetryRecords'];
 export const REQUIRED_ENV = ['TABLE_NAME', 'USER_POOL_ID', 'CLIENT_ID', 'ENVIRONMENT', 'LOG_LEVEL',
-  'CORS_ALLOWED_ORIGINS', 'METRICS_NAMESPACE'];
+  'CORS_ALLOWED_ORIGINS', 'METRICS_NAMESPACE', 'CURSOR_SECRET'];
 export const REQUIRED_OUTPUTS = ['ApiUrl', 'UserPoolId', 'UserPoolClientId', 'TableName',
   'FrontendBucket', 'DistributionDomain', 'Region'];
 const PSEUDO = ['AWS::AccountId', 'AWS::NotificationARNs', 'AWS::NoValue', 'AWS::Partition',

@@ -38,6 +38,7 @@ const mutations = [
   ['runtime changed', (t) => { t.Resources.MoonbaseFunction.Properties.Runtime = 'provided.al2'; }, /provided\.al2023/],
   ['arm64', (t) => { t.Resources.MoonbaseFunction.Properties.Architectures = ['arm64']; }, /x86_64/],
   ['env var missing', (t) => { delete t.Resources.MoonbaseFunction.Properties.Environment.Variables.CORS_ALLOWED_ORIGINS; }, /CORS_ALLOWED_ORIGINS/],
+  ['cursor secret missing', (t) => { delete t.Resources.MoonbaseFunction.Properties.Environment.Variables.CURSOR_SECRET; }, /CURSOR_SECRET/],
   ['tracing off', (t) => { t.Resources.MoonbaseFunction.Properties.Tracing = 'PassThrough'; }, /Tracing/],
   ['password length 8', (t) => { t.Resources.UserPool.Properties.Policies.PasswordPolicy.MinimumLength = 8; }, /MinimumLength/],
   ['symbols required', (t) => { t.Resources.UserPool.Properties.Policies.PasswordPolicy.RequireSymbols = true; }, /RequireSymbols/],
