@@ -11,6 +11,8 @@
 //   MB_COGNITO_LOG overrides the log path
 //   MB_E2E_ARTIFACTS screenshot folder (default tests/e2e/artifacts)
 //   MB_E2E_DOCS=1  also refresh docs/screenshots/{login,dashboard}.png
+//   MB_E2E_NO_BUILD=1 skip running scripts/build-frontend first (the devserver must serve
+//                  frontend/dist, i.e. it was built before `scripts/stack start`)
 //
 // Flow: weak password -> sign up -> wrong code -> confirm (code from the cognito-local log) ->
 // existing email -> wrong password -> keyboard-only log in -> dashboard shows the email ->
@@ -25,6 +27,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import crypto from 'node:crypto';
+import { execFileSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
@@ -172,6 +175,16 @@ async function sessionTokens(page) {
 // ---------------------------------------------------------------------------------- the test
 
 async function run() {
+  // The devserver serves frontend/dist from disk: rebuild it (fast, idempotent) so the test always
+  // drives the current sources, then make sure the stack really serves the built bundle.
+  if (process.env.MB_E2E_NO_BUILD !== '1') {
+    execFileSync(path.join(repo, 'scripts', 'build-frontend'), { stdio: 'inherit' });
+  }
+  const indexRes = await fetch(`${BASE}/`).catch(() => null);
+  const indexHtml = indexRes && indexRes.ok ? await indexRes.text() : '';
+  if (indexRes && !/app\.js\?v=/.test(indexHtml)) {
+    throw new Error(`${BASE}/ does not serve the built SPA (frontend/dist): run scripts/build-frontend before scripts/stack start`);
+  }
   const cfgRes = await fetch(`${BASE}/config.json`).catch((e) => {
     throw new Error(`the local stack does not answer at ${BASE} (${(e.cause && (e.cause.code || e.cause.message)) || e.message}); start it with `
       + 'MB_PORT=13000 MB_STATE_DIR=... scripts/stack start, or set MB_E2E_URL');
