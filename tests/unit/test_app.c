@@ -55,6 +55,7 @@ static const char s_routes[] = "return {\n"
                                "  { 'GET', '/syntax', 'syntax' },\n"
                                "  { 'GET', '/globals', 'globals' },\n"
                                "  { 'GET', '/me', 'hello', auth = true },\n"
+                               "  { 'GET', '/trap', 'trap' },\n"
                                "}\n";
 
 static void write_handlers(const char *dir) {
@@ -79,6 +80,14 @@ static void write_handlers(const char *dir) {
              "  ctx.fail(422, 'title is too long', { code = 'validation', field = 'title' })\n"
              "end\n");
     tk_write(dir, "loop.lua", "return function() while true do end end\n");
+    tk_write(dir, "trap.lua",
+             "return function(req)\n"
+             "  local mode = req.query.mode\n"
+             "  return setmetatable({}, { __index = function()\n"
+             "    if mode == 'loop' then while true do end end\n"
+             "    error({ 'table error' })\n"
+             "  end })\n"
+             "end\n");
     tk_write(dir, "bomb.lua",
              "return function() local t = {} for i = 1, 1e9 do t[i] = string.rep('x', 4096) .. i "
              "end end\n");
@@ -391,6 +400,24 @@ static void test_app_budget_and_memory_500_then_recovers(void **state) {
     assert_int_equal(handle(fx, "GET", "/hello", NULL, NULL, NULL), 200);
 }
 
+/* The response table is read after the handler returned: its metamethods still run under the
+ * budget, and an error in them is a logged 500. */
+static void test_app_response_metamethods_bounded(void **state) {
+    fixture *fx = *state;
+    setenv("MOONBASE_INSTRUCTION_LIMIT", "2000000", 1);
+    open_app(fx, NULL);
+    unsetenv("MOONBASE_INSTRUCTION_LIMIT");
+    alarm(20);
+    int64_t t0 = tk_mono_ms();
+    assert_int_equal(handle(fx, "GET", "/trap", "{\"mode\":\"loop\"}", NULL, NULL), 500);
+    alarm(0);
+    assert_true(tk_mono_ms() - t0 < 3000);
+    assert_error_body(fx, "internal");
+    assert_int_equal(handle(fx, "GET", "/trap", "{\"mode\":\"error\"}", NULL, NULL), 500);
+    assert_error_body(fx, "internal");
+    assert_int_equal(handle(fx, "GET", "/hello", NULL, NULL, NULL), 200);
+}
+
 static void test_app_protected_route_without_issuer_503(void **state) {
     fixture *fx = *state;
     open_app(fx, NULL);
@@ -480,6 +507,7 @@ int main(void) {
         T(test_app_bad_events),
         T(test_app_deadline_504_and_budget_500),
         T(test_app_budget_and_memory_500_then_recovers),
+        T(test_app_response_metamethods_bounded),
         T(test_app_protected_route_without_issuer_503),
         T(test_app_routes_syntax_error_names_file_and_line),
         T(test_app_dev_mode_reload_keeps_sandbox),
