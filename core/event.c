@@ -290,7 +290,11 @@ static int s_body(conv *c, lua_State *L, int ev, int req) {
     }
     if (lua_toboolean(L, -1) && body.ptr) {
         mb_err e = {0};
-        if (mb_base64_decode(&c->raw, body, &e) != 0) {
+        int rc = mb_base64_decode(&c->raw, body, &e);
+        if (rc == MB_ERR_NOMEM) {
+            return s_bad(c, 500, MB_ERR_NOMEM, "out of memory decoding the body");
+        }
+        if (rc != 0) {
             return s_bad(c, 400, MB_ERR_INVALID, "request body is not valid base64");
         }
         lua_pushlstring(L, c->raw.ptr ? c->raw.ptr : "", c->raw.len); /* may raise */
@@ -561,7 +565,11 @@ static int s_body_out(enc *e, lua_State *L, int body) {
     mb_cur text = {"", 0};
     bool b64 = false;
     if (lua_type(L, body) == LUA_TTABLE) {
-        if (mb_json_encode(L, body, &e->scratch, e->err) != 0) {
+        int rc = mb_json_encode(L, body, &e->scratch, e->err);
+        if (rc == MB_ERR_NOMEM) {
+            return s_enc_fail(e, MB_ERR_NOMEM, "out of memory");
+        }
+        if (rc != 0) {
             return s_enc_fail(e, MB_ERR_INVALID, "body table cannot be encoded as JSON");
         }
         text = mb_buf_cur(&e->scratch);
