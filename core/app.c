@@ -272,6 +272,11 @@ static bool s_parse_body(mb_app *app, inv_state *st, lua_State *L, int req) {
     mb_cur body = s_str_field(L, req, "body");
     mb_err err = {0};
     int rc = mb_json_decode(L, body, MB_JSON_MAX_DEPTH, &err);
+    if (rc == MB_ERR_NOMEM) {
+        lua_pop(L, 1);
+        s_push_error(app, st, 500, "internal error");
+        return false;
+    }
     if (rc != 0) {
         lua_pop(L, 1);
         mb_buf_reset(&app->body);
@@ -325,8 +330,10 @@ static void s_pipeline(mb_app *app, inv_state *st, lua_State *L, mb_cur event, m
         s_push_error(app, st, 413, "event larger than Lambda's 6 MB payload limit");
         return;
     }
-    if (mb_json_decode(L, event, MB_JSON_MAX_DEPTH, &err) != 0) {
-        s_push_error(app, st, 400, "event is not valid JSON");
+    int rc = mb_json_decode(L, event, MB_JSON_MAX_DEPTH, &err);
+    if (rc != 0) { /* out of memory is ours (500), anything else the event's fault (400) */
+        s_push_error(app, st, rc == MB_ERR_NOMEM ? 500 : 400,
+                     rc == MB_ERR_NOMEM ? "internal error" : "event is not valid JSON");
         return;
     }                                                    /* stack: event */
     if (mb_event_to_request(L, -1, &st->ev, &err) != 0) {
