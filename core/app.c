@@ -193,6 +193,8 @@ static bool s_route(mb_app *app, inv_state *st, lua_State *L, int req) {
     bool options = mb_cur_eq(st->ev.method, MB_CUR_LIT("OPTIONS"));
     if (r == MB_ROUTE_BAD_PATH) {
         s_push_error(app, st, 400, "invalid path");
+    } else if (r == MB_ROUTE_NOMEM) {
+        s_push_error(app, st, 500, "internal error");
     } else if (r == MB_ROUTE_NOT_FOUND) {
         s_push_error(app, st, 404, "no route matches this path");
     } else if (r == MB_ROUTE_METHOD_NOT_ALLOWED && options) {

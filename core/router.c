@@ -307,6 +307,10 @@ mb_route_result mb_router_match(const mb_router *r, mb_cur method, mb_cur path, 
     *m = (mb_route_match){0};
     mb_cur segs[MB_ROUTER_MAX_SEGMENTS];
     size_t n;
+    /* Reserve before splitting, so a failed allocation is not mistaken for a bad path. */
+    if (path.len <= MB_ROUTER_MAX_PATH && mb_buf_reserve(&m->scratch, path.len) != 0) {
+        return MB_ROUTE_NOMEM;
+    }
     if (!s_split_path(path, m, segs, &n)) {
         return MB_ROUTE_BAD_PATH;
     }

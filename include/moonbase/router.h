@@ -50,6 +50,7 @@ typedef enum mb_route_result {
     MB_ROUTE_NOT_FOUND,
     MB_ROUTE_METHOD_NOT_ALLOWED, /* the path exists with other methods: see allow */
     MB_ROUTE_BAD_PATH,           /* malformed or dangerous path: 400 */
+    MB_ROUTE_NOMEM,              /* no memory to decode the path: 500 */
 } mb_route_result;
 
 typedef struct mb_route_match {
