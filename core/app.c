@@ -71,6 +71,34 @@ static int s_load_routes(mb_app *app, mb_err *err) {
     return 0;
 }
 
+/* The Lua side of start-up, under lua_pcall (s_init): a memory error there is an init error,
+ * not a panic. (app, err) -> status [-2, +1, m] */
+static int s_init_protected(lua_State *L) {
+    mb_app *app = lua_touserdata(L, 1);
+    mb_err *err = lua_touserdata(L, 2);
+    mb_lua_api_register(L, &app->svc);
+    mb_lua_host_begin(app->host, 0);
+    int rc = s_load_routes(app, err);
+    mb_lua_host_end(app->host);
+    lua_pushinteger(L, rc);
+    return 1;
+}
+
+static int s_init(mb_app *app, mb_err *err) {
+    lua_State *L = mb_lua_host_state(app->host);
+    lua_pushcfunction(L, s_init_protected);
+    lua_pushlightuserdata(L, app);
+    lua_pushlightuserdata(L, err);
+    if (lua_pcall(L, 2, 1, 0) != LUA_OK) {
+        mb_lua_host_end(app->host);
+        lua_pop(L, 1);
+        return mb_err_set(err, MB_ERR_NOMEM, "out of memory setting up Lua");
+    }
+    int rc = (int)lua_tointeger(L, -1);
+    lua_pop(L, 1);
+    return rc;
+}
+
 mb_app *mb_app_new(const mb_config *cfg, int log_fd, mb_err *err) {
     mb_app *app = calloc(1, sizeof *app);
     if (!app) {
@@ -89,11 +117,7 @@ mb_app *mb_app_new(const mb_config *cfg, int log_fd, mb_err *err) {
     }
     mb_auth_set_log(app->auth, app->log);
     app->svc = (mb_lua_services){.cfg = cfg, .log = app->log, .emf = app->emf};
-    mb_lua_api_register(mb_lua_host_state(app->host), &app->svc);
-    mb_lua_host_begin(app->host, 0);
-    int rc = s_load_routes(app, err);
-    mb_lua_host_end(app->host);
-    if (rc != 0) {
+    if (s_init(app, err) != 0) {
         mb_app_free(app);
         return NULL;
     }
@@ -387,6 +411,7 @@ static int s_encode(mb_app *app, inv_state *st, lua_State *L, mb_buf *out) {
 
 static int s_run_protected(lua_State *L) {
     run_args *a = lua_touserdata(L, 1);
+    mb_lua_host_begin(a->app->host, a->st->inv->deadline_ms); /* allocates: inside the pcall */
     s_pipeline(a->app, a->st, L, a->event, a->res);
     int status = s_encode(a->app, a->st, L, a->st->out);
     lua_pushinteger(L, status);
@@ -416,7 +441,6 @@ int mb_app_handle(mb_app *app, mb_cur event, const mb_invocation *inv, mb_buf *o
     app->svc.tenant = app->svc.user_sub = (mb_cur){0};
     mb_log_request lr = {inv->request_id, inv->trace_id, {0}, {0}, app->invocations == 0};
     mb_log_begin(app->log, &lr);
-    mb_lua_host_begin(app->host, inv->deadline_ms);
     run_args args = {app, &st, event, &res};
     lua_pushcfunction(L, s_run_protected);
     lua_pushlightuserdata(L, &args);

@@ -177,9 +177,7 @@ static bool s_same_route(const mb_route *a, const mb_route *b) {
     return true;
 }
 
-int mb_router_load(mb_router *r, lua_State *L, int idx, mb_err *err) {
-    *r = (mb_router){0};
-    idx = lua_absindex(L, idx);
+static int s_load(mb_router *r, lua_State *L, int idx, mb_err *err) {
     if (lua_type(L, idx) != LUA_TTABLE) {
         return mb_err_set(err, MB_ERR_CONFIG, "routes.lua must return a list of routes");
     }
@@ -209,6 +207,19 @@ int mb_router_load(mb_router *r, lua_State *L, int idx, mb_err *err) {
         }
     }
     return 0;
+}
+
+int mb_router_load(mb_router *r, lua_State *L, int idx, mb_err *err) {
+    *r = (mb_router){0};
+    idx = lua_absindex(L, idx);
+    /* Intern the option names while nothing is held: the lookups in s_load then allocate
+     * nothing in Lua, so a Lua memory error cannot strike with routes half-built. */
+    lua_pushliteral(L, "auth");
+    lua_pushliteral(L, "token_use");
+    lua_pushliteral(L, "groups");                        /* stack: "auth", "token_use", "groups" */
+    int rc = s_load(r, L, idx, err);
+    lua_pop(L, 3);
+    return rc;
 }
 
 void mb_router_cleanup(mb_router *r) {

@@ -64,7 +64,8 @@ typedef struct mb_route_match {
 
 /* Read the route list at stack index idx (what routes.lua returned). Each entry is
  * { METHOD, "/pattern", "handler", auth = bool, groups = {...}, token_use = "id"|"access" }.
- * On error returns MB_ERR_CONFIG with a message naming the entry and the problem, or MB_ERR_NOMEM. */
+ * On error returns MB_ERR_CONFIG with a message naming the entry and the problem, or MB_ERR_NOMEM.
+ * Lua may raise a memory error only before any route is allocated. [-0, +0, m] */
 int mb_router_load(mb_router *r, lua_State *L, int idx, mb_err *err);
 void mb_router_cleanup(mb_router *r);
 
