@@ -4,6 +4,7 @@
 // (views/auth.js mfaStep). The user pool must allow MFA (MfaConfiguration OPTIONAL with
 // software tokens enabled) for Cognito to ask for the code at log in.
 
+import qrcode from 'qrcode-generator';
 import { h, field, setFieldError, setFormError, clearErrors, focusFirstError, busy, announce } from '../dom.js';
 import { cognitoMessage } from '../errors.js';
 import { card, spinner, errorBox } from './ui.js';
@@ -19,6 +20,35 @@ function mfaError(err) {
 /** Groups a base32 secret in blocks of four for reading and typing. */
 export function groupSecret(secret) {
   return String(secret).replace(/(.{4})/g, '$1 ').trim();
+}
+
+/** The otpauth URI as an SVG QR code (built with DOM nodes: no innerHTML, CSP-safe). */
+export function qrSvg(text, label) {
+  const qr = qrcode(0, 'M');
+  qr.addData(text);
+  qr.make();
+  const n = qr.getModuleCount();
+  const quiet = 4;
+  let d = '';
+  for (let r = 0; r < n; r++) {
+    for (let c = 0; c < n; c++) if (qr.isDark(r, c)) d += `M${c + quiet} ${r + quiet}h1v1h-1z`;
+  }
+  const ns = 'http://www.w3.org/2000/svg';
+  const svg = document.createElementNS(ns, 'svg');
+  const size = n + quiet * 2;
+  svg.setAttribute('viewBox', `0 0 ${size} ${size}`);
+  svg.setAttribute('class', 'qr');
+  svg.setAttribute('role', 'img');
+  svg.setAttribute('aria-label', label);
+  const bg = document.createElementNS(ns, 'rect');
+  bg.setAttribute('width', String(size));
+  bg.setAttribute('height', String(size));
+  bg.setAttribute('fill', '#fff');
+  const path = document.createElementNS(ns, 'path');
+  path.setAttribute('d', d);
+  path.setAttribute('fill', '#000');
+  svg.append(bg, path);
+  return svg;
 }
 
 export function otpauthUri(secret, email, issuer = 'Moonbase') {
@@ -67,7 +97,8 @@ export function mfaSection(app) {
     const f = h('form', { class: 'form', novalidate: true, 'aria-label': 'Set up authenticator app' },
       h('div', { class: 'form-error', role: 'alert', hidden: true }),
       h('ol', { class: 'steps' },
-        h('li', {}, 'In your authenticator app, add an account with this setup key (or open the link on this device):',
+        h('li', {}, 'Scan this QR code with your authenticator app, or enter the setup key by hand (or open the link on this device):',
+          qrSvg(uri, 'QR code for your authenticator app'),
           h('code', { class: 'secret', dataset: { secret } }, groupSecret(secret)),
           h('a', { href: uri, class: 'small' }, 'Open in authenticator app')),
         h('li', {}, 'Enter the 6-digit code the app shows.')),
