@@ -18,7 +18,7 @@
 // existing email -> wrong password -> keyboard-only log in -> dashboard shows the email ->
 // profile (API validation error inline, then saved) -> create 3 items -> paginate -> edit ->
 // stale edit gets 409 -> delete -> chart renders -> reload keeps the session -> expired token is
-// refreshed (before the call, and after a 401) -> logout -> protected view redirects to login ->
+// refreshed (before the call, and after a 401), a dead refresh token leads back to log in -> logout -> protected view redirects to login ->
 // API down shows the error state and retry recovers -> forgot/reset password -> TOTP MFA set up
 // (and the log in challenge when the pool enables MFA). Any unexpected console error fails.
 
@@ -459,6 +459,20 @@ async function run() {
     await page.waitForFunction(() => document.querySelectorAll('#items .item').length === 2);
     assert(calls('InitiateAuth').length > before, 'a 401 triggered a refresh');
     assert(await page.locator('.error-state').count() === 0, 'no error state after the refresh');
+
+    begin('revoked refresh token: back to log in, then in again', [RES_4XX([400])]);
+    tokens = await sessionTokens(page);
+    await page.evaluate((t) => sessionStorage.setItem('moonbase.session', JSON.stringify(t)),
+      { ...tokens, idToken: forgeJwt(tokens.idToken, { exp: Math.floor(Date.now() / 1000) - 300 }), refreshToken: 'revoked-or-unknown' });
+    await page.reload();
+    await waitHash(page, '#/login');
+    await page.locator('.notice', { hasText: 'session has expired' }).waitFor();
+    assert(await sessionTokens(page) === null, 'the dead session is cleared');
+    await page.getByLabel('Email', { exact: true }).fill(email);
+    await page.getByLabel('Password', { exact: true }).fill(STRONG);
+    await page.getByRole('button', { name: 'Log in' }).click();
+    await waitHash(page, '#/dashboard');
+    await page.getByTestId('user-email').filter({ hasText: email }).waitFor();
 
     begin('logout', [RES_4XX([400, 500])]); // cognito-local has no GlobalSignOut: the SPA tolerates it
     await page.getByRole('button', { name: 'Log out' }).click();
