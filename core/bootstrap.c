@@ -154,7 +154,10 @@ static int s_loop(const char *api, const mb_config *cfg, const mb_err *cfg_err) 
             break;
         }
         if (rc != 0) {
+            /* A broken answer to /next (no request id): back off rather than spin on it. */
             fprintf(stderr, "bootstrap: %s\n", err.msg);
+            struct timespec pause = {0, MB_RUNTIME_BACKOFF_MS * 1000000L};
+            nanosleep(&pause, NULL);
         }
     }
     /* The Runtime API is gone for good: the sandbox is shutting down. */

@@ -21,6 +21,22 @@ static char *s_dup(const char *s, size_t n) {
     return p;
 }
 
+/* Bound the length and refuse control characters (tabs only where lists are trimmed of them);
+ * sets *len. */
+static int s_check(const char *v, const char *name, bool allow_tab, size_t *len, mb_err *err) {
+    size_t n = strnlen(v, CONFIG_VALUE_MAX + 1);
+    if (n > CONFIG_VALUE_MAX) {
+        return mb_err_set(err, MB_ERR_CONFIG, "%s is longer than %d bytes", name, CONFIG_VALUE_MAX);
+    }
+    for (size_t i = 0; i < n; i++) {
+        if ((unsigned char)v[i] < 0x20 && !(allow_tab && v[i] == '\t')) {
+            return mb_err_set(err, MB_ERR_CONFIG, "%s contains a control character", name);
+        }
+    }
+    *len = n;
+    return 0;
+}
+
 /* Copy env `name` (or `def` when unset/empty) into *out. NULL stays NULL when def is NULL. */
 static int s_take(char **out, mb_getenv_fn ge, const char *name, const char *def, mb_err *err) {
     const char *v = ge(name);
@@ -30,14 +46,10 @@ static int s_take(char **out, mb_getenv_fn ge, const char *name, const char *def
     if (!v) {
         return 0;
     }
-    size_t n = strnlen(v, CONFIG_VALUE_MAX + 1);
-    if (n > CONFIG_VALUE_MAX) {
-        return mb_err_set(err, MB_ERR_CONFIG, "%s is longer than %d bytes", name, CONFIG_VALUE_MAX);
-    }
-    for (size_t i = 0; i < n; i++) {
-        if ((unsigned char)v[i] < 0x20) {
-            return mb_err_set(err, MB_ERR_CONFIG, "%s contains a control character", name);
-        }
+    size_t n;
+    int rc = s_check(v, name, false, &n, err);
+    if (rc != 0) {
+        return rc;
     }
     *out = s_dup(v, n);
     return *out ? 0 : mb_err_set(err, MB_ERR_NOMEM, "out of memory reading %s", name);
@@ -47,6 +59,10 @@ static int s_take(char **out, mb_getenv_fn ge, const char *name, const char *def
 static int s_split(char **items, size_t max, size_t *count, const char *list, const char *name,
                    mb_err *err) {
     *count = 0;
+    size_t total;
+    if (list && s_check(list, name, true, &total, err) != 0) {
+        return MB_ERR_CONFIG;
+    }
     const char *p = list;
     while (p && *p) {
         const char *end = strchr(p, ',');
@@ -230,5 +246,6 @@ bool mb_config_origin_allowed(const mb_config *cfg, const char *origin, size_t l
 
 bool mb_config_is_development(const mb_config *cfg) {
     const char *e = cfg->environment ? cfg->environment : "";
+    /* Exact, lower-case names only: anything else (even "Dev") gets production rules. */
     return strcmp(e, "local") == 0 || strcmp(e, "dev") == 0 || strcmp(e, "test") == 0;
 }
