@@ -47,67 +47,94 @@ int mb_base64url_encode(mb_buf *out, mb_cur in) {
     return s_encode(out, in, s_url, false);
 }
 
-static int s_val(unsigned char c, bool url) {
-    if (c >= 'A' && c <= 'Z') {
-        return c - 'A';
-    }
-    if (c >= 'a' && c <= 'z') {
-        return c - 'a' + 26;
-    }
-    if (c >= '0' && c <= '9') {
-        return c - '0' + 52;
-    }
-    if (c == (url ? '-' : '+')) {
-        return 62;
-    }
-    if (c == (url ? '_' : '/')) {
-        return 63;
-    }
-    return -1;
-}
+/* Decoding maps, 64 = not in the alphabet. The URL-safe map refuses '+', '/' and '=', the
+ * standard one '-' and '_'. */
+#define X64 64, 64, 64, 64, 64, 64, 64, 64, 64, 64, 64, 64, 64, 64, 64, 64
+#define LETTERS                                                                                    \
+    /* 0x40 */ 64, 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14,                               \
+    /* 0x50 */ 15, 16, 17, 18, 19, 20, 21, 22, 23, 24, 25, 64, 64, 64, 64,
+#define LOWER                                                                                      \
+    /* 0x60 */ 64, 26, 27, 28, 29, 30, 31, 32, 33, 34, 35, 36, 37, 38, 39, 40,                     \
+    /* 0x70 */ 41, 42, 43, 44, 45, 46, 47, 48, 49, 50, 51, 64, 64, 64, 64, 64
+#define DIGITS /* 0x30 */ 52, 53, 54, 55, 56, 57, 58, 59, 60, 61, 64, 64, 64, 64, 64, 64
+static const unsigned char s_map_url[256] = {
+    X64, X64, /* 0x20 */ 64, 64, 64, 64, 64, 64, 64, 64, 64, 64, 64, 64, 64, 62, 64, 64,
+    DIGITS, LETTERS 63, LOWER, X64, X64, X64, X64, X64, X64, X64, X64,
+};
+static const unsigned char s_map_std[256] = {
+    X64, X64, /* 0x20 */ 64, 64, 64, 64, 64, 64, 64, 64, 64, 64, 64, 62, 64, 64, 64, 63,
+    DIGITS, LETTERS 64, LOWER, X64, X64, X64, X64, X64, X64, X64, X64,
+};
+#undef X64
+#undef LETTERS
+#undef LOWER
+#undef DIGITS
 
-static int s_decode(mb_buf *out, mb_cur in, bool url, mb_err *err) {
-    size_t n = in.len;
-    if (!url) {
-        if (n % 4 != 0) {
-            return mb_err_set(err, MB_ERR_INVALID, "base64 length is not a multiple of 4");
+/* Decode unpadded text with `map` into out. Unused trailing bits must be zero, so every byte
+ * string has exactly one accepted encoding (no malleable tokens or cursors). */
+static int s_decode_raw(mb_cur in, const unsigned char *map, unsigned char *out, size_t cap,
+                        size_t *len) {
+    const unsigned char *p = (const unsigned char *)in.ptr;
+    size_t n = in.len, rem = n % 4, full = n - rem, o = 0;
+    if (rem == 1) {
+        return MB_ERR_INVALID;
+    }
+    if (cap < (n / 4) * 3 + (rem ? rem - 1 : 0)) {
+        return MB_ERR_LIMIT;
+    }
+    for (size_t i = 0; i < full; i += 4) {
+        unsigned a = map[p[i]], b = map[p[i + 1]], c = map[p[i + 2]], d = map[p[i + 3]];
+        if ((a | b | c | d) & 64) {
+            return MB_ERR_INVALID;
         }
-        while (n && in.ptr[n - 1] == '=' && in.len - n < 2) {
-            n--; /* at most two padding characters */
+        unsigned v = (a << 18) | (b << 12) | (c << 6) | d;
+        out[o++] = (unsigned char)(v >> 16);
+        out[o++] = (unsigned char)(v >> 8);
+        out[o++] = (unsigned char)v;
+    }
+    if (rem >= 2) {
+        unsigned a = map[p[full]], b = map[p[full + 1]], c = rem == 3 ? map[p[full + 2]] : 0;
+        if (((a | b | c) & 64) || (rem == 2 && (b & 0x0F)) || (rem == 3 && (c & 0x03))) {
+            return MB_ERR_INVALID;
+        }
+        unsigned v = (a << 18) | (b << 12) | (c << 6);
+        out[o++] = (unsigned char)(v >> 16);
+        if (rem == 3) {
+            out[o++] = (unsigned char)(v >> 8);
         }
     }
-    if (n % 4 == 1) {
-        return mb_err_set(err, MB_ERR_INVALID, "truncated base64");
-    }
-    size_t mark = out->len;
-    if (mb_buf_reserve(out, n / 4 * 3 + 3) != 0) {
-        return mb_err_set(err, MB_ERR_NOMEM, "out of memory");
-    }
-    uint32_t acc = 0;
-    int bits = 0;
-    for (size_t i = 0; i < n; i++) {
-        int v = s_val((unsigned char)in.ptr[i], url);
-        if (v < 0) {
-            out->len = mark;
-            out->ptr[mark] = '\0';
-            return mb_err_set(err, MB_ERR_INVALID, "invalid base64 character at %zu", i);
-        }
-        acc = (acc << 6) | (uint32_t)v;
-        bits += 6;
-        if (bits >= 8) {
-            bits -= 8;
-            out->ptr[out->len++] = (char)((acc >> bits) & 0xFF);
-        }
-    }
-    if (bits && (acc & ((1u << bits) - 1)) != 0) {
-        out->len = mark;
-        out->ptr[mark] = '\0';
-        return mb_err_set(err, MB_ERR_INVALID, "non-canonical base64 (trailing bits)");
-    }
-    out->ptr[out->len] = '\0';
+    *len = o;
     return 0;
 }
 
+int mb_base64url_decode_to(mb_cur in, unsigned char *out, size_t cap, size_t *len) {
+    return s_decode_raw(in, s_map_url, out, cap, len);
+}
+
+static int s_decode(mb_buf *out, mb_cur in, bool url, mb_err *err) {
+    if (!url) {
+        if (in.len % 4 != 0) {
+            return mb_err_set(err, MB_ERR_INVALID, "base64 length is not a multiple of 4");
+        }
+        /* At most two '=' and only at the end; what they pad is checked like unpadded text. */
+        for (int k = 0; k < 2 && in.len && in.ptr[in.len - 1] == '='; k++) {
+            in.len--;
+        }
+    }
+    size_t n = 0;
+    if (mb_buf_reserve(out, MB_BASE64_DECODED_MAX(in.len)) != 0) {
+        return mb_err_set(err, MB_ERR_NOMEM, "out of memory");
+    }
+    int rc = s_decode_raw(in, url ? s_map_url : s_map_std, (unsigned char *)out->ptr + out->len,
+                          out->cap - out->len - 1, &n);
+    if (rc != 0) {
+        out->ptr[out->len] = '\0'; /* contents unchanged: only bytes past len were written */
+        return mb_err_set(err, MB_ERR_INVALID, "invalid %s", url ? "base64url" : "base64");
+    }
+    out->len += n;
+    out->ptr[out->len] = '\0';
+    return 0;
+}
 int mb_base64_decode(mb_buf *out, mb_cur in, mb_err *err) {
     return s_decode(out, in, false, err);
 }

@@ -2,6 +2,9 @@
  * HTTP answer, plus the small codecs (base64, percent-decoding, UTF-8 check) they need. */
 #include "moonbase/devserver_apigw.h"
 
+#include "moonbase/base64.h"
+#include "moonbase/json.h"
+
 #include <jansson.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -13,88 +16,6 @@
 /* Header names longer than this are skipped: no real client sends them, and the HTTP server
  * bounds the whole header block long before this anyway. */
 #define HEADER_NAME_MAX 256
-
-static const char s_b64[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-
-int mb_apigw_b64_encode(mb_cur in, mb_buf *out) {
-    const unsigned char *p = (const unsigned char *)in.ptr;
-    if (mb_buf_reserve(out, (in.len + 2) / 3 * 4) != 0) {
-        return MB_ERR_NOMEM;
-    }
-    size_t i = 0;
-    char *o = out->ptr + out->len;
-    for (; i + 2 < in.len; i += 3) {
-        uint32_t v = (uint32_t)p[i] << 16 | (uint32_t)p[i + 1] << 8 | p[i + 2];
-        *o++ = s_b64[v >> 18];
-        *o++ = s_b64[(v >> 12) & 63];
-        *o++ = s_b64[(v >> 6) & 63];
-        *o++ = s_b64[v & 63];
-    }
-    if (i < in.len) {
-        uint32_t v = (uint32_t)p[i] << 16;
-        if (i + 1 < in.len) {
-            v |= (uint32_t)p[i + 1] << 8;
-        }
-        *o++ = s_b64[v >> 18];
-        *o++ = s_b64[(v >> 12) & 63];
-        *o++ = i + 1 < in.len ? s_b64[(v >> 6) & 63] : '=';
-        *o++ = '=';
-    }
-    out->len = (size_t)(o - out->ptr);
-    out->ptr[out->len] = 0;
-    return 0;
-}
-
-static int s_b64_val(unsigned char c) {
-    if (c >= 'A' && c <= 'Z') {
-        return c - 'A';
-    }
-    if (c >= 'a' && c <= 'z') {
-        return c - 'a' + 26;
-    }
-    if (c >= '0' && c <= '9') {
-        return c - '0' + 52;
-    }
-    if (c == '+' || c == '-') {
-        return 62;
-    }
-    if (c == '/' || c == '_') {
-        return 63;
-    }
-    return -1;
-}
-
-int mb_apigw_b64_decode(mb_cur in, mb_buf *out) {
-    size_t n = in.len;
-    while (n > 0 && in.ptr[n - 1] == '=' && in.len - n < 2) {
-        n--;
-    }
-    if (n % 4 == 1 || (in.len != n && in.len % 4 != 0)) {
-        return MB_ERR_INVALID;
-    }
-    if (mb_buf_reserve(out, n / 4 * 3 + 3) != 0) {
-        return MB_ERR_NOMEM;
-    }
-    uint32_t acc = 0;
-    int bits = 0;
-    size_t start = out->len;
-    for (size_t i = 0; i < n; i++) {
-        int v = s_b64_val((unsigned char)in.ptr[i]);
-        if (v < 0) {
-            out->len = start;
-            out->ptr[start] = 0;
-            return MB_ERR_INVALID;
-        }
-        acc = (acc << 6 | (uint32_t)v) & 0xffffff;
-        bits += 6;
-        if (bits >= 8) {
-            bits -= 8;
-            out->ptr[out->len++] = (char)((acc >> bits) & 0xff);
-        }
-    }
-    out->ptr[out->len] = 0;
-    return 0;
-}
 
 static int s_hex(unsigned char c) {
     if (c >= '0' && c <= '9') {
@@ -129,49 +50,15 @@ int mb_apigw_pct_decode(mb_cur src, bool plus_is_space, mb_buf *out) {
     return 0;
 }
 
-/* Length of the valid UTF-8 sequence at p (n bytes available), or 0 when it is not one. */
-static size_t s_utf8_seq(const unsigned char *p, size_t n) {
-    if (p[0] < 0x80) {
-        return 1;
-    }
-    size_t len = p[0] >= 0xf0 ? 4 : p[0] >= 0xe0 ? 3 : p[0] >= 0xc2 ? 2 : 0;
-    if (len == 0 || p[0] > 0xf4 || len > n) {
-        return 0;
-    }
-    for (size_t i = 1; i < len; i++) {
-        if ((p[i] & 0xc0) != 0x80) {
-            return 0;
-        }
-    }
-    if ((p[0] == 0xe0 && p[1] < 0xa0) || (p[0] == 0xed && p[1] >= 0xa0) ||
-        (p[0] == 0xf0 && p[1] < 0x90) || (p[0] == 0xf4 && p[1] >= 0x90)) {
-        return 0; /* overlong, surrogate or above U+10FFFF */
-    }
-    return len;
-}
-
-bool mb_apigw_utf8_valid(mb_cur s) {
-    const unsigned char *p = (const unsigned char *)s.ptr;
-    size_t i = 0;
-    while (i < s.len) {
-        size_t k = s_utf8_seq(p + i, s.len - i);
-        if (k == 0) {
-            return false;
-        }
-        i += k;
-    }
-    return true;
-}
-
 /* A JSON string from arbitrary bytes: invalid UTF-8 becomes U+FFFD (headers are hostile). */
 static json_t *s_jstr(mb_cur s) {
-    if (mb_apigw_utf8_valid(s)) {
+    if (mb_json_is_utf8(s)) {
         return json_stringn(s.ptr ? s.ptr : "", s.len);
     }
     mb_buf b = {0};
     const unsigned char *p = (const unsigned char *)s.ptr;
     for (size_t i = 0; i < s.len;) {
-        size_t k = s_utf8_seq(p + i, s.len - i);
+        size_t k = mb_json_utf8_seq(p + i, s.len - i);
         int rc = k ? mb_buf_append(&b, p + i, k) : mb_buf_append(&b, "\xef\xbf\xbd", 3);
         if (rc != 0) {
             mb_buf_cleanup(&b);
@@ -244,7 +131,7 @@ static int s_headers(const mb_apigw_request *req, json_t *headers, json_t *cooki
             name[k] = (char)(c >= 'A' && c <= 'Z' ? c + 32 : c);
         }
         mb_cur lname = {name, h->name.len};
-        if (!mb_apigw_utf8_valid(lname)) {
+        if (!mb_json_is_utf8(lname)) {
             continue;
         }
         int rc = mb_cur_eq(lname, MB_CUR_LIT("cookie")) ? s_add_cookies(cookies, h->value)
@@ -311,13 +198,13 @@ static bool s_textual(const char *ctype) {
 
 static int s_body(const mb_apigw_request *req, json_t *headers, json_t *ev) {
     json_t *ct = json_object_get(headers, "content-type");
-    bool text = s_textual(ct ? json_string_value(ct) : NULL) && mb_apigw_utf8_valid(req->body);
+    bool text = s_textual(ct ? json_string_value(ct) : NULL) && mb_json_is_utf8(req->body);
     json_t *body = NULL;
     if (text) {
         body = json_stringn(req->body.ptr ? req->body.ptr : "", req->body.len);
     } else {
         mb_buf b = {0};
-        if (mb_apigw_b64_encode(req->body, &b) == 0) {
+        if (mb_base64_encode(&b, req->body) == 0) {
             body = json_stringn(b.ptr ? b.ptr : "", b.len);
         }
         mb_buf_cleanup(&b);
@@ -516,7 +403,7 @@ static int s_proxy_body(json_t *root, mb_apigw_response *r, mb_err *err) {
     }
     mb_cur text = {json_string_value(body), json_string_length(body)};
     int rc =
-        json_is_true(b64) ? mb_apigw_b64_decode(text, &r->body) : mb_buf_append_cur(&r->body, text);
+        json_is_true(b64) ? mb_base64_decode(&r->body, text, NULL) : mb_buf_append_cur(&r->body, text);
     if (rc == MB_ERR_INVALID) {
         return mb_err_set(err, rc, "isBase64Encoded is true but body is not base64");
     }

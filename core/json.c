@@ -28,7 +28,7 @@ typedef struct jp {
 
 /* Length of the valid UTF-8 sequence at p (1..4), or 0 when it is invalid (overlong, surrogate,
  * beyond U+10FFFF, truncated). */
-static size_t s_utf8_len(const unsigned char *p, size_t n) {
+size_t mb_json_utf8_seq(const unsigned char *p, size_t n) {
     unsigned c = p[0];
     if (c < 0x80) {
         return 1;
@@ -52,7 +52,7 @@ static size_t s_utf8_len(const unsigned char *p, size_t n) {
 bool mb_json_is_utf8(mb_cur s) {
     const unsigned char *p = (const unsigned char *)s.ptr;
     for (size_t i = 0; i < s.len;) {
-        size_t n = s_utf8_len(p + i, s.len - i);
+        size_t n = mb_json_utf8_seq(p + i, s.len - i);
         if (n == 0) {
             return false;
         }
@@ -192,7 +192,7 @@ static int s_string(jp *j) {
             run = j->p;
             continue;
         }
-        size_t n = s_utf8_len((const unsigned char *)j->p, (size_t)(j->end - j->p));
+        size_t n = mb_json_utf8_seq((const unsigned char *)j->p, (size_t)(j->end - j->p));
         if (n == 0) {
             return s_fail(j, MB_ERR_INVALID, "invalid UTF-8 in string");
         }
@@ -431,7 +431,7 @@ int mb_json_append_string(mb_buf *out, mb_cur s) {
     size_t i = 0, run = 0;
     while (i < s.len) {
         unsigned char c = p[i];
-        size_t n = c >= 0x20 && c != '"' && c != '\\' ? s_utf8_len(p + i, s.len - i) : 0;
+        size_t n = c >= 0x20 && c != '"' && c != '\\' ? mb_json_utf8_seq(p + i, s.len - i) : 0;
         if (n) {
             i += n;
             continue;

@@ -12,7 +12,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "jwt_b64.h"
+#include "moonbase/base64.h"
 
 /* 4096-bit modulus = 512 bytes; base64url of it is 683 characters. */
 #define MB_JWKS_MAX_N_BYTES (MB_JWKS_MAX_BITS / 8)
@@ -102,7 +102,7 @@ void mb_jwks_set_clock(mb_jwks *jwks, mb_jwks_clock_fn clock, void *ud) {
 /* Decode a base64url big-endian unsigned integer with its minimal encoding (no leading zero). */
 static BIGNUM *s_bn(mb_cur b64, unsigned char *tmp, size_t cap) {
     size_t n;
-    if (b64.len == 0 || mb_jwt_b64_decode(b64, tmp, cap, &n) != 0 || n == 0 || tmp[0] == 0) {
+    if (b64.len == 0 || mb_base64url_decode_to(b64, tmp, cap, &n) != 0 || n == 0 || tmp[0] == 0) {
         return NULL;
     }
     return BN_bin2bn(tmp, (int)n, NULL);
@@ -189,7 +189,7 @@ fail:
 int mb_jwks_import_rsa(mb_cur n_b64, mb_cur e_b64, EVP_PKEY **out, mb_err *err) {
     unsigned char tmp[MB_JWKS_MAX_N_BYTES + 8];
     *out = NULL;
-    if (n_b64.len > MB_JWT_B64_ENCODED_MAX(sizeof tmp) || e_b64.len > 16) {
+    if (n_b64.len > MB_BASE64URL_ENCODED_LEN(sizeof tmp) || e_b64.len > 16) {
         return mb_err_set(err, MB_ERR_INVALID, "jwks: RSA key member too long");
     }
     BIGNUM *n = s_bn(n_b64, tmp, sizeof tmp);

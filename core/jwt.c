@@ -6,7 +6,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "jwt_b64.h"
+#include "moonbase/base64.h"
 #include "jwt_json.h"
 
 /* The largest signature we accept: a 4096-bit modulus. */
@@ -188,7 +188,7 @@ static int s_header(mb_cur seg, char *kid, size_t *kid_len, const char **detail,
     unsigned char buf[MB_JWT_MAX_HEADER];
     size_t n, count;
     mb_jwt_member m[MB_JWT_MAX_HEADER_MEMBERS];
-    if (mb_jwt_b64_decode(seg, buf, sizeof buf, &n) != 0) {
+    if (mb_base64url_decode_to(seg, buf, sizeof buf, &n) != 0) {
         return S_INVALID("header is not strict base64url or too long");
     }
     if (mb_jwt_json_object((mb_cur){(const char *)buf, n}, m, MB_JWT_MAX_HEADER_MEMBERS, &count) !=
@@ -227,7 +227,7 @@ static int s_jws(mb_jwks *jwks, mb_cur token, s_parts *p, uint64_t *serial, cons
     if (rc != 0) {
         return rc;
     }
-    if (mb_jwt_b64_decode(p->sig, sig, sizeof sig, &sig_len) != 0) {
+    if (mb_base64url_decode_to(p->sig, sig, sizeof sig, &sig_len) != 0) {
         return S_INVALID("signature is not strict base64url or too long");
     }
     const mb_jwks_key *key = NULL;
@@ -522,7 +522,7 @@ static int s_verify_full(mb_jwt_verifier *v, mb_cur token, uint64_t h, int64_t n
     if (rc != 0) {
         return rc;
     }
-    size_t pmax = MB_JWT_B64_DECODED_MAX(p.payload.len);
+    size_t pmax = MB_BASE64_DECODED_MAX(p.payload.len);
     /* One block: entry, token copy, payload, unescaped strings (never longer than the payload). */
     s_entry *e = malloc(sizeof *e + token.len + 2 * pmax);
     if (e == NULL) {
@@ -534,7 +534,7 @@ static int s_verify_full(mb_jwt_verifier *v, mb_cur token, uint64_t h, int64_t n
     e->key_serial = serial;
     unsigned char *payload = (unsigned char *)e->data + token.len;
     size_t plen;
-    if (mb_jwt_b64_decode(p.payload, payload, pmax, &plen) != 0) {
+    if (mb_base64url_decode_to(p.payload, payload, pmax, &plen) != 0) {
         free(e);
         return S_INVALID("payload is not strict base64url");
     }

@@ -20,4 +20,14 @@ int mb_base64_decode(mb_buf *out, mb_cur in, mb_err *err);
 /* Same for base64url without padding (a '=' is rejected, as RFC 7515 requires for JWS). */
 int mb_base64url_decode(mb_buf *out, mb_cur in, mb_err *err);
 
+/* Bytes that decoding `n` characters can produce (an upper bound), and the length of the
+ * unpadded base64url encoding of `n` bytes. */
+#define MB_BASE64_DECODED_MAX(n) (((n) / 4) * 3 + 2)
+#define MB_BASE64URL_ENCODED_LEN(n) (((n) * 4 + 2) / 3)
+
+/* base64url (no padding) into a caller buffer, without allocating: the JWT hot path. Same
+ * strictness as mb_base64url_decode(). Returns 0 with *len set, MB_ERR_INVALID, or MB_ERR_LIMIT
+ * when cap is too small. */
+int mb_base64url_decode_to(mb_cur in, unsigned char *out, size_t cap, size_t *len);
+
 #endif

@@ -65,16 +65,8 @@ void mb_apigw_response_cleanup(mb_apigw_response *resp);
 /* Case-insensitive lookup in a parsed response; returns the value or NULL (borrowed). */
 const char *mb_apigw_response_header(const mb_apigw_response *resp, const char *name);
 
-/* Base64 (RFC 4648, with padding). encode appends to out; returns 0 or MB_ERR_NOMEM.
- * decode appends to out; returns 0, MB_ERR_INVALID (bad alphabet or length) or MB_ERR_NOMEM. */
-int mb_apigw_b64_encode(mb_cur in, mb_buf *out);
-int mb_apigw_b64_decode(mb_cur in, mb_buf *out);
-
 /* Percent-decode src into out ('+' becomes a space when plus_is_space). Invalid escapes are kept
  * literally. Returns 0 or MB_ERR_NOMEM. */
 int mb_apigw_pct_decode(mb_cur src, bool plus_is_space, mb_buf *out);
-
-/* True when the bytes are valid UTF-8 (no overlongs, no surrogates). */
-bool mb_apigw_utf8_valid(mb_cur s);
 
 #endif

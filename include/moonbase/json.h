@@ -37,6 +37,10 @@ int mb_json_encode(lua_State *L, int idx, mb_buf *out, mb_err *err);
  * MB_ERR_NOMEM. */
 int mb_json_append_string(mb_buf *out, mb_cur s);
 
+/* Length (1..4) of the valid UTF-8 sequence at p, n bytes available, or 0 when the bytes there
+ * are not one (overlong, surrogate, beyond U+10FFFF, truncated). */
+size_t mb_json_utf8_seq(const unsigned char *p, size_t n);
+
 /* True when s is entirely valid UTF-8 (no overlongs, surrogates or truncated sequences). */
 bool mb_json_is_utf8(mb_cur s);
 

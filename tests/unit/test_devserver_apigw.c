@@ -14,7 +14,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "moonbase/base64.h"
 #include "moonbase/devserver_apigw.h"
+#include "moonbase/json.h"
 #include "moonbase/devserver_static.h"
 
 static json_t *s_build(const mb_apigw_request *req) {
@@ -118,9 +120,9 @@ static void test_devserver_apigw_b64_roundtrip_and_rejects(void **state) {
     const char *enc[] = {"", "Zg==", "Zm8=", "Zm9v", "Zm9vYg==", "Zm9vYmE=", "Zm9vYmFy"};
     for (size_t i = 0; i < 7; i++) {
         mb_buf e = {0}, d = {0};
-        assert_int_equal(mb_apigw_b64_encode(mb_cur_from_cstr(in[i]), &e), 0);
+        assert_int_equal(mb_base64_encode(&e, mb_cur_from_cstr(in[i])), 0);
         assert_string_equal(e.ptr ? e.ptr : "", enc[i]);
-        assert_int_equal(mb_apigw_b64_decode(mb_cur_from_cstr(enc[i]), &d), 0);
+        assert_int_equal(mb_base64_decode(&d, mb_cur_from_cstr(enc[i]), NULL), 0);
         assert_int_equal(d.len, strlen(in[i]));
         assert_memory_equal(d.ptr ? d.ptr : "", in[i], d.len);
         mb_buf_cleanup(&e);
@@ -129,18 +131,18 @@ static void test_devserver_apigw_b64_roundtrip_and_rejects(void **state) {
     const char *bad[] = {"Z", "Zm9v!", "Zg=", "Zg===", "Z=g="};
     for (size_t i = 0; i < 5; i++) {
         mb_buf d = {0};
-        assert_int_equal(mb_apigw_b64_decode(mb_cur_from_cstr(bad[i]), &d), MB_ERR_INVALID);
+        assert_int_equal(mb_base64_decode(&d, mb_cur_from_cstr(bad[i]), NULL), MB_ERR_INVALID);
         mb_buf_cleanup(&d);
     }
 }
 
 static void test_devserver_apigw_utf8_and_pct(void **state) {
     (void)state;
-    assert_true(mb_apigw_utf8_valid(MB_CUR_LIT("h\xc3\xa9llo \xf0\x9f\x8c\x99")));
-    assert_false(mb_apigw_utf8_valid(MB_CUR_LIT("\xc0\xaf")));         /* overlong */
-    assert_false(mb_apigw_utf8_valid(MB_CUR_LIT("\xed\xa0\x80")));     /* surrogate */
-    assert_false(mb_apigw_utf8_valid(MB_CUR_LIT("\xf4\x90\x80\x80"))); /* > U+10FFFF */
-    assert_false(mb_apigw_utf8_valid(MB_CUR_LIT("\xe2\x82")));         /* truncated */
+    assert_true(mb_json_is_utf8(MB_CUR_LIT("h\xc3\xa9llo \xf0\x9f\x8c\x99")));
+    assert_false(mb_json_is_utf8(MB_CUR_LIT("\xc0\xaf")));         /* overlong */
+    assert_false(mb_json_is_utf8(MB_CUR_LIT("\xed\xa0\x80")));     /* surrogate */
+    assert_false(mb_json_is_utf8(MB_CUR_LIT("\xf4\x90\x80\x80"))); /* > U+10FFFF */
+    assert_false(mb_json_is_utf8(MB_CUR_LIT("\xe2\x82")));         /* truncated */
     mb_buf b = {0};
     assert_int_equal(mb_apigw_pct_decode(MB_CUR_LIT("a%2Fb+c%zz%4"), true, &b), 0);
     assert_string_equal(b.ptr, "a/b c%zz%4");

@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "jwt_testkit.h"
+#include "moonbase/base64.h"
 #include "moonbase/jwks.h"
 #include "moonbase/jwt.h"
 
@@ -754,8 +755,7 @@ static bool s_rs256_header(const char *jws) {
     }
     unsigned char hdr[1024];
     size_t n = 0;
-    extern int mb_jwt_b64_decode(mb_cur in, unsigned char *out, size_t cap, size_t *len);
-    if (mb_jwt_b64_decode((mb_cur){jws, (size_t)(dot - jws)}, hdr, sizeof hdr - 1, &n) != 0) {
+    if (mb_base64url_decode_to((mb_cur){jws, (size_t)(dot - jws)}, hdr, sizeof hdr - 1, &n) != 0) {
         return false;
     }
     hdr[n] = 0;
