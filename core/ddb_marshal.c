@@ -73,17 +73,59 @@ static inline uint64_t s_load8(const unsigned char *p) {
     return w;
 }
 
-/* Whether any of the 8 bytes of w is a control character, '"', '\\' or non-ASCII: the bytes
- * that JSON strings cannot copy without a look. A byte below the subtrahend borrows and sets its
- * top bit; borrows only start at such a byte, so the answer is exact (not which byte, though). */
-static inline bool s_word_special(uint64_t w) {
-    uint64_t t = (w - S_ONES * 0x20) | ((w ^ (S_ONES * '"')) - S_ONES) |
-                 ((w ^ (S_ONES * '\\')) - S_ONES) | w;
-    return (t & S_HIGHS) != 0;
+/* A mask with the top bit set in each byte of w that is a control character, '"', '\\' or
+ * non-ASCII: the bytes that JSON strings cannot copy without a look. Each byte is tested on its
+ * low 7 bits with additions that cannot carry into the next byte, so the mask is exact and its
+ * lowest set bit marks the first such byte. */
+static inline uint64_t s_special_mask(uint64_t w) {
+    const uint64_t low7 = ~S_HIGHS;
+    uint64_t lo = w & low7;
+    uint64_t printable = lo + S_ONES * (0x80 - 0x20); /* top bit: low 7 bits >= 0x20 */
+    uint64_t q = lo ^ (S_ONES * '"'), b = lo ^ (S_ONES * '\\');
+    uint64_t not_quote = (q + low7) | q, not_bslash = (b + low7) | b; /* top bit: byte != c */
+    return (w | ~(printable & not_quote & not_bslash)) & S_HIGHS;
 }
 
 static inline bool s_byte_plain(unsigned char c) {
     return c >= 0x20 && c < 0x80 && c != '"' && c != '\\';
+}
+
+/* The n < 8 bytes at p in a word, some repeated, no others: enough to ask whether any is
+ * special (short keys and values are the common case, and a byte loop is slower). */
+static inline uint64_t s_load_short(const unsigned char *p, size_t n) {
+    if (n >= 4) {
+        uint32_t a, b;
+        memcpy(&a, p, 4);
+        memcpy(&b, p + n - 4, 4);
+        return (uint64_t)a | (uint64_t)b << 32;
+    }
+    return (uint64_t)p[0] * S_ONES ^ ((uint64_t)(p[0] ^ p[n / 2]) << 8) ^
+           ((uint64_t)(p[0] ^ p[n - 1]) << 16);
+}
+
+/* Index of the first byte of p[0..n) that is not plain, or n. */
+static inline size_t s_plain_prefix(const unsigned char *p, size_t n) {
+    size_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        uint64_t m = s_special_mask(s_load8(p + i));
+        if (m != 0) {
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+            return i + (size_t)(__builtin_ctzll(m) >> 3);
+#else
+            break; /* the byte loop below finds it */
+#endif
+        }
+    }
+    if (i < n) { /* 1..7 bytes left: all plain is the common answer */
+        uint64_t w = n >= 8 ? s_load8(p + n - 8) : s_load_short(p, n);
+        if (s_special_mask(w) == 0) {
+            return n;
+        }
+    }
+    while (i < n && s_byte_plain(p[i])) {
+        i++;
+    }
+    return i;
 }
 
 /* Length of the prefix of p[0..n) that a JSON string holds verbatim: printable ASCII other than
@@ -92,12 +134,7 @@ static inline bool s_byte_plain(unsigned char c) {
 static size_t s_verbatim_run(const unsigned char *p, size_t n, bool *bad) {
     size_t i = 0;
     for (;;) {
-        while (i + 8 <= n && !s_word_special(s_load8(p + i))) {
-            i += 8;
-        }
-        while (i < n && s_byte_plain(p[i])) {
-            i++;
-        }
+        i += s_plain_prefix(p + i, n - i);
         if (i == n || p[i] < 0x80) {
             return i; /* the end, or a byte to escape */
         }
@@ -451,15 +488,6 @@ static int s_number_text(lua_State *L, int idx, char *buf, size_t size, mb_err *
     return s_format_double(d, buf, size);
 }
 
-static int s_append_number(lua_State *L, int idx, mb_buf *out, mb_err *err) {
-    char buf[40];
-    int n = s_number_text(L, idx, buf, sizeof buf, err);
-    if (n < 0) {
-        return n;
-    }
-    return mb_buf_append(out, buf, (size_t)n) ? NOMEM(err) : 0;
-}
-
 /* ---- base64 ---- */
 
 static const char s_b64[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
@@ -537,42 +565,100 @@ static long s_base64_decode(const char *src, size_t n, unsigned char *dst) {
 
 /* ---- Lua -> AttributeValue JSON ---- */
 
+/* Marshalling state for one call. mts is the stack slot of the first of three metatables
+ * fetched once per call (set, binary, array: MT_SET, MT_BINARY, MT_ARRAY after it), so that
+ * classifying a table compares references instead of looking names up in the registry. */
+typedef struct s_writer {
+    lua_State *L;
+    mb_buf *out;
+    mb_err *err;
+    int mts;
+} s_writer;
+
+enum { MT_SET, MT_BINARY, MT_ARRAY };
 enum s_kind { S_MAP, S_LIST, S_SET, S_BINARY };
 
-/* Whether the table at idx has the registry metatable `name`. */
-static bool s_has_mt(lua_State *L, int idx, const char *name) {
-    if (!lua_getmetatable(L, idx)) {
-        return false;
+/* Stack room each container level makes for itself and for what a leaf pushes meanwhile (a
+ * map's key and value, a set's type and member, a binary's bytes, 'next' keys). */
+#define S_LEVEL_SLOTS 8
+
+/* Push the three metatables and start a writer (stack: ..., set_mt, binary_mt, array_mt; a
+ * metatable nobody registered is nil and matches no table). */
+static int s_writer_start(s_writer *w, lua_State *L, mb_buf *out, mb_err *err) {
+    *w = (s_writer){L, out, err, 0};
+    if (!lua_checkstack(L, 3 + S_LEVEL_SLOTS)) {
+        return mb_err_set(err, MB_ERR_NOMEM, "ddb: Lua stack exhausted");
     }
-    luaL_getmetatable(L, name);
-    bool same = lua_rawequal(L, -1, -2);
-    lua_pop(L, 2);
-    return same;
+    luaL_getmetatable(L, MB_DDB_SET_MT);
+    luaL_getmetatable(L, MB_DDB_BINARY_MT);
+    luaL_getmetatable(L, MB_DDB_ARRAY_MT);
+    w->mts = lua_gettop(L) - 2;
+    return 0;
 }
 
-/* Classify the table at idx (absolute): set, binary, list (keys exactly 1..n, or empty with
- * the array metatable) or map (string keys). *n is the list length. */
-static int s_table_kind(lua_State *L, int idx, lua_Integer *n, mb_err *err) {
-    *n = 0;
-    if (lua_getmetatable(L, idx)) {
-        lua_pop(L, 1);
-        if (s_has_mt(L, idx, MB_DDB_SET_MT)) {
-            return S_SET;
-        }
-        if (s_has_mt(L, idx, MB_DDB_BINARY_MT)) {
-            return S_BINARY;
-        }
+/* Append n bytes; the inline test is the whole cost when the buffer has room. */
+static inline int s_put(s_writer *w, const char *s, size_t n) {
+    mb_buf *out = w->out;
+    if (out->cap - out->len > n) { /* room for the bytes and the trailing NUL */
+        memcpy(out->ptr + out->len, s, n);
+        out->len += n;
+        out->ptr[out->len] = '\0';
+        return 0;
     }
-    if (lua_rawlen(L, idx) == 0) {
-        /* No array part: a map (an empty one may be a marked list). Non-string keys are refused
-         * by the map writers, so one pass over the keys is enough. */
-        lua_pushnil(L);
-        if (lua_next(L, idx) != 0) {
-            lua_pop(L, 2);
-            return S_MAP;
-        }
-        return s_has_mt(L, idx, MB_DDB_ARRAY_MT) ? S_LIST : S_MAP;
+    return mb_buf_append(out, s, n) ? NOMEM(w->err) : 0;
+}
+
+#define S_LIT(w, s) s_put((w), (s), sizeof(s) - 1)
+
+/* Append pre, s as a JSON string, post. Strings that need no escape (nearly all) are copied
+ * with one capacity check; the others go through mb_ddb_marshal_json_string. */
+static int s_put_string(s_writer *w, const char *pre, size_t pre_len, mb_cur s, const char *post,
+                        size_t post_len) {
+    mb_buf *out = w->out;
+    if (s.len > SIZE_MAX / 2 || mb_buf_reserve(out, pre_len + s.len + 2 + post_len) != 0) {
+        return NOMEM(w->err);
     }
+    const unsigned char *p = (const unsigned char *)s.ptr;
+    if (s.len == 0 || s_plain_prefix(p, s.len) == s.len) {
+        char *o = out->ptr + out->len;
+        memcpy(o, pre, pre_len);
+        o += pre_len;
+        *o++ = '"';
+        if (s.len) {
+            memcpy(o, p, s.len);
+        }
+        o += s.len;
+        *o++ = '"';
+        memcpy(o, post, post_len);
+        out->len = (size_t)(o + post_len - out->ptr);
+        out->ptr[out->len] = '\0';
+        return 0;
+    }
+    int rc = s_put(w, pre, pre_len);
+    rc = rc ? rc : mb_ddb_marshal_json_string(out, s, w->err);
+    return rc ? rc : s_put(w, post, post_len);
+}
+
+/* The string at idx (known to be a string) between two literals. */
+#define S_STRING_AT(w, pre, idx, post)                                                             \
+    s_put_string((w), (pre), sizeof(pre) - 1, s_string_cur((w)->L, (idx)), (post), sizeof(post) - 1)
+
+static inline mb_cur s_string_cur(lua_State *L, int idx) {
+    size_t len;
+    const char *p = lua_tolstring(L, idx, &len);
+    return (mb_cur){p, len};
+}
+
+static int s_put_number(s_writer *w, int idx) {
+    char buf[40];
+    int n = s_number_text(w->L, idx, buf, sizeof buf, w->err);
+    return n < 0 ? n : s_put(w, buf, (size_t)n);
+}
+
+/* Classify a table whose array part is not empty: a list when its keys are exactly 1..n (*n),
+ * an error otherwise ('next' is the only way to see every key, so this is one pass). */
+static int s_list_keys(s_writer *w, int idx, lua_Integer *n) {
+    lua_State *L = w->L;
     lua_Integer count = 0, max = 0;
     bool strings = false;
     lua_pushnil(L);                 /* start 'next' loop; stack: ..., key */
@@ -587,98 +673,118 @@ static int s_table_kind(lua_State *L, int idx, lua_Integer *n, mb_err *err) {
         } else {
             const char *tn = luaL_typename(L, -1);
             lua_pop(L, 1);
-            return mb_err_set(err, MB_ERR_INVALID,
+            return mb_err_set(w->err, MB_ERR_INVALID,
                               "ddb: table key of type %s (want string or 1..n)", tn);
         }
     }
     if (strings && max > 0) {
-        return mb_err_set(err, MB_ERR_INVALID, "ddb: table mixes string and integer keys");
+        return mb_err_set(w->err, MB_ERR_INVALID, "ddb: table mixes string and integer keys");
     }
     if (max > 0 && max != count) {
-        return mb_err_set(err, MB_ERR_INVALID, "ddb: list with holes (keys must be 1..n)");
+        return mb_err_set(w->err, MB_ERR_INVALID, "ddb: list with holes (keys must be 1..n)");
     }
     *n = max;
     return max > 0 ? S_LIST : S_MAP;
 }
 
-static int s_value(lua_State *L, int idx, int depth, mb_buf *out, mb_err *err);
-
-static inline int s_lit(mb_buf *out, const char *s, mb_err *err) {
-    size_t n = strlen(s);          /* literals only: constant-folded */
-    if (out->cap - out->len > n) { /* fast path: room for the bytes and the trailing NUL */
-        memcpy(out->ptr + out->len, s, n + 1);
-        out->len += n;
-        return 0;
+/* Classify the table at idx (absolute): set, binary, list (keys exactly 1..n, or empty with
+ * the array metatable) or map (string keys, refused later if not). *n is the list length. */
+static int s_table_kind(s_writer *w, int idx, lua_Integer *n) {
+    lua_State *L = w->L;
+    int mt = -1;
+    *n = 0;
+    if (lua_getmetatable(L, idx)) { /* stack: ..., mt */
+        mt = lua_rawequal(L, -1, w->mts + MT_SET)      ? MT_SET
+             : lua_rawequal(L, -1, w->mts + MT_BINARY) ? MT_BINARY
+             : lua_rawequal(L, -1, w->mts + MT_ARRAY)  ? MT_ARRAY
+                                                       : -1;
+        lua_pop(L, 1);
     }
-    return mb_buf_append(out, s, n) ? NOMEM(err) : 0;
+    if (mt == MT_SET || mt == MT_BINARY) {
+        return mt == MT_SET ? S_SET : S_BINARY;
+    }
+    if (lua_rawlen(L, idx) > 0) {
+        return s_list_keys(w, idx, n);
+    }
+    if (mt != MT_ARRAY) {
+        return S_MAP; /* with no array part: the map writer refuses any key but a string */
+    }
+    lua_pushnil(L); /* a marked table is a list when empty */
+    if (lua_next(L, idx) != 0) {
+        lua_pop(L, 2);
+        return S_MAP;
+    }
+    return S_LIST;
 }
 
-static int s_string_at(lua_State *L, int idx, mb_buf *out, mb_err *err) {
-    size_t len;
-    const char *p = lua_tolstring(L, idx, &len);
-    return mb_ddb_marshal_json_string(out, (mb_cur){p, len}, err);
+static int s_value(s_writer *w, int idx, int depth);
+
+/* ,"name":AttributeValue for the key and value on top of the stack. */
+static int s_map_entry(s_writer *w, bool first, int depth) {
+    if (lua_type(w->L, -2) != LUA_TSTRING) { /* lua_tolstring would break 'next' */
+        return mb_err_set(w->err, MB_ERR_INVALID, "ddb: map key is not a string");
+    }
+    int rc = s_put_string(w, ",", !first, s_string_cur(w->L, -2), ":", 1);
+    return rc ? rc : s_value(w, lua_gettop(w->L), depth);
 }
 
 /* {"name": AttributeValue, ...} of the map at idx (absolute). */
-static int s_map_body(lua_State *L, int idx, int depth, mb_buf *out, mb_err *err) {
-    if (mb_buf_append_byte(out, '{') != 0) {
-        return NOMEM(err);
+static int s_map_body(s_writer *w, int idx, int depth) {
+    lua_State *L = w->L;
+    if (!lua_checkstack(L, S_LEVEL_SLOTS)) {
+        return mb_err_set(w->err, MB_ERR_NOMEM, "ddb: Lua stack exhausted");
     }
+    int rc = S_LIT(w, "{");
     bool first = true;
-    lua_pushnil(L);                 /* stack: ..., key */
-    while (lua_next(L, idx) != 0) { /* stack: ..., key, value */
-        int rc = lua_type(L, -2) == LUA_TSTRING
-                     ? 0
-                     : mb_err_set(err, MB_ERR_INVALID, "ddb: map key is not a string");
-        rc = rc ? rc : (first ? 0 : s_lit(out, ",", err));
-        rc = rc ? rc : s_string_at(L, -2, out, err);
-        rc = rc ? rc : s_lit(out, ":", err);
-        rc = rc ? rc : s_value(L, lua_gettop(L), depth, out, err);
-        lua_pop(L, 1); /* stack: ..., key */
-        if (rc != 0) {
-            lua_pop(L, 1);
-            return rc;
-        }
+    lua_pushnil(L);                            /* stack: ..., key */
+    while (rc == 0 && lua_next(L, idx) != 0) { /* stack: ..., key, value */
+        rc = s_map_entry(w, first, depth);
+        lua_pop(L, rc ? 2 : 1); /* stack: ..., key (or nothing: the loop ends) */
         first = false;
     }
-    return s_lit(out, "}", err);
+    return rc ? rc : S_LIT(w, "}");
 }
 
-static int s_list_body(lua_State *L, int idx, lua_Integer n, int depth, mb_buf *out, mb_err *err) {
-    int rc = s_lit(out, "[", err);
+static int s_list_body(s_writer *w, int idx, lua_Integer n, int depth) {
+    lua_State *L = w->L;
+    if (!lua_checkstack(L, S_LEVEL_SLOTS)) {
+        return mb_err_set(w->err, MB_ERR_NOMEM, "ddb: Lua stack exhausted");
+    }
+    int rc = S_LIT(w, "[");
     for (lua_Integer i = 1; rc == 0 && i <= n; i++) {
-        rc = i > 1 ? s_lit(out, ",", err) : 0;
+        rc = i > 1 ? S_LIT(w, ",") : 0;
         lua_rawgeti(L, idx, i); /* stack: ..., element */
-        rc = rc ? rc : s_value(L, lua_gettop(L), depth, out, err);
+        rc = rc ? rc : s_value(w, lua_gettop(L), depth);
         lua_pop(L, 1);
     }
-    return rc ? rc : s_lit(out, "]", err);
+    return rc ? rc : S_LIT(w, "]");
 }
 
 /* One member of a set: an SS string, an NS number or numeric string, a BS string. */
-static int s_set_member(lua_State *L, int idx, char kind, mb_buf *out, mb_err *err) {
+static int s_set_member(s_writer *w, int idx, char kind) {
+    lua_State *L = w->L;
     int t = lua_type(L, idx);
     size_t len = 0;
     const char *p = t == LUA_TSTRING ? lua_tolstring(L, idx, &len) : NULL;
     if (kind == 'N' && t == LUA_TNUMBER) {
-        int rc = s_lit(out, "\"", err);
-        rc = rc ? rc : s_append_number(L, idx, out, err);
-        return rc ? rc : s_lit(out, "\"", err);
+        int rc = S_LIT(w, "\"");
+        rc = rc ? rc : s_put_number(w, idx);
+        return rc ? rc : S_LIT(w, "\"");
     }
     if (!p) {
-        return mb_err_set(err, MB_ERR_INVALID, "ddb: %cS member of type %s", kind,
+        return mb_err_set(w->err, MB_ERR_INVALID, "ddb: %cS member of type %s", kind,
                           luaL_typename(L, idx));
     }
     bool is_int;
     if (kind == 'N' && (len >= NUMBER_MAX_TEXT || !s_number_syntax(p, len, &is_int))) {
-        return mb_err_set(err, MB_ERR_INVALID, "ddb: NS member is not a number");
+        return mb_err_set(w->err, MB_ERR_INVALID, "ddb: NS member is not a number");
     }
     if (kind == 'B') {
-        int rc = s_lit(out, "\"", err);
-        rc = rc ? rc : (s_base64_append(out, (const unsigned char *)p, len) ? NOMEM(err) : 0);
-        return rc ? rc : s_lit(out, "\"", err);
+        int rc = S_LIT(w, "\"");
+        rc = rc ? rc : (s_base64_append(w->out, (const unsigned char *)p, len) ? NOMEM(w->err) : 0);
+        return rc ? rc : S_LIT(w, "\"");
     }
-    return mb_ddb_marshal_json_string(out, (mb_cur){p, len}, err);
+    return mb_ddb_marshal_json_string(w->out, (mb_cur){p, len}, w->err);
 }
 
 /* The type letter of a set table ('S', 'N' or 'B'), or 0 when malformed. */
@@ -691,109 +797,109 @@ static char s_set_kind(lua_State *L, int idx) {
     return kind;
 }
 
-static int s_set(lua_State *L, int idx, mb_buf *out, mb_err *err) {
+static int s_set(s_writer *w, int idx) {
+    lua_State *L = w->L;
     char kind = s_set_kind(L, idx);
     lua_Integer n = (lua_Integer)lua_rawlen(L, idx);
     if (!kind || n < 1) {
-        return mb_err_set(err, MB_ERR_INVALID, "ddb: malformed or empty set");
+        return mb_err_set(w->err, MB_ERR_INVALID, "ddb: malformed or empty set");
     }
-    char head[8] = {'{', '"', kind, 'S', '"', ':', '[', 0};
-    int rc = s_lit(out, head, err);
+    char head[7] = {'{', '"', kind, 'S', '"', ':', '['};
+    int rc = s_put(w, head, sizeof head);
     for (lua_Integer i = 1; rc == 0 && i <= n; i++) {
-        rc = i > 1 ? s_lit(out, ",", err) : 0;
+        rc = i > 1 ? S_LIT(w, ",") : 0;
         lua_rawgeti(L, idx, i);
-        rc = rc ? rc : s_set_member(L, lua_gettop(L), kind, out, err);
+        rc = rc ? rc : s_set_member(w, lua_gettop(L), kind);
         lua_pop(L, 1);
     }
-    return rc ? rc : s_lit(out, "]}", err);
+    return rc ? rc : S_LIT(w, "]}");
 }
 
-static int s_binary(lua_State *L, int idx, mb_buf *out, mb_err *err) {
+static int s_binary(s_writer *w, int idx) {
+    lua_State *L = w->L;
     lua_getfield(L, idx, "value");
     size_t len = 0;
     const char *p = lua_type(L, -1) == LUA_TSTRING ? lua_tolstring(L, -1, &len) : NULL;
-    int rc = p ? s_lit(out, "{\"B\":\"", err)
-               : mb_err_set(err, MB_ERR_INVALID, "ddb: binary value without bytes");
-    rc = rc ? rc : (s_base64_append(out, (const unsigned char *)p, len) ? NOMEM(err) : 0);
+    int rc = p ? S_LIT(w, "{\"B\":\"")
+               : mb_err_set(w->err, MB_ERR_INVALID, "ddb: binary value without bytes");
+    rc = rc ? rc : (s_base64_append(w->out, (const unsigned char *)p, len) ? NOMEM(w->err) : 0);
     lua_pop(L, 1);
-    return rc ? rc : s_lit(out, "\"}", err);
+    return rc ? rc : S_LIT(w, "\"}");
 }
 
-static int s_table_value(lua_State *L, int idx, int depth, mb_buf *out, mb_err *err) {
+static int s_table_value(s_writer *w, int idx, int depth) {
     lua_Integer n;
-    int kind = s_table_kind(L, idx, &n, err);
+    int kind = s_table_kind(w, idx, &n);
     if (kind < 0) {
         return kind;
     }
     if (kind == S_SET) {
-        return s_set(L, idx, out, err);
+        return s_set(w, idx);
     }
     if (kind == S_BINARY) {
-        return s_binary(L, idx, out, err);
+        return s_binary(w, idx);
     }
     if (depth >= MB_DDB_MAX_DEPTH) {
-        return mb_err_set(err, MB_ERR_LIMIT, "ddb: nesting deeper than %d levels",
+        return mb_err_set(w->err, MB_ERR_LIMIT, "ddb: nesting deeper than %d levels",
                           MB_DDB_MAX_DEPTH);
     }
-    int rc = s_lit(out, kind == S_LIST ? "{\"L\":" : "{\"M\":", err);
+    int rc = kind == S_LIST ? S_LIT(w, "{\"L\":") : S_LIT(w, "{\"M\":");
     rc = rc ? rc
-            : (kind == S_LIST ? s_list_body(L, idx, n, depth + 1, out, err)
-                              : s_map_body(L, idx, depth + 1, out, err));
-    return rc ? rc : s_lit(out, "}", err);
+            : (kind == S_LIST ? s_list_body(w, idx, n, depth + 1) : s_map_body(w, idx, depth + 1));
+    return rc ? rc : S_LIT(w, "}");
 }
 
-/* The AttributeValue of the value at idx (absolute); depth counts enclosing M/L levels. */
-static int s_value(lua_State *L, int idx, int depth, mb_buf *out, mb_err *err) {
-    if (!lua_checkstack(L, 8)) {
-        return mb_err_set(err, MB_ERR_NOMEM, "ddb: Lua stack exhausted");
-    }
+/* The AttributeValue of the value at idx (absolute); depth counts enclosing M/L levels. Stack
+ * room: the enclosing level's S_LEVEL_SLOTS. */
+static int s_value(s_writer *w, int idx, int depth) {
+    lua_State *L = w->L;
     switch (lua_type(L, idx)) {
-    case LUA_TSTRING: {
-        int rc = s_lit(out, "{\"S\":", err);
-        rc = rc ? rc : s_string_at(L, idx, out, err);
-        return rc ? rc : s_lit(out, "}", err);
-    }
+    case LUA_TSTRING:
+        return S_STRING_AT(w, "{\"S\":", idx, "}");
     case LUA_TNUMBER: {
-        int rc = s_lit(out, "{\"N\":\"", err);
-        rc = rc ? rc : s_append_number(L, idx, out, err);
-        return rc ? rc : s_lit(out, "\"}", err);
+        int rc = S_LIT(w, "{\"N\":\"");
+        rc = rc ? rc : s_put_number(w, idx);
+        return rc ? rc : S_LIT(w, "\"}");
     }
     case LUA_TBOOLEAN:
-        return s_lit(out, lua_toboolean(L, idx) ? "{\"BOOL\":true}" : "{\"BOOL\":false}", err);
+        return lua_toboolean(L, idx) ? S_LIT(w, "{\"BOOL\":true}") : S_LIT(w, "{\"BOOL\":false}");
     case LUA_TLIGHTUSERDATA:
         if (lua_touserdata(L, idx) == NULL) {
-            return s_lit(out, "{\"NULL\":true}", err);
+            return S_LIT(w, "{\"NULL\":true}");
         }
         break;
     case LUA_TTABLE:
-        return s_table_value(L, idx, depth, out, err);
+        return s_table_value(w, idx, depth);
     default:
         break;
     }
-    return mb_err_set(err, MB_ERR_INVALID, "ddb: cannot store a %s", luaL_typename(L, idx));
+    return mb_err_set(w->err, MB_ERR_INVALID, "ddb: cannot store a %s", luaL_typename(L, idx));
 }
 
 int mb_ddb_marshal_value(lua_State *L, int idx, mb_buf *out, mb_err *err) {
     int top = lua_gettop(L);
-    int rc = s_value(L, lua_absindex(L, idx), 0, out, err);
+    idx = lua_absindex(L, idx);
+    s_writer w;
+    int rc = s_writer_start(&w, L, out, err);
+    rc = rc ? rc : s_value(&w, idx, 0);
     lua_settop(L, top);
     return rc;
 }
 
-static int s_item_at(lua_State *L, int idx, mb_buf *out, mb_err *err) {
-    if (lua_type(L, idx) != LUA_TTABLE) {
-        return mb_err_set(err, MB_ERR_INVALID, "ddb: an item must be a table, not %s",
-                          luaL_typename(L, idx));
+static int s_item_at(s_writer *w, int idx) {
+    if (lua_type(w->L, idx) != LUA_TTABLE) {
+        return mb_err_set(w->err, MB_ERR_INVALID, "ddb: an item must be a table, not %s",
+                          luaL_typename(w->L, idx));
     }
-    if (!lua_checkstack(L, 8)) {
-        return mb_err_set(err, MB_ERR_NOMEM, "ddb: Lua stack exhausted");
-    }
-    return s_map_body(L, idx, 0, out, err);
+    return s_map_body(w, idx, 0);
 }
 
 int mb_ddb_marshal_item(lua_State *L, int idx, mb_buf *out, mb_err *err) {
     int top = lua_gettop(L);
-    int rc = s_item_at(L, lua_absindex(L, idx), out, err);
+    idx = lua_absindex(L, idx);
+    s_writer w;
+    int rc = s_writer_start(&w, L, out, err);
+    rc = rc ? rc : s_item_at(&w, idx);
     lua_settop(L, top);
     return rc;
 }
@@ -813,106 +919,115 @@ static bool s_is_item_list_field(const char *k, size_t n) {
     return (n == 4 && memcmp(k, "Keys", 4) == 0) || (n == 5 && memcmp(k, "Items", 5) == 0);
 }
 
-static int s_plain(lua_State *L, int idx, int depth, mb_buf *out, mb_err *err);
+static int s_plain(s_writer *w, int idx, int depth);
 
-static int s_item_list(lua_State *L, int idx, mb_buf *out, mb_err *err) {
+static int s_item_list(s_writer *w, int idx) {
+    lua_State *L = w->L;
     lua_Integer n = 0;
-    int kind = lua_type(L, idx) == LUA_TTABLE ? s_table_kind(L, idx, &n, err) : -1;
+    int kind = lua_type(L, idx) == LUA_TTABLE ? s_table_kind(w, idx, &n) : -1;
     if (kind != S_LIST && !(kind == S_MAP && n == 0)) {
-        return mb_err_set(err, MB_ERR_INVALID, "ddb: Keys/Items must be a list of items");
+        return mb_err_set(w->err, MB_ERR_INVALID, "ddb: Keys/Items must be a list of items");
     }
-    int rc = s_lit(out, "[", err);
+    int rc = S_LIT(w, "[");
     for (lua_Integer i = 1; rc == 0 && i <= n; i++) {
-        rc = i > 1 ? s_lit(out, ",", err) : 0;
+        rc = i > 1 ? S_LIT(w, ",") : 0;
         lua_rawgeti(L, idx, i);
-        rc = rc ? rc : s_item_at(L, lua_gettop(L), out, err);
+        rc = rc ? rc : s_item_at(w, lua_gettop(L));
         lua_pop(L, 1);
     }
-    return rc ? rc : s_lit(out, "]", err);
+    return rc ? rc : S_LIT(w, "]");
 }
 
-static int s_plain_object(lua_State *L, int idx, int depth, mb_buf *out, mb_err *err) {
-    int rc = s_lit(out, "{", err);
+/* "name":value for the key and value on top of the stack; item fields are marshalled as items. */
+static int s_plain_field(s_writer *w, bool first, int depth) {
+    lua_State *L = w->L;
+    if (lua_type(L, -2) != LUA_TSTRING) { /* lua_tolstring would break 'next' */
+        return mb_err_set(w->err, MB_ERR_INVALID, "ddb: object key is not a string");
+    }
+    mb_cur k = s_string_cur(L, -2);
+    int v = lua_gettop(L);
+    int rc = s_put_string(w, ",", !first, k, ":", 1);
+    if (rc == 0 && s_is_item_field(k.ptr, k.len)) {
+        rc = s_item_at(w, v);
+    } else if (rc == 0 && s_is_item_list_field(k.ptr, k.len)) {
+        rc = s_item_list(w, v);
+    } else if (rc == 0) {
+        rc = s_plain(w, v, depth + 1);
+    }
+    return rc;
+}
+
+static int s_plain_object(s_writer *w, int idx, int depth) {
+    lua_State *L = w->L;
+    int rc = S_LIT(w, "{");
     bool first = true;
     lua_pushnil(L);                            /* stack: ..., key */
     while (rc == 0 && lua_next(L, idx) != 0) { /* stack: ..., key, value */
-        if (lua_type(L, -2) != LUA_TSTRING) {  /* lua_tolstring would break 'next' */
-            lua_pop(L, 2);
-            return mb_err_set(err, MB_ERR_INVALID, "ddb: object key is not a string");
-        }
-        size_t klen;
-        const char *k = lua_tolstring(L, -2, &klen);
-        int v = lua_gettop(L);
-        rc = first ? 0 : s_lit(out, ",", err);
-        rc = rc ? rc : mb_ddb_marshal_json_string(out, (mb_cur){k, klen}, err);
-        rc = rc ? rc : s_lit(out, ":", err);
-        if (rc == 0 && s_is_item_field(k, klen)) {
-            rc = s_item_at(L, v, out, err);
-        } else if (rc == 0 && s_is_item_list_field(k, klen)) {
-            rc = s_item_list(L, v, out, err);
-        } else if (rc == 0) {
-            rc = s_plain(L, v, depth + 1, out, err);
-        }
-        lua_pop(L, 1); /* stack: ..., key */
+        rc = s_plain_field(w, first, depth);
+        lua_pop(L, rc ? 2 : 1); /* stack: ..., key (or nothing: the loop ends) */
         first = false;
     }
-    return rc ? rc : s_lit(out, "}", err);
+    return rc ? rc : S_LIT(w, "}");
 }
 
-static int s_plain_table(lua_State *L, int idx, int depth, mb_buf *out, mb_err *err) {
+static int s_plain_table(s_writer *w, int idx, int depth) {
+    lua_State *L = w->L;
     lua_Integer n;
-    int kind = s_table_kind(L, idx, &n, err);
+    int kind = s_table_kind(w, idx, &n);
     if (kind < 0) {
         return kind;
     }
     if (kind == S_MAP) {
-        return s_plain_object(L, idx, depth, out, err);
+        return s_plain_object(w, idx, depth);
     }
     if (kind != S_LIST) {
-        return mb_err_set(err, MB_ERR_INVALID, "ddb: a set or binary outside an item");
+        return mb_err_set(w->err, MB_ERR_INVALID, "ddb: a set or binary outside an item");
     }
-    int rc = s_lit(out, "[", err);
+    int rc = S_LIT(w, "[");
     for (lua_Integer i = 1; rc == 0 && i <= n; i++) {
-        rc = i > 1 ? s_lit(out, ",", err) : 0;
+        rc = i > 1 ? S_LIT(w, ",") : 0;
         lua_rawgeti(L, idx, i);
-        rc = rc ? rc : s_plain(L, lua_gettop(L), depth + 1, out, err);
+        rc = rc ? rc : s_plain(w, lua_gettop(L), depth + 1);
         lua_pop(L, 1);
     }
-    return rc ? rc : s_lit(out, "]", err);
+    return rc ? rc : S_LIT(w, "]");
 }
 
-static int s_plain(lua_State *L, int idx, int depth, mb_buf *out, mb_err *err) {
-    if (depth > MB_DDB_MAX_ENVELOPE_DEPTH || !lua_checkstack(L, 8)) {
-        return mb_err_set(err, MB_ERR_LIMIT, "ddb: request nested too deeply");
+static int s_plain(s_writer *w, int idx, int depth) {
+    lua_State *L = w->L;
+    if (depth > MB_DDB_MAX_ENVELOPE_DEPTH || !lua_checkstack(L, S_LEVEL_SLOTS)) {
+        return mb_err_set(w->err, MB_ERR_LIMIT, "ddb: request nested too deeply");
     }
     switch (lua_type(L, idx)) {
     case LUA_TSTRING:
-        return s_string_at(L, idx, out, err);
+        return S_STRING_AT(w, "", idx, "");
     case LUA_TNUMBER:
-        return s_append_number(L, idx, out, err);
+        return s_put_number(w, idx);
     case LUA_TBOOLEAN:
-        return s_lit(out, lua_toboolean(L, idx) ? "true" : "false", err);
+        return lua_toboolean(L, idx) ? S_LIT(w, "true") : S_LIT(w, "false");
     case LUA_TNIL:
-        return s_lit(out, "null", err);
+        return S_LIT(w, "null");
     case LUA_TLIGHTUSERDATA:
         if (lua_touserdata(L, idx) == NULL) {
-            return s_lit(out, "null", err);
+            return S_LIT(w, "null");
         }
         break;
     case LUA_TTABLE:
-        return s_plain_table(L, idx, depth, out, err);
+        return s_plain_table(w, idx, depth);
     default:
         break;
     }
-    return mb_err_set(err, MB_ERR_INVALID, "ddb: cannot send a %s", luaL_typename(L, idx));
+    return mb_err_set(w->err, MB_ERR_INVALID, "ddb: cannot send a %s", luaL_typename(L, idx));
 }
 
 int mb_ddb_marshal_request(lua_State *L, int idx, mb_buf *out, mb_err *err) {
     int top = lua_gettop(L);
     idx = lua_absindex(L, idx);
+    s_writer w;
     int rc = lua_type(L, idx) == LUA_TTABLE
-                 ? s_plain(L, idx, 0, out, err)
+                 ? s_writer_start(&w, L, out, err)
                  : mb_err_set(err, MB_ERR_INVALID, "ddb: a request must be a table");
+    rc = rc ? rc : s_plain(&w, idx, 0);
     lua_settop(L, top);
     return rc;
 }
@@ -1026,9 +1141,12 @@ int mb_ddb_marshal_push_set(lua_State *L, int members_idx, const char *type, mb_
 
 /* ---- JSON reader ---- */
 
+/* Parsing state: the unread bytes, the error, and the stack slot holding the array metatable
+ * (fetched once per call, not once per list). */
 typedef struct s_reader {
     const char *p, *end;
     mb_err *err;
+    int array_mt;
 } s_reader;
 
 static int s_bad(s_reader *r, const char *what) {
@@ -1059,30 +1177,31 @@ static bool s_lit_match(s_reader *r, const char *lit, size_t n) {
 }
 
 /* Scan a string literal (r->p after the opening quote). On success *raw is the bytes between
- * the quotes and *escaped tells whether they hold escapes; UTF-8 and escapes are validated. */
+ * the quotes and *escaped tells whether they hold escapes; UTF-8 and escapes are validated
+ * (\\uXXXX digits when decoding). Runs of plain text are skipped 8 bytes at a time. */
 static int s_scan_string(s_reader *r, mb_cur *raw, bool *escaped) {
     const unsigned char *p = (const unsigned char *)r->p, *end = (const unsigned char *)r->end;
     *escaped = false;
-    while (p < end && *p != '"') {
-        if (*p < 0x20) {
-            return s_bad(r, "control character in a string");
-        }
-        if (*p == '\\') {
-            *escaped = true;
-            if (p + 1 >= end || !strchr("\"\\/bfnrtu", p[1])) {
-                return s_bad(r, "bad escape");
-            }
-            p += p[1] == 'u' ? 2 : 2; /* \uXXXX digits are checked when decoding */
-            continue;
-        }
-        size_t k = *p < 0x80 ? 1 : s_utf8_seq(p, (size_t)(end - p));
-        if (k == 0) {
+    for (;;) {
+        bool bad = false;
+        p += s_verbatim_run(p, (size_t)(end - p), &bad);
+        if (bad) {
             return s_bad(r, "invalid UTF-8");
         }
-        p += k;
-    }
-    if (p >= end) {
-        return s_bad(r, "unterminated string");
+        if (p == end) {
+            return s_bad(r, "unterminated string");
+        }
+        if (*p == '"') {
+            break;
+        }
+        if (*p != '\\') {
+            return s_bad(r, "control character in a string");
+        }
+        if (p + 1 >= end || !memchr("\"\\/bfnrtu", p[1], 9)) { /* strchr would accept NUL */
+            return s_bad(r, "bad escape");
+        }
+        *escaped = true;
+        p += 2;
     }
     *raw = (mb_cur){r->p, (size_t)((const char *)p - r->p)};
     r->p = (const char *)p + 1;
@@ -1239,23 +1358,28 @@ static int s_push_number_value(lua_State *L, s_reader *r) {
 }
 
 /* Build a table from the n key/value pairs (or n values when keys is false) above base, sized
- * once: filling a table as a parse goes would rehash it at every power of two. */
+ * once: filling a table as a parse goes would rehash it at every power of two. The table is
+ * slid under the pairs so that each lua_rawset pops one (no copies of keys and values). */
 static void s_collect(lua_State *L, int base, int n, bool keys) {
     lua_createtable(L, keys ? 0 : n, keys ? n : 0); /* stack: base, pairs..., table */
-    for (int i = 0; i < n; i++) {
+    lua_rotate(L, base + 1, 1);                     /* stack: base, table, pairs... */
+    for (int i = n; i > 0; i--) {
         if (keys) {
-            lua_pushvalue(L, base + 2 * i + 1);
-            lua_pushvalue(L, base + 2 * i + 2);
-            lua_rawset(L, -3);
+            lua_rawset(L, base + 1); /* pops the last pair */
         } else {
-            lua_pushvalue(L, base + i + 1);
-            lua_rawseti(L, -2, i + 1);
+            lua_rawseti(L, base + 1, i);
         }
     }
-    if (n > 0) {
-        lua_replace(L, base + 1);
-        lua_settop(L, base + 1); /* stack: base, table */
-    }
+}
+
+/* Entries of a map or list are left on the stack until the table is built: room is made for
+ * S_BATCH more at a time, plus S_SLACK for what reading one value pushes meanwhile (a set, a
+ * base64 text and its buffer, the first entries of a nested map, which checks for itself). */
+#define S_BATCH 16
+#define S_SLACK 8
+
+static bool s_room(lua_State *L, int n) {
+    return n % S_BATCH != 0 || (n < INT32_MAX / 4 && lua_checkstack(L, 2 * S_BATCH + S_SLACK));
 }
 
 /* {"name": AttributeValue, ...} -> table. */
@@ -1266,7 +1390,7 @@ static int s_av_map(lua_State *L, s_reader *r, int depth) {
     int base = lua_gettop(L), n = 0;
     if (!s_eat(r, '}')) {
         do {
-            if (!lua_checkstack(L, 4) || n == INT32_MAX / 4) {
+            if (!s_room(L, n)) {
                 return mb_err_set(r->err, MB_ERR_LIMIT, "ddb: too many attributes");
             }
             int rc = s_push_string_value(L, r); /* stack: ..., name */
@@ -1294,7 +1418,7 @@ static int s_av_list(lua_State *L, s_reader *r, int depth) {
     int base = lua_gettop(L), n = 0;
     if (!s_eat(r, ']')) {
         do {
-            if (!lua_checkstack(L, 4) || n == INT32_MAX / 4) {
+            if (!s_room(L, n)) {
                 return mb_err_set(r->err, MB_ERR_LIMIT, "ddb: list too long");
             }
             int rc = s_av(L, r, depth);
@@ -1307,12 +1431,10 @@ static int s_av_list(lua_State *L, s_reader *r, int depth) {
             return s_bad(r, "expected ',' or ']'");
         }
     }
-    s_collect(L, base, n, false);          /* stack: ..., list */
-    luaL_getmetatable(L, MB_DDB_ARRAY_MT); /* an empty L must stay a list on the way back */
-    if (lua_istable(L, -1)) {
+    s_collect(L, base, n, false); /* stack: ..., list */
+    if (r->array_mt) {            /* an empty L must stay a list on the way back */
+        lua_pushvalue(L, r->array_mt);
         lua_setmetatable(L, -2);
-    } else {
-        lua_pop(L, 1);
     }
     return 0;
 }
@@ -1357,50 +1479,65 @@ static int s_av_bool(lua_State *L, s_reader *r, bool null) {
     return s_bad(r, null ? "NULL must be true" : "BOOL must be true or false");
 }
 
+static int s_av_nested(lua_State *L, s_reader *r, char kind, int depth) {
+    if (depth >= MB_DDB_MAX_DEPTH) {
+        return mb_err_set(r->err, MB_ERR_LIMIT, "ddb: nesting deeper than %d levels",
+                          MB_DDB_MAX_DEPTH);
+    }
+    return kind == 'M' ? s_av_map(L, r, depth + 1) : s_av_list(L, r, depth + 1);
+}
+
 static int s_av_dispatch(lua_State *L, s_reader *r, mb_cur tag, int depth) {
-    char t[5] = {0};
-    if (tag.len < 1 || tag.len > 4) {
-        return s_bad(r, "unknown type tag");
-    }
-    memcpy(t, tag.ptr, tag.len);
-    if (strcmp(t, "S") == 0) {
-        return s_push_string_value(L, r);
-    }
-    if (strcmp(t, "N") == 0) {
-        return s_push_number_value(L, r);
-    }
-    if (strcmp(t, "B") == 0) {
-        return s_push_base64(L, r);
-    }
-    if (strcmp(t, "BOOL") == 0 || strcmp(t, "NULL") == 0) {
-        return s_av_bool(L, r, t[0] == 'N');
-    }
-    if (strcmp(t, "M") == 0 || strcmp(t, "L") == 0) {
-        if (depth >= MB_DDB_MAX_DEPTH) {
-            return mb_err_set(r->err, MB_ERR_LIMIT, "ddb: nesting deeper than %d levels",
-                              MB_DDB_MAX_DEPTH);
+    char c = tag.ptr[0];
+    if (tag.len == 1) {
+        switch (c) {
+        case 'S':
+            return s_push_string_value(L, r);
+        case 'N':
+            return s_push_number_value(L, r);
+        case 'B':
+            return s_push_base64(L, r);
+        case 'M':
+        case 'L':
+            return s_av_nested(L, r, c, depth);
+        default:
+            break;
         }
-        return t[0] == 'M' ? s_av_map(L, r, depth + 1) : s_av_list(L, r, depth + 1);
-    }
-    if (tag.len == 2 && t[1] == 'S' && strchr("SNB", t[0])) {
-        return s_av_set(L, r, t[0]);
+    } else if (tag.len == 2 && tag.ptr[1] == 'S' && (c == 'S' || c == 'N' || c == 'B')) {
+        return s_av_set(L, r, c);
+    } else if (tag.len == 4 &&
+               (memcmp(tag.ptr, "BOOL", 4) == 0 || memcmp(tag.ptr, "NULL", 4) == 0)) {
+        return s_av_bool(L, r, c == 'N');
     }
     return s_bad(r, "unknown type tag");
 }
 
+/* The type tag of an AttributeValue ("S", "BOOL"...): 1 to 4 bytes before a quote, found with
+ * one memchr rather than the general string scanner; anything else is an unknown tag. */
+static int s_tag(s_reader *r, mb_cur *tag) {
+    if (!s_eat(r, '"')) {
+        return s_bad(r, "unknown type tag");
+    }
+    size_t avail = (size_t)(r->end - r->p);
+    const char *q = memchr(r->p, '"', avail < 5 ? avail : 5);
+    if (!q || q == r->p) {
+        return s_bad(r, "unknown type tag");
+    }
+    *tag = (mb_cur){r->p, (size_t)(q - r->p)};
+    r->p = q + 1;
+    return 0;
+}
+
 /* {"<tag>": value} -> the Lua value. */
 static int s_av(lua_State *L, s_reader *r, int depth) {
-    if (!lua_checkstack(L, 8)) {
-        return mb_err_set(r->err, MB_ERR_NOMEM, "ddb: Lua stack exhausted");
-    }
-    mb_cur tag;
+    mb_cur tag = {0}; /* stack room: the caller's (s_room) */
     if (!s_eat(r, '{')) {
         return s_bad(r, "an AttributeValue must be an object");
     }
     if (s_eat(r, '}')) {
         return s_bad(r, "AttributeValue without a type tag");
     }
-    int rc = s_plain_string(r, &tag, "unknown type tag");
+    int rc = s_tag(r, &tag);
     if (rc == 0 && !s_eat(r, ':')) {
         rc = s_bad(r, "expected ':'");
     }
@@ -1416,7 +1553,11 @@ typedef int (*s_parse_fn)(lua_State *L, s_reader *r, int depth);
 
 static int s_run(lua_State *L, mb_cur json, mb_err *err, s_parse_fn fn) {
     int top = lua_gettop(L);
-    s_reader r = {json.ptr, json.ptr + json.len, err};
+    if (!lua_checkstack(L, S_SLACK + 1)) {
+        return mb_err_set(err, MB_ERR_NOMEM, "ddb: Lua stack exhausted");
+    }
+    luaL_getmetatable(L, MB_DDB_ARRAY_MT); /* stack: ..., array_mt (nil when not registered) */
+    s_reader r = {json.ptr, json.ptr + json.len, err, lua_istable(L, -1) ? top + 1 : 0};
     int rc = json.len ? fn(L, &r, 0) : s_bad(&r, "empty");
     if (rc == 0) {
         s_ws(&r);
@@ -1424,8 +1565,10 @@ static int s_run(lua_State *L, mb_cur json, mb_err *err, s_parse_fn fn) {
     }
     if (rc != 0) {
         lua_settop(L, top);
+        return rc;
     }
-    return rc;
+    lua_remove(L, top + 1); /* stack: ..., value */
+    return 0;
 }
 
 int mb_ddb_marshal_unmarshal_value(lua_State *L, mb_cur json, mb_err *err) {
