@@ -1,6 +1,8 @@
 /* emf.c - CloudWatch Embedded Metric Format documents (see moonbase/emf.h). */
 #include "moonbase/emf.h"
 
+#include "moonbase/numfmt.h"
+
 #include <errno.h>
 #include <math.h>
 #include <stdio.h>
@@ -105,75 +107,14 @@ static void s_raw(s_out *o, const char *s, size_t n) {
 #define S_LIT(o, lit) s_raw((o), (lit), sizeof(lit) - 1)
 
 static void s_int(s_out *o, int64_t v) {
-    char tmp[24];
-    size_t i = sizeof tmp;
-    uint64_t u = v < 0 ? (uint64_t)0 - (uint64_t)v : (uint64_t)v;
-    do {
-        tmp[--i] = (char)('0' + u % 10);
-        u /= 10;
-    } while (u);
-    if (v < 0) {
-        tmp[--i] = '-';
-    }
-    s_raw(o, tmp + i, sizeof tmp - i);
+    char tmp[MB_NUMFMT_MAX];
+    s_raw(o, tmp, mb_numfmt_int(tmp, v));
 }
 
-/* Values with at most 3 decimals (latencies in ms, most metrics) skip snprintf + strtod: k / 1000.0
- * is correctly rounded, so when it equals v the exact decimal k/1000 reads back as v. */
-static bool s_num_milli(s_out *o, double v) {
-    if (!(fabs(v) < 1e12)) {
-        return false;
-    }
-    double scaled = v * 1000.0;
-    int64_t k = (int64_t)(scaled < 0 ? scaled - 0.5 : scaled + 0.5);
-    if ((double)k / 1000.0 != v) {
-        return false;
-    }
-    uint64_t u = k < 0 ? (uint64_t)0 - (uint64_t)k : (uint64_t)k;
-    char tmp[32];
-    size_t i = sizeof tmp;
-    unsigned frac = (unsigned)(u % 1000);
-    int digits = 3;
-    while (digits > 0 && frac % 10 == 0) {
-        frac /= 10;
-        digits--;
-    }
-    for (int d = 0; d < digits; d++) {
-        tmp[--i] = (char)('0' + frac % 10);
-        frac /= 10;
-    }
-    if (digits > 0) {
-        tmp[--i] = '.';
-    }
-    u /= 1000;
-    do {
-        tmp[--i] = (char)('0' + u % 10);
-        u /= 10;
-    } while (u);
-    if (k < 0) {
-        tmp[--i] = '-';
-    }
-    s_raw(o, tmp + i, sizeof tmp - i);
-    return true;
-}
-
-/* Values are validated finite; the shortest of %.15g / %.17g that reads back exactly. */
+/* Values are validated finite at put time. */
 static void s_num(s_out *o, double v) {
-    if (v == floor(v) && fabs(v) < 9007199254740992.0) {
-        s_int(o, (int64_t)v);
-        return;
-    }
-    if (s_num_milli(o, v)) {
-        return;
-    }
-    char tmp[40];
-    int n = snprintf(tmp, sizeof tmp, "%.15g", v);
-    if (n > 0 && strtod(tmp, NULL) != v) {
-        n = snprintf(tmp, sizeof tmp, "%.17g", v);
-    }
-    if (n > 0) {
-        s_raw(o, tmp, (size_t)n);
-    }
+    char tmp[MB_NUMFMT_MAX];
+    s_raw(o, tmp, mb_numfmt_double(tmp, v));
 }
 
 /* Copy up to 255 bytes of `in` into dst as JSON string content: printable ASCII kept ('"' and

@@ -13,6 +13,7 @@
 #include <lauxlib.h>
 
 #include "moonbase/lua_api.h"
+#include "moonbase/numfmt.h"
 
 /* Longest number literal accepted; longer ones are valid JSON but only useful as an attack. */
 #define JSON_MAX_NUMBER_LEN 400
@@ -467,27 +468,13 @@ int mb_json_append_string(mb_buf *out, mb_cur s) {
 }
 
 static int s_enc_number(je *e, int idx) {
-    char num[40];
-    int n;
-    if (lua_isinteger(e->L, idx)) {
-        n = snprintf(num, sizeof num, "%lld", (long long)lua_tointeger(e->L, idx));
-    } else {
-        double d = lua_tonumber(e->L, idx);
-        if (!isfinite(d)) {
-            return s_efail(e, MB_ERR_INVALID, "NaN or Infinity");
-        }
-        /* Integral floats print as integers (5.0 -> 5); others with the fewest digits that
-         * read back to the same double. */
-        if (d == floor(d) && fabs(d) < 9007199254740992.0) {
-            n = snprintf(num, sizeof num, "%.0f", d);
-        } else {
-            int prec = 15;
-            do {
-                n = snprintf(num, sizeof num, "%.*g", prec, d);
-            } while (strtod(num, NULL) != d && ++prec <= 17);
-        }
+    char num[MB_NUMFMT_MAX];
+    size_t n = lua_isinteger(e->L, idx) ? mb_numfmt_int(num, (int64_t)lua_tointeger(e->L, idx))
+                                        : mb_numfmt_double(num, lua_tonumber(e->L, idx));
+    if (n == 0) {
+        return s_efail(e, MB_ERR_INVALID, "NaN or Infinity");
     }
-    if (mb_buf_append(e->out, num, (size_t)n) != 0) {
+    if (mb_buf_append(e->out, num, n) != 0) {
         return s_efail(e, MB_ERR_NOMEM, "out of memory");
     }
     return 0;
