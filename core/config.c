@@ -46,7 +46,7 @@ static int s_take(char **out, mb_getenv_fn ge, const char *name, const char *def
     if (!v) {
         return 0;
     }
-    size_t n;
+    size_t n = 0;
     int rc = s_check(v, name, false, &n, err);
     if (rc != 0) {
         return rc;
@@ -59,7 +59,7 @@ static int s_take(char **out, mb_getenv_fn ge, const char *name, const char *def
 static int s_split(char **items, size_t max, size_t *count, const char *list, const char *name,
                    mb_err *err) {
     *count = 0;
-    size_t total;
+    size_t total = 0;
     if (list && s_check(list, name, true, &total, err) != 0) {
         return MB_ERR_CONFIG;
     }
