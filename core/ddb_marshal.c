@@ -719,13 +719,13 @@ static int s_table_kind(s_writer *w, int idx, lua_Integer *n) {
 
 static int s_value(s_writer *w, int idx, int depth);
 
-/* ,"name":AttributeValue for the key and value on top of the stack. */
-static int s_map_entry(s_writer *w, bool first, int depth) {
-    if (lua_type(w->L, -2) != LUA_TSTRING) { /* lua_tolstring would break 'next' */
+/* ,"name":AttributeValue for the key and value at v - 1 and v (the top of the stack). */
+static int s_map_entry(s_writer *w, int v, bool first, int depth) {
+    if (lua_type(w->L, v - 1) != LUA_TSTRING) { /* lua_tolstring would break 'next' */
         return mb_err_set(w->err, MB_ERR_INVALID, "ddb: map key is not a string");
     }
-    int rc = s_put_string(w, ",", !first, s_string_cur(w->L, -2), ":", 1);
-    return rc ? rc : s_value(w, lua_gettop(w->L), depth);
+    int rc = s_put_string(w, ",", !first, s_string_cur(w->L, v - 1), ":", 1);
+    return rc ? rc : s_value(w, v, depth);
 }
 
 /* {"name": AttributeValue, ...} of the map at idx (absolute). */
@@ -734,11 +734,11 @@ static int s_map_body(s_writer *w, int idx, int depth) {
     if (!lua_checkstack(L, S_LEVEL_SLOTS)) {
         return mb_err_set(w->err, MB_ERR_NOMEM, "ddb: Lua stack exhausted");
     }
-    int rc = S_LIT(w, "{");
+    int rc = S_LIT(w, "{"), v = lua_gettop(L) + 2;
     bool first = true;
     lua_pushnil(L);                            /* stack: ..., key */
-    while (rc == 0 && lua_next(L, idx) != 0) { /* stack: ..., key, value */
-        rc = s_map_entry(w, first, depth);
+    while (rc == 0 && lua_next(L, idx) != 0) { /* stack: ..., key, value (at v) */
+        rc = s_map_entry(w, v, first, depth);
         lua_pop(L, rc ? 2 : 1); /* stack: ..., key (or nothing: the loop ends) */
         first = false;
     }
@@ -1159,7 +1159,11 @@ static void s_ws(s_reader *r) {
     }
 }
 
-static bool s_eat(s_reader *r, char c) {
+static inline bool s_eat(s_reader *r, char c) {
+    if (r->p < r->end && *r->p == c) { /* compact JSON: no whitespace to skip */
+        r->p++;
+        return true;
+    }
     s_ws(r);
     if (r->p < r->end && *r->p == c) {
         r->p++;
@@ -1182,7 +1186,8 @@ static bool s_lit_match(s_reader *r, const char *lit, size_t n) {
 static int s_scan_string(s_reader *r, mb_cur *raw, bool *escaped) {
     const unsigned char *p = (const unsigned char *)r->p, *end = (const unsigned char *)r->end;
     *escaped = false;
-    for (;;) {
+    p += s_plain_prefix(p, (size_t)(end - p)); /* the usual string: plain text, then '"' */
+    while (p == end || *p != '"') {
         bool bad = false;
         p += s_verbatim_run(p, (size_t)(end - p), &bad);
         if (bad) {
@@ -1529,18 +1534,43 @@ static int s_tag(s_reader *r, mb_cur *tag) {
 }
 
 /* {"<tag>": value} -> the Lua value. */
-static int s_av(lua_State *L, s_reader *r, int depth) {
-    mb_cur tag = {0}; /* stack room: the caller's (s_room) */
+/* {"<tag>": of compact JSON, as DynamoDB sends it, matched in place: true when found. */
+static bool s_compact_tag(s_reader *r, mb_cur *tag) {
+    const char *p = r->p;
+    if (r->end - p < 8 || p[0] != '{' || p[1] != '"') {
+        return false;
+    }
+    for (int n = 1; n <= 4; n++) {
+        if (p[2 + n] == '"') {
+            if (p[3 + n] != ':') {
+                return false;
+            }
+            *tag = (mb_cur){p + 2, (size_t)n};
+            r->p = p + 4 + n;
+            return true;
+        }
+    }
+    return false;
+}
+
+/* {"<tag>": with whitespace anywhere. */
+static int s_spaced_tag(s_reader *r, mb_cur *tag) {
     if (!s_eat(r, '{')) {
         return s_bad(r, "an AttributeValue must be an object");
     }
     if (s_eat(r, '}')) {
         return s_bad(r, "AttributeValue without a type tag");
     }
-    int rc = s_tag(r, &tag);
+    int rc = s_tag(r, tag);
     if (rc == 0 && !s_eat(r, ':')) {
         rc = s_bad(r, "expected ':'");
     }
+    return rc;
+}
+
+static int s_av(lua_State *L, s_reader *r, int depth) {
+    mb_cur tag = {0}; /* stack room: the caller's (s_room) */
+    int rc = s_compact_tag(r, &tag) ? 0 : s_spaced_tag(r, &tag);
     rc = rc ? rc : s_av_dispatch(L, r, tag, depth);
     if (rc == 0 && !s_eat(r, '}')) {
         rc = s_bad(r, r->p < r->end && *r->p == ',' ? "two type tags in one AttributeValue"
