@@ -15,7 +15,12 @@
 #include <string.h>
 
 #include <cmocka.h>
+#if defined(__SANITIZE_ADDRESS__)
 #include <sanitizer/common_interface_defs.h>
+#define OOM_PRINT_STACK() __sanitizer_print_stack_trace()
+#else /* a Release build (the contract's plain cmake build) has no sanitizer runtime */
+#define OOM_PRINT_STACK() ((void)0)
+#endif
 #include <jansson.h>
 #include <lauxlib.h>
 #include <lua.h>
@@ -67,7 +72,7 @@ static bool s_fail_now(void) {
     g_oom.failed += fail;
     g_oom.jansson_failed = g_oom.jansson_failed || (fail && g_oom.in_jansson);
     if (fail && g_oom.trace) {
-        __sanitizer_print_stack_trace(); /* MB_OOM_TRACE=1: where each injected failure hits */
+        OOM_PRINT_STACK(); /* MB_OOM_TRACE=1: where each injected failure hits */
     }
     return fail;
 }
