@@ -1180,13 +1180,12 @@ static bool s_lit_match(s_reader *r, const char *lit, size_t n) {
     return false;
 }
 
-/* Scan a string literal (r->p after the opening quote). On success *raw is the bytes between
- * the quotes and *escaped tells whether they hold escapes; UTF-8 and escapes are validated
- * (\\uXXXX digits when decoding). Runs of plain text are skipped 8 bytes at a time. */
-static int s_scan_string(s_reader *r, mb_cur *raw, bool *escaped) {
-    const unsigned char *p = (const unsigned char *)r->p, *end = (const unsigned char *)r->end;
-    *escaped = false;
-    p += s_plain_prefix(p, (size_t)(end - p)); /* the usual string: plain text, then '"' */
+/* The rest of a string literal from p, which holds a byte to look at: UTF-8 to validate, an
+ * escape, a control character, or the end of the input. Kept out of line so that the common
+ * case below stays small. */
+__attribute__((noinline)) static int s_scan_rest(s_reader *r, const unsigned char *p, mb_cur *raw,
+                                                 bool *escaped) {
+    const unsigned char *end = (const unsigned char *)r->end;
     while (p == end || *p != '"') {
         bool bad = false;
         p += s_verbatim_run(p, (size_t)(end - p), &bad);
@@ -1207,6 +1206,21 @@ static int s_scan_string(s_reader *r, mb_cur *raw, bool *escaped) {
         }
         *escaped = true;
         p += 2;
+    }
+    *raw = (mb_cur){r->p, (size_t)((const char *)p - r->p)};
+    r->p = (const char *)p + 1;
+    return 0;
+}
+
+/* Scan a string literal (r->p after the opening quote). On success *raw is the bytes between
+ * the quotes and *escaped tells whether they hold escapes; UTF-8 and escapes are validated
+ * (\\uXXXX digits when decoding). The usual string is plain text up to the closing quote. */
+static inline int s_scan_string(s_reader *r, mb_cur *raw, bool *escaped) {
+    const unsigned char *p = (const unsigned char *)r->p, *end = (const unsigned char *)r->end;
+    *escaped = false;
+    p += s_plain_prefix(p, (size_t)(end - p));
+    if (p == end || *p != '"') {
+        return s_scan_rest(r, p, raw, escaped);
     }
     *raw = (mb_cur){r->p, (size_t)((const char *)p - r->p)};
     r->p = (const char *)p + 1;
