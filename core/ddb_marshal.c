@@ -610,33 +610,38 @@ static inline int s_put(s_writer *w, const char *s, size_t n) {
 
 #define S_LIT(w, s) s_put((w), (s), sizeof(s) - 1)
 
-/* Append pre, s as a JSON string, post. Strings that need no escape (nearly all) are copied
- * with one capacity check; the others go through mb_ddb_marshal_json_string. */
-static int s_put_string(s_writer *w, const char *pre, size_t pre_len, mb_cur s, const char *post,
-                        size_t post_len) {
-    mb_buf *out = w->out;
-    if (s.len > SIZE_MAX / 2 || mb_buf_reserve(out, pre_len + s.len + 2 + post_len) != 0) {
-        return NOMEM(w->err);
-    }
-    const unsigned char *p = (const unsigned char *)s.ptr;
-    if (s.len == 0 || s_plain_prefix(p, s.len) == s.len) {
-        char *o = out->ptr + out->len;
-        memcpy(o, pre, pre_len);
-        o += pre_len;
-        *o++ = '"';
-        if (s.len) {
-            memcpy(o, p, s.len);
-        }
-        o += s.len;
-        *o++ = '"';
-        memcpy(o, post, post_len);
-        out->len = (size_t)(o + post_len - out->ptr);
-        out->ptr[out->len] = '\0';
-        return 0;
-    }
+/* pre, s as a JSON string, post: the general case (escapes, or the buffer must grow). */
+__attribute__((noinline)) static int s_put_string_slow(s_writer *w, const char *pre, size_t pre_len,
+                                                       mb_cur s, const char *post,
+                                                       size_t post_len) {
     int rc = s_put(w, pre, pre_len);
-    rc = rc ? rc : mb_ddb_marshal_json_string(out, s, w->err);
+    rc = rc ? rc : mb_ddb_marshal_json_string(w->out, s, w->err);
     return rc ? rc : s_put(w, post, post_len);
+}
+
+/* Append pre, s as a JSON string, post. Inline so that pre and post are constants at each call
+ * site; a string that needs no escape (nearly all) is copied after one capacity test. */
+static inline int s_put_string(s_writer *w, const char *pre, size_t pre_len, mb_cur s,
+                               const char *post, size_t post_len) {
+    mb_buf *out = w->out;
+    const unsigned char *p = (const unsigned char *)s.ptr;
+    if (s.len > SIZE_MAX / 4 || out->cap - out->len <= pre_len + s.len + 2 + post_len ||
+        (s.len > 0 && s_plain_prefix(p, s.len) != s.len)) {
+        return s_put_string_slow(w, pre, pre_len, s, post, post_len);
+    }
+    char *o = out->ptr + out->len;
+    memcpy(o, pre, pre_len);
+    o += pre_len;
+    *o++ = '"';
+    if (s.len) {
+        memcpy(o, p, s.len);
+    }
+    o += s.len;
+    *o++ = '"';
+    memcpy(o, post, post_len);
+    out->len = (size_t)(o + post_len - out->ptr);
+    out->ptr[out->len] = '\0';
+    return 0;
 }
 
 /* The string at idx (known to be a string) between two literals. */
@@ -724,7 +729,8 @@ static int s_map_entry(s_writer *w, int v, bool first, int depth) {
     if (lua_type(w->L, v - 1) != LUA_TSTRING) { /* lua_tolstring would break 'next' */
         return mb_err_set(w->err, MB_ERR_INVALID, "ddb: map key is not a string");
     }
-    int rc = s_put_string(w, ",", !first, s_string_cur(w->L, v - 1), ":", 1);
+    mb_cur k = s_string_cur(w->L, v - 1);
+    int rc = first ? s_put_string(w, "", 0, k, ":", 1) : s_put_string(w, ",", 1, k, ":", 1);
     return rc ? rc : s_value(w, v, depth);
 }
 
@@ -946,7 +952,7 @@ static int s_plain_field(s_writer *w, bool first, int depth) {
     }
     mb_cur k = s_string_cur(L, -2);
     int v = lua_gettop(L);
-    int rc = s_put_string(w, ",", !first, k, ":", 1);
+    int rc = first ? s_put_string(w, "", 0, k, ":", 1) : s_put_string(w, ",", 1, k, ":", 1);
     if (rc == 0 && s_is_item_field(k.ptr, k.len)) {
         rc = s_item_at(w, v);
     } else if (rc == 0 && s_is_item_list_field(k.ptr, k.len)) {
