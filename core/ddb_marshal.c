@@ -1382,17 +1382,17 @@ static int s_push_number_value(lua_State *L, s_reader *r) {
     return rc ? rc : s_push_number(L, s.ptr, s.len, r->err);
 }
 
-/* Build a table from the n key/value pairs (or n values when keys is false) above base, sized
- * once: filling a table as a parse goes would rehash it at every power of two. The table is
- * slid under the pairs so that each lua_rawset pops one (no copies of keys and values). */
-static void s_collect(lua_State *L, int base, int n, bool keys) {
-    lua_createtable(L, keys ? 0 : n, keys ? n : 0); /* stack: base, pairs..., table */
-    lua_rotate(L, base + 1, 1);                     /* stack: base, table, pairs... */
+/* Build the table of the n key/value pairs (or n values when keys is false) above slot, which
+ * the parse reserved for it. Sized once: filling a table as the parse goes would rehash it at
+ * every power of two. Each lua_rawset pops one pair, so nothing is copied. */
+static void s_collect(lua_State *L, int slot, int n, bool keys) {
+    lua_createtable(L, keys ? 0 : n, keys ? n : 0); /* stack: slot, pairs..., table */
+    lua_replace(L, slot);                           /* stack: table, pairs... */
     for (int i = n; i > 0; i--) {
         if (keys) {
-            lua_rawset(L, base + 1); /* pops the last pair */
+            lua_rawset(L, slot); /* pops the last pair */
         } else {
-            lua_rawseti(L, base + 1, i);
+            lua_rawseti(L, slot, i);
         }
     }
 }
@@ -1412,7 +1412,8 @@ static int s_av_map(lua_State *L, s_reader *r, int depth) {
     if (!s_eat(r, '{')) {
         return s_bad(r, "expected an object of attributes");
     }
-    int base = lua_gettop(L), n = 0;
+    lua_pushnil(L); /* the slot of the table, built at the end; stack room: the caller's */
+    int slot = lua_gettop(L), n = 0;
     if (!s_eat(r, '}')) {
         do {
             if (!s_room(L, n)) {
@@ -1432,7 +1433,7 @@ static int s_av_map(lua_State *L, s_reader *r, int depth) {
             return s_bad(r, "expected ',' or '}'");
         }
     }
-    s_collect(L, base, n, true);
+    s_collect(L, slot, n, true);
     return 0;
 }
 
@@ -1440,7 +1441,8 @@ static int s_av_list(lua_State *L, s_reader *r, int depth) {
     if (!s_eat(r, '[')) {
         return s_bad(r, "L must be an array");
     }
-    int base = lua_gettop(L), n = 0;
+    lua_pushnil(L); /* the slot of the table, built at the end; stack room: the caller's */
+    int slot = lua_gettop(L), n = 0;
     if (!s_eat(r, ']')) {
         do {
             if (!s_room(L, n)) {
@@ -1456,7 +1458,7 @@ static int s_av_list(lua_State *L, s_reader *r, int depth) {
             return s_bad(r, "expected ',' or ']'");
         }
     }
-    s_collect(L, base, n, false); /* stack: ..., list */
+    s_collect(L, slot, n, false); /* stack: ..., list */
     if (r->array_mt) {            /* an empty L must stay a list on the way back */
         lua_pushvalue(L, r->array_mt);
         lua_setmetatable(L, -2);
