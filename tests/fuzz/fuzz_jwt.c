@@ -56,6 +56,9 @@ static void s_verify(mb_cur token) {
     int rc = mb_jwt_verify(v, token, &c, &err);
     FZ_CHECK(rc == 0 || rc == MB_ERR_UNAUTH || rc == MB_ERR_NOMEM);
     FZ_CHECK((rc == 0) == (c != NULL));
+    if (getenv("FZ_VERBOSE")) { /* which check a seed reaches: keep the corpus useful */
+        fprintf(stderr, "jwt: status %d (%s)\n", rc, mb_jwt_last_detail(v));
+    }
     mb_buf sub = {0};
     if (rc == 0) {
         FZ_CHECK(c->sub.len > 0 && mb_buf_append_cur(&sub, c->sub) == 0);
