@@ -601,10 +601,12 @@ static int s_encode(lua_State *L) {
     lua_getfield(L, 1, "body");                          /* stack: ..., body */
     lua_getfield(L, 1, "cookies");                       /* stack: ..., cookies */
     bool int_status = lua_isinteger(L, 2);
-    e->status = lua_isnil(L, 2) ? 200 : int_status ? (int)lua_tointeger(L, 2) : -1;
-    if (e->status < 100 || e->status > 599 || (!int_status && !lua_isnil(L, 2))) {
+    /* Range-check the 64-bit value before narrowing it: (int)4294967496 would be 200. */
+    lua_Integer status = lua_isnil(L, 2) ? 200 : int_status ? lua_tointeger(L, 2) : -1;
+    if (status < 100 || status > 599 || (!int_status && !lua_isnil(L, 2))) {
         return s_enc_fail(e, MB_ERR_INVALID, "status must be an integer from 100 to 599"), 0;
     }
+    e->status = (int)status;
     if ((!lua_isnil(L, 3) && !lua_istable(L, 3)) || (!lua_isnil(L, 5) && !lua_istable(L, 5))) {
         return s_enc_fail(e, MB_ERR_INVALID, "headers and cookies must be tables"), 0;
     }
