@@ -23,13 +23,18 @@ static void s_encode(lua_State *L, int idx, const mb_event *ev) {
     mb_buf out = {0};
     mb_err err = {0};
     int status = 0, top = lua_gettop(L);
+    idx = lua_absindex(L, idx);
+    /* A status the handler set must come out exactly, or be refused. */
+    bool has_status = lua_istable(L, idx) && lua_getfield(L, idx, "status") != LUA_TNIL;
+    lua_Integer want = has_status && lua_isinteger(L, -1) ? lua_tointeger(L, -1) : 200;
+    lua_settop(L, top);
     int rc = mb_event_encode_response(L, idx, ev, extra, 2, &out, &status, &err);
     FZ_CHECK(lua_gettop(L) == top);
     if (rc != 0) {
         FZ_CHECK(rc == MB_ERR_INVALID || rc == MB_ERR_LIMIT);
         FZ_CHECK(out.len == 0);
     } else {
-        FZ_CHECK(status >= 100 && status <= 599);
+        FZ_CHECK(status >= 100 && status <= 599 && status == want);
         FZ_CHECK(mb_json_decode(L, mb_buf_cur(&out), MB_JSON_MAX_DEPTH, &err) == 0);
         lua_getfield(L, -1, "statusCode");
         FZ_CHECK(lua_isinteger(L, -1) && lua_tointeger(L, -1) == status);
