@@ -1147,12 +1147,12 @@ int mb_ddb_marshal_push_set(lua_State *L, int members_idx, const char *type, mb_
 
 /* ---- JSON reader ---- */
 
-/* Parsing state: the unread bytes, the error, and the stack slot holding the array metatable
- * (fetched once per call, not once per list). */
+/* Parsing state: the unread bytes, the error, and the stack slots of the array metatable
+ * (fetched once per call, not once per list) and of the name cache (0 when absent). */
 typedef struct s_reader {
     const char *p, *end;
     mb_err *err;
-    int array_mt;
+    int array_mt, names;
 } s_reader;
 
 static int s_bad(s_reader *r, const char *what) {
@@ -1298,6 +1298,71 @@ static size_t s_unicode_escape(const char *p, const char *end, char *o, size_t *
     return 11;
 }
 
+/* ---- the name cache ----
+ * Attribute names repeat from item to item (one schema), and pushing a Lua string means
+ * hashing every byte and comparing with the interned twin: perf put Lua's string interning at
+ * ~30% of unmarshal time. A table in the registry keeps the last name seen per slot, picked by a
+ * cheap hash of the bytes, so a repeated name costs one lua_rawgeti and one compare. Names only
+ * (values vary too much to pay off), and short ones only (Lua interns only those); at most
+ * NAME_CACHE_SLOTS strings of NAME_CACHE_MAX bytes stay alive, per Lua state. */
+#define NAME_CACHE_SLOTS 256
+#define NAME_CACHE_MAX 40 /* LUAI_MAXSHORTLEN */
+
+static const char s_name_cache_key = 0; /* its address is the registry key */
+
+/* Push the cache table, created on first use ([-0, +1, m]). */
+static void s_push_name_cache(lua_State *L) {
+    if (lua_rawgetp(L, LUA_REGISTRYINDEX, &s_name_cache_key) == LUA_TTABLE) {
+        return;
+    }
+    lua_pop(L, 1);
+    lua_createtable(L, NAME_CACHE_SLOTS, 0);
+    lua_pushvalue(L, -1);
+    lua_rawsetp(L, LUA_REGISTRYINDEX, &s_name_cache_key);
+}
+
+/* Slot 1..NAME_CACHE_SLOTS of the n (1..NAME_CACHE_MAX) bytes at p: first, middle and last
+ * words, so names sharing a prefix or a suffix still spread. */
+static lua_Integer s_name_slot(const unsigned char *p, size_t n) {
+    uint64_t h = n < 8 ? s_load_short(p, n)
+                       : s_load8(p) ^ s_load8(p + (n - 8) / 2) * 31 ^ s_load8(p + n - 8) * 961;
+    h = (h ^ n) * 0x9E3779B97F4A7C15ULL; /* Fibonacci hashing: the top bits mix every byte */
+    return (lua_Integer)(h >> 56) + 1;
+}
+
+/* Whether the n (1..NAME_CACHE_MAX) bytes at a and b are equal: word compares, no call. */
+static bool s_short_equal(const unsigned char *a, const unsigned char *b, size_t n) {
+    if (n < 8) {
+        return s_load_short(a, n) == s_load_short(b, n); /* the word holds every byte */
+    }
+    uint64_t diff = s_load8(a + n - 8) ^ s_load8(b + n - 8);
+    for (size_t i = 0; i + 8 < n; i += 8) {
+        diff |= s_load8(a + i) ^ s_load8(b + i);
+    }
+    return diff == 0;
+}
+
+/* Push the name raw (no escapes), from the cache when it holds it. */
+static void s_push_name_raw(lua_State *L, s_reader *r, mb_cur raw) {
+    if (!r->names || raw.len == 0 || raw.len > NAME_CACHE_MAX) {
+        lua_pushlstring(L, raw.len ? raw.ptr : "", raw.len);
+        return;
+    }
+    lua_Integer slot = s_name_slot((const unsigned char *)raw.ptr, raw.len);
+    if (lua_rawgeti(L, r->names, slot) == LUA_TSTRING) { /* stack: ..., cached */
+        size_t n;
+        const char *k = lua_tolstring(L, -1, &n);
+        if (n == raw.len &&
+            s_short_equal((const unsigned char *)k, (const unsigned char *)raw.ptr, n)) {
+            return;
+        }
+    }
+    lua_pop(L, 1);
+    lua_pushlstring(L, raw.ptr, raw.len); /* stack: ..., name */
+    lua_pushvalue(L, -1);
+    lua_rawseti(L, r->names, slot);
+}
+
 /* Push the decoded string of a scanned literal. */
 static int s_push_string(lua_State *L, s_reader *r, mb_cur raw, bool escaped) {
     if (!escaped) {
@@ -1356,6 +1421,21 @@ static int s_push_string_value(lua_State *L, s_reader *r) {
     }
     int rc = s_scan_string(r, &raw, &escaped);
     return rc ? rc : s_push_string(L, r, raw, escaped);
+}
+
+/* A map key or an object field name: a string, through the name cache when it has no escape. */
+static int s_push_name(lua_State *L, s_reader *r) {
+    mb_cur raw;
+    bool escaped;
+    if (!s_eat(r, '"')) {
+        return s_bad(r, "expected a string");
+    }
+    int rc = s_scan_string(r, &raw, &escaped);
+    if (rc != 0 || escaped) {
+        return rc ? rc : s_push_string(L, r, raw, escaped);
+    }
+    s_push_name_raw(L, r, raw);
+    return 0;
 }
 
 static int s_push_base64(lua_State *L, s_reader *r) {
@@ -1419,7 +1499,7 @@ static int s_av_map(lua_State *L, s_reader *r, int depth) {
             if (!s_room(L, n)) {
                 return mb_err_set(r->err, MB_ERR_LIMIT, "ddb: too many attributes");
             }
-            int rc = s_push_string_value(L, r); /* stack: ..., name */
+            int rc = s_push_name(L, r); /* stack: ..., name */
             if (rc == 0 && !s_eat(r, ':')) {
                 rc = s_bad(r, "expected ':'");
             }
@@ -1605,11 +1685,13 @@ typedef int (*s_parse_fn)(lua_State *L, s_reader *r, int depth);
 
 static int s_run(lua_State *L, mb_cur json, mb_err *err, s_parse_fn fn) {
     int top = lua_gettop(L);
-    if (!lua_checkstack(L, S_SLACK + 1)) {
+    if (!lua_checkstack(L, S_SLACK + 2)) {
         return mb_err_set(err, MB_ERR_NOMEM, "ddb: Lua stack exhausted");
     }
     luaL_getmetatable(L, MB_DDB_ARRAY_MT); /* stack: ..., array_mt (nil when not registered) */
-    s_reader r = {json.ptr, json.ptr + json.len, err, lua_istable(L, -1) ? top + 1 : 0};
+    s_push_name_cache(L);                  /* stack: ..., array_mt, names */
+    s_reader r = {json.ptr, json.ptr + json.len, err, lua_istable(L, top + 1) ? top + 1 : 0,
+                  top + 2};
     int rc = json.len ? fn(L, &r, 0) : s_bad(&r, "empty");
     if (rc == 0) {
         s_ws(&r);
@@ -1619,7 +1701,8 @@ static int s_run(lua_State *L, mb_cur json, mb_err *err, s_parse_fn fn) {
         lua_settop(L, top);
         return rc;
     }
-    lua_remove(L, top + 1); /* stack: ..., value */
+    lua_replace(L, top + 1); /* stack: ..., value, names */
+    lua_settop(L, top + 1);  /* stack: ..., value */
     return 0;
 }
 
@@ -1703,7 +1786,11 @@ static int s_json_object(lua_State *L, s_reader *r, int depth) {
         mb_cur key;
         bool escaped;
         int rc = s_eat(r, '"') ? s_scan_string(r, &key, &escaped) : s_bad(r, "expected a key");
-        rc = rc ? rc : s_push_string(L, r, key, escaped); /* stack: ..., object, key */
+        if (rc == 0 && !escaped) {
+            s_push_name_raw(L, r, key); /* stack: ..., object, key */
+        } else if (rc == 0) {
+            rc = s_push_string(L, r, key, escaped);
+        }
         if (rc == 0 && !s_eat(r, ':')) {
             rc = s_bad(r, "expected ':'");
         }

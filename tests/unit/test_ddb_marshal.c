@@ -250,6 +250,8 @@ static void test_ddb_marshal_unmarshal_rejects_malformed(void **state) {
         "refused('{\"NULL\":false}') refused('{\"M\":[]}') refused('{\"L\":{}}')\n"
         "refused('{\"M\":{\"a\":1}}') refused('{\"L\":[\"a\"]}') refused('{\"SS\":[1]}')\n"
         "refused('{\"SS\":[]}') refused('{\"SS\":\"a\"}') refused('{\"NS\":[\"x\"]}')\n"
+        "refused('{\"S\":\"a\\\\\\0b\"}', nil, INVALID) -- a backslash before a NUL byte\n"
+        "refused('{\"M\":{\"a\\\\\\0\":{\"S\":\"x\"}}}', nil, INVALID)\n"
         "for _, b in ipairs({'A', 'AA=', 'A===', 'AB==', 'AAB=', '@@@@', 'AA==AA=='}) do\n"
         "  refused('{\"B\":\"' .. b .. '\"}', nil, INVALID) end\n"
         "check(unmarshal('{\"B\":\"AA\\\\u003d=\"}') == '\\0', 'escaped base64')\n"
@@ -308,6 +310,28 @@ static void test_ddb_marshal_request_and_response_envelopes(void **state) {
         "refused('{\"Item\":{\"a\":{\"Q\":1}}}', 'response', INVALID)\n"
         "refused('{\"Items\":{}}', 'response', INVALID) refused('{\"a\":01x}', 'response')\n"
         "refused('{\"a\":tru}', 'response') refused('{\"a\" 1}', 'response')\n");
+}
+
+/* The reader's name cache: thousands of names (so slots collide), of every length around the
+ * cached limit, read twice (cold and warm cache), an empty name and an escaped one. */
+static void test_ddb_marshal_names_survive_the_cache(void **state) {
+    run_lua(
+        state,
+        "local function name(i) return string.format('n%d_%s', i, string.rep('x', i % 45)) end\n"
+        "local parts = {}\n"
+        "for i = 1, 3000 do parts[i] = string.format('\"%s\":{\"N\":\"%d\"}', name(i), i) end\n"
+        "local json = '{' .. table.concat(parts, ',') .. '}'\n"
+        "for round = 1, 2 do\n"
+        "  local t, count = assert(unmarshal(json, 'item')), 0\n"
+        "  for k, v in pairs(t) do count = count + 1; check(name(v) == k, k, v) end\n"
+        "  check(count == 3000, count)\n"
+        "end\n"
+        "local t = assert(unmarshal('{\"\":{\"S\":\"e\"},\"a\\\\u0063\":{\"S\":\"ac\"},'\n"
+        "  .. '\"ab\":{\"S\":\"ab\"},\"ba\":{\"S\":\"ba\"}}', 'item'))\n"
+        "check(t[''] == 'e' and t.ac == 'ac' and t.ab == 'ab' and t.ba == 'ba')\n"
+        "local r = assert(unmarshal('{\"Count\":1,\"Item\":{\"Count\":{\"N\":\"2\"}}}', "
+        "'response'))\n"
+        "check(r.Count == 1 and r.Item.Count == 2)\n");
 }
 
 /* ---- fast paths against plain references (printf/strtod, a byte-at-a-time escaper) ---- */
@@ -582,6 +606,7 @@ int main(void) {
         cmocka_unit_test_setup_teardown(test_ddb_marshal_request_and_response_envelopes, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_ddb_marshal_mutations_never_crash, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_ddb_marshal_names_survive_the_cache, setup, teardown),
         cmocka_unit_test_setup_teardown(test_ddb_marshal_float_text_matches_printf, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_ddb_marshal_float_parse_matches_strtod, setup,
