@@ -16,12 +16,17 @@
 
 #include "moonbase/json.h"
 #include "moonbase/lua_api.h"
+#include "moonbase/lua_pattern.h"
 
 /* The hook runs every HOOK_EVERY VM instructions: often enough to stop a loop within
  * microseconds of its budget, rarely enough to cost well under 1% of run time. */
 #define HOOK_EVERY 1000
 /* The clock is read on every 16th hook call (every 16k instructions). */
 #define CLOCK_EVERY 16
+/* lua_pattern: a step of the metered pattern matcher is charged as this many VM instructions
+ * (measured: a step takes 1-4 ns, an instruction about 2 ns), so the budget buys about the same
+ * time in a pattern as in Lua code. */
+#define PATTERN_STEP_COST 2
 
 struct mb_lua_host {
     lua_State *L;
@@ -31,6 +36,7 @@ struct mb_lua_host {
     uint64_t budget, spent;
     int64_t deadline_ms;
     unsigned hook_calls;
+    uint64_t pattern_unclocked; /* lua_pattern: units charged since its last clock read */
     mb_lua_outcome tripped; /* MB_LUA_OK until the budget or deadline trips */
     bool oom;               /* the allocator refused a request since begin */
 };
@@ -103,6 +109,42 @@ static void s_hook(lua_State *L, lua_Debug *ar) {
     } else if (h->tripped == MB_LUA_TIMEOUT) {
         luaL_error(L, "handler ran past the invocation deadline");
     }
+}
+
+/* lua_pattern: string.find/match/gmatch/gsub run inside one C call, where the count hook never
+ * fires, so the matcher pays its steps here: the same budget, deadline and tripped state as the
+ * hook (s_classify reports them alike), the same messages, and the same count-1 hook afterwards
+ * so a pcall that catches the error is stopped at its next instruction. */
+static const char *s_pattern_charge(lua_State *L, void *ud, size_t steps) {
+    mb_lua_host *h = ud;
+    uint64_t units = (uint64_t)steps * PATTERN_STEP_COST;
+    h->spent += units;
+    h->pattern_unclocked += units;
+    if (h->tripped == MB_LUA_OK && h->spent > h->budget) {
+        h->tripped = MB_LUA_BUDGET;
+    }
+    if (h->tripped == MB_LUA_OK && h->deadline_ms &&
+        h->pattern_unclocked >= (uint64_t)CLOCK_EVERY * HOOK_EVERY) {
+        h->pattern_unclocked = 0;
+        if (s_now_ms() >= h->deadline_ms) {
+            h->tripped = MB_LUA_TIMEOUT;
+        }
+    }
+    if (h->tripped == MB_LUA_OK) {
+        return NULL;
+    }
+    lua_sethook(L, s_hook, LUA_MASKCOUNT, 1);
+    return h->tripped == MB_LUA_BUDGET ? "handler exceeded its instruction budget"
+                                       : "handler ran past the invocation deadline";
+}
+
+/* lua_pattern: put the metered matcher into the real string table. That table is both what
+ * s_build_base copies into handlers' `string` and the strings' metatable __index (method calls
+ * such as s:find(p)), so no path reaches the stock, unbounded functions. [-0, +0, m] */
+static void s_meter_patterns(lua_State *L, mb_lua_host *h) {
+    luaL_requiref(L, "string", luaopen_string, 0);       /* stack: string */
+    mb_lua_pattern_inject(L, -1, s_pattern_charge, h);
+    lua_pop(L, 1);
 }
 
 /* ---- sandboxed replacements for base functions ---- */
@@ -327,6 +369,7 @@ static int s_setup(lua_State *L) {
     lua_rawsetp(L, LUA_REGISTRYINDEX, &s_key_host);
     luaL_newmetatable(L, MB_LUA_ARRAY_MT);
     lua_pop(L, 1);
+    s_meter_patterns(L, h); /* lua_pattern: before s_build_base copies the string library */
     s_build_base(L);
     s_protect_string_mt(L);
     lua_createtable(L, 0, 2);                            /* the request envs' shared metatable */
@@ -390,6 +433,7 @@ void mb_lua_host_begin(mb_lua_host *host, int64_t deadline_ms) {
     lua_State *L = host->L;
     host->spent = 0;
     host->hook_calls = 0;
+    host->pattern_unclocked = 0; /* lua_pattern */
     host->tripped = MB_LUA_OK;
     host->oom = false;
     host->deadline_ms = deadline_ms;
