@@ -117,6 +117,9 @@ static void s_hook(lua_State *L, lua_Debug *ar) {
  * so a pcall that catches the error is stopped at its next instruction. */
 static const char *s_pattern_charge(lua_State *L, void *ud, size_t steps) {
     mb_lua_host *h = ud;
+    if (lua_gethook(L) == NULL) {
+        return NULL; /* outside an invocation (no hook): unmetered, like Lua code there */
+    }
     uint64_t units = (uint64_t)steps * PATTERN_STEP_COST;
     h->spent += units;
     h->pattern_unclocked += units;

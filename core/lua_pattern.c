@@ -4,9 +4,10 @@
  *
  * Vendored from the "PATTERN MATCHING" section of Lua 5.4.4's lstrlib.c, function for function
  * (upstream names behind an s_ prefix, house formatting, braces). The behavioural changes:
- *  - match_state counts steps and pays them through s_step() / s_pay(), which raise the charge
- *    function's message when it refuses; where the work is a scan or a compare, it is charged in
- *    bulk (BYTES_PER_STEP), and long compares are split in blocks so they can be stopped;
+ *  - match_state counts steps (see s_match for what is paid where) and pays them through
+ *    s_step() / s_pay(), which raise the charge function's message when it refuses; a scan or a
+ *    compare is charged by its length (*_BYTES_PER_STEP), and long compares run in blocks so
+ *    they can be stopped;
  *  - matchdepth is reset on every match attempt (upstream asserts it), so a gmatch iterator
  *    stopped in the middle of a match is left in a usable state.
  * Like upstream, this code raises Lua errors from inside the matcher (malformed patterns, the

@@ -1,9 +1,9 @@
 /* moonbase/lua_pattern.h - Lua 5.4's pattern matching (string.find, match, gmatch, gsub) with
  * metered cost, for a sandbox whose count hook cannot interrupt a C function: one stock call such
  * as ("a"):rep(6000):find(".-.-.-b") runs for minutes. The matcher is Lua 5.4.4's own (vendored
- * in core/lua_pattern.c, same results and errors); it counts its steps (one per match attempt,
- * expansion or backtrack, plus bulk charges for long scans and compares) and pays them to a
- * caller-supplied charge function, which can stop the call.
+ * in core/lua_pattern.c, same results and errors); it counts its steps (one per pattern item
+ * handled, expansion or backtrack, plus charges by length for scans, compares and long bracket
+ * classes) and pays them to a caller-supplied charge function, which can stop the call.
  * Ownership: the charge function's ud is borrowed and must outlive the Lua state. Not
  * thread-safe (one state, one thread, like Lua itself). */
 #ifndef MOONBASE_LUA_PATTERN_H

@@ -450,6 +450,26 @@ static void test_lua_pattern_sandbox_sees_metered_functions(void **state) {
     assert_ok_after(fx);
 }
 
+/* Outside an invocation (before begin, after end) the host runs no count hook, and the matcher
+ * is unmetered too: a budget tripped by the last request does not leak into host code. */
+static void test_lua_pattern_unmetered_outside_invocations(void **state) {
+    fixture *fx = *state;
+    write_hostile(fx, 0);
+    open_host(fx, 1000000);
+    assert_int_equal(call(fx, "hostile", 0), MB_LUA_BUDGET); /* leaves the budget tripped */
+    lua_State *L = mb_lua_host_state(fx->host);
+    luaL_requiref(L, "string", luaopen_string, 0); /* stack: string */
+    lua_getfield(L, -1, "find");
+    static const char subject[] = "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaab";
+    lua_pushstring(L, subject);
+    lua_pushliteral(L, ".-.-b"); /* stack: string, find, s, p */
+    assert_int_equal(lua_pcall(L, 2, 2, 0), LUA_OK);
+    assert_int_equal(lua_tointeger(L, -2), 1);
+    assert_int_equal(lua_tointeger(L, -1), sizeof subject - 1);
+    lua_settop(L, 0);
+    assert_ok_after(fx);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_lua_pattern_upstream_suite_passes),
@@ -466,6 +486,8 @@ int main(void) {
         cmocka_unit_test_setup_teardown(test_lua_pattern_hostile_stopped_by_deadline, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_lua_pattern_sandbox_sees_metered_functions, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_lua_pattern_unmetered_outside_invocations, setup,
                                         teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
