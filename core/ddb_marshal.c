@@ -1147,12 +1147,14 @@ int mb_ddb_marshal_push_set(lua_State *L, int members_idx, const char *type, mb_
 
 /* ---- JSON reader ---- */
 
-/* Parsing state: the unread bytes, the error, and the stack slots of the array metatable
- * (fetched once per call, not once per list) and of the name cache (0 when absent). */
+/* Parsing state: the unread bytes, the error, the stack slot of the array metatable (fetched
+ * once per call, not once per list), and the name cache with the slot of its strings. */
+typedef struct s_name_cache s_name_cache;
 typedef struct s_reader {
     const char *p, *end;
     mb_err *err;
     int array_mt, names;
+    s_name_cache *cache;
 } s_reader;
 
 static int s_bad(s_reader *r, const char *what) {
@@ -1301,33 +1303,45 @@ static size_t s_unicode_escape(const char *p, const char *end, char *o, size_t *
 /* ---- the name cache ----
  * Attribute names repeat from item to item (one schema), and pushing a Lua string means
  * hashing every byte and comparing with the interned twin: perf put Lua's string interning at
- * ~30% of unmarshal time. A table in the registry keeps the last name seen per slot, picked by a
- * cheap hash of the bytes, so a repeated name costs one lua_rawgeti and one compare. Names only
- * (values vary too much to pay off), and short ones only (Lua interns only those); at most
- * NAME_CACHE_SLOTS strings of NAME_CACHE_MAX bytes stay alive, per Lua state. */
-#define NAME_CACHE_SLOTS 256
+ * ~30% of unmarshal time. The cache keeps recent names per set of two slots, picked by a cheap
+ * hash: their bytes in C (compared without calling Lua) and their strings in a Lua table (the
+ * userdata's user value), so a repeated name costs a compare and one lua_rawgeti. Names only
+ * (values vary too much to pay off), and short ones only (Lua interns only those): at most
+ * NAME_CACHE_SLOTS strings of NAME_CACHE_MAX bytes stay alive per Lua state, plus ~22 KB. */
+#define NAME_CACHE_SETS 256
+#define NAME_CACHE_SLOTS (2 * NAME_CACHE_SETS)
 #define NAME_CACHE_MAX 40 /* LUAI_MAXSHORTLEN */
+
+typedef struct s_name_cache {
+    unsigned char len[NAME_CACHE_SLOTS]; /* 0: empty slot */
+    char bytes[NAME_CACHE_SLOTS][NAME_CACHE_MAX];
+} s_name_cache;
 
 static const char s_name_cache_key = 0; /* its address is the registry key */
 
-/* Push the cache table, created on first use ([-0, +1, m]). */
-static void s_push_name_cache(lua_State *L) {
-    if (lua_rawgetp(L, LUA_REGISTRYINDEX, &s_name_cache_key) == LUA_TTABLE) {
-        return;
+/* Push the cache and its table of strings, created on first use ([-0, +2, m]); returns the
+ * cache. Stack: ..., cache, strings. */
+static s_name_cache *s_push_name_cache(lua_State *L) {
+    if (lua_rawgetp(L, LUA_REGISTRYINDEX, &s_name_cache_key) != LUA_TUSERDATA) {
+        lua_pop(L, 1);
+        s_name_cache *c = lua_newuserdatauv(L, sizeof *c, 1); /* stack: ..., cache */
+        memset(c->len, 0, sizeof c->len);
+        lua_createtable(L, NAME_CACHE_SLOTS, 0); /* rawseti into it never allocates */
+        lua_setiuservalue(L, -2, 1);
+        lua_pushvalue(L, -1);
+        lua_rawsetp(L, LUA_REGISTRYINDEX, &s_name_cache_key);
     }
-    lua_pop(L, 1);
-    lua_createtable(L, NAME_CACHE_SLOTS, 0);
-    lua_pushvalue(L, -1);
-    lua_rawsetp(L, LUA_REGISTRYINDEX, &s_name_cache_key);
+    lua_getiuservalue(L, -1, 1);
+    return lua_touserdata(L, -2);
 }
 
-/* Slot 1..NAME_CACHE_SLOTS of the n (1..NAME_CACHE_MAX) bytes at p: first, middle and last
- * words, so names sharing a prefix or a suffix still spread. */
-static lua_Integer s_name_slot(const unsigned char *p, size_t n) {
+/* First slot (0-based) of the set of the n (1..NAME_CACHE_MAX) bytes at p: first, middle and
+ * last words, so names sharing a prefix or a suffix still spread. */
+static unsigned s_name_set(const unsigned char *p, size_t n) {
     uint64_t h = n < 8 ? s_load_short(p, n)
                        : s_load8(p) ^ s_load8(p + (n - 8) / 2) * 31 ^ s_load8(p + n - 8) * 961;
     h = (h ^ n) * 0x9E3779B97F4A7C15ULL; /* Fibonacci hashing: the top bits mix every byte */
-    return (lua_Integer)(h >> 56) + 1;
+    return (unsigned)(h >> 56) * 2;
 }
 
 /* Whether the n (1..NAME_CACHE_MAX) bytes at a and b are equal: word compares, no call. */
@@ -1342,25 +1356,37 @@ static bool s_short_equal(const unsigned char *a, const unsigned char *b, size_t
     return diff == 0;
 }
 
+/* A miss: the name takes its set's first slot and the previous holder moves to the second. */
+static void s_name_insert(lua_State *L, s_reader *r, unsigned slot, mb_cur raw) {
+    s_name_cache *c = r->cache;
+    lua_pushlstring(L, raw.ptr, raw.len); /* stack: ..., name */
+    lua_rawgeti(L, r->names, slot + 1);   /* stack: ..., name, previous */
+    lua_rawseti(L, r->names, slot + 2);   /* stack: ..., name */
+    lua_pushvalue(L, -1);                 /* stack: ..., name, name */
+    lua_rawseti(L, r->names, slot + 1);   /* stack: ..., name */
+    c->len[slot + 1] = c->len[slot];
+    memcpy(c->bytes[slot + 1], c->bytes[slot], NAME_CACHE_MAX);
+    c->len[slot] = (unsigned char)raw.len;
+    memcpy(c->bytes[slot], raw.ptr, raw.len);
+}
+
 /* Push the name raw (no escapes), from the cache when it holds it. */
 static void s_push_name_raw(lua_State *L, s_reader *r, mb_cur raw) {
-    if (!r->names || raw.len == 0 || raw.len > NAME_CACHE_MAX) {
+    s_name_cache *c = r->cache;
+    if (!c || raw.len == 0 || raw.len > NAME_CACHE_MAX) {
         lua_pushlstring(L, raw.len ? raw.ptr : "", raw.len);
         return;
     }
-    lua_Integer slot = s_name_slot((const unsigned char *)raw.ptr, raw.len);
-    if (lua_rawgeti(L, r->names, slot) == LUA_TSTRING) { /* stack: ..., cached */
-        size_t n;
-        const char *k = lua_tolstring(L, -1, &n);
-        if (n == raw.len &&
-            s_short_equal((const unsigned char *)k, (const unsigned char *)raw.ptr, n)) {
+    const unsigned char *p = (const unsigned char *)raw.ptr;
+    unsigned slot = s_name_set(p, raw.len);
+    for (unsigned way = 0; way < 2; way++) {
+        if (c->len[slot + way] == raw.len &&
+            s_short_equal((const unsigned char *)c->bytes[slot + way], p, raw.len)) {
+            lua_rawgeti(L, r->names, slot + way + 1);
             return;
         }
     }
-    lua_pop(L, 1);
-    lua_pushlstring(L, raw.ptr, raw.len); /* stack: ..., name */
-    lua_pushvalue(L, -1);
-    lua_rawseti(L, r->names, slot);
+    s_name_insert(L, r, slot, raw);
 }
 
 /* Push the decoded string of a scanned literal. */
@@ -1685,13 +1711,13 @@ typedef int (*s_parse_fn)(lua_State *L, s_reader *r, int depth);
 
 static int s_run(lua_State *L, mb_cur json, mb_err *err, s_parse_fn fn) {
     int top = lua_gettop(L);
-    if (!lua_checkstack(L, S_SLACK + 2)) {
+    if (!lua_checkstack(L, S_SLACK + 3)) {
         return mb_err_set(err, MB_ERR_NOMEM, "ddb: Lua stack exhausted");
     }
-    luaL_getmetatable(L, MB_DDB_ARRAY_MT); /* stack: ..., array_mt (nil when not registered) */
-    s_push_name_cache(L);                  /* stack: ..., array_mt, names */
-    s_reader r = {json.ptr, json.ptr + json.len, err, lua_istable(L, top + 1) ? top + 1 : 0,
-                  top + 2};
+    luaL_getmetatable(L, MB_DDB_ARRAY_MT);      /* stack: ..., array_mt (nil when not registered) */
+    s_name_cache *cache = s_push_name_cache(L); /* stack: ..., array_mt, cache, names */
+    s_reader r = {
+        json.ptr, json.ptr + json.len, err, lua_istable(L, top + 1) ? top + 1 : 0, top + 3, cache};
     int rc = json.len ? fn(L, &r, 0) : s_bad(&r, "empty");
     if (rc == 0) {
         s_ws(&r);
@@ -1701,7 +1727,7 @@ static int s_run(lua_State *L, mb_cur json, mb_err *err, s_parse_fn fn) {
         lua_settop(L, top);
         return rc;
     }
-    lua_replace(L, top + 1); /* stack: ..., value, names */
+    lua_replace(L, top + 1); /* stack: ..., value, cache, names */
     lua_settop(L, top + 1);  /* stack: ..., value */
     return 0;
 }

@@ -34,8 +34,9 @@
  * objects, so Lua may raise a memory error: call them from a Lua C function or under
  * lua_pcall (they hold no C heap memory while calling Lua, so nothing leaks if that happens).
  * On error the Lua stack is restored to its height at the call (nothing pushed).
- * Unmarshalling keeps a cache of recently read attribute names in the registry (at most 256
- * strings of at most 40 bytes per Lua state), so repeated names skip Lua's string interning.
+ * Unmarshalling keeps a cache of recently read attribute names in the registry (at most 512
+ * strings of at most 40 bytes, and a ~21 KB userdata, per Lua state), so repeated names skip
+ * Lua's string interning.
  * Ownership: output buffers belong to the caller; input views are borrowed for the call only.
  * Not thread-safe with respect to one lua_State (as Lua itself). */
 #ifndef MOONBASE_DDB_MARSHAL_H
