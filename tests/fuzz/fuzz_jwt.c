@@ -5,7 +5,7 @@
  * Properties: only 0, MB_ERR_UNAUTH (or MB_ERR_NOMEM) come back; an accepted token has a
  * non-empty sub, a known token_use and an exp in the future (with skew); verifying the same
  * token again (a cache hit) gives the same answer and the same claims; mb_jwt_verify_jws
- * agrees whenever the full verification succeeds. */
+ * agrees whenever the full verification succeeds; mb_auth_authenticate agrees too (s_auth). */
 #include <stddef.h>
 #include <stdint.h>
 #include <string.h>
@@ -14,7 +14,9 @@
 #include <openssl/pem.h>
 
 #include "fuzz_jwt_common.h"
+#include "moonbase/auth.h"
 #include "moonbase/base64.h"
+#include "moonbase/json.h"
 #include "moonbase/jwt.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -46,6 +48,44 @@ static void s_sign(mb_buf *out, mb_cur header, mb_cur payload) {
              mb_base64url_encode(out, (mb_cur){(const char *)sig, siglen}) == 0);
 }
 
+/* The same token through mb_auth_authenticate: accepted exactly when mb_jwt_verify accepted it
+ * (and the user is in the rule's group); req.user.claims equals the payload decoded by the
+ * strict JSON decoder (differential: auth's own claims reader against core/json.c). */
+static void s_auth(mb_cur token, int jwt_rc, mb_cur payload, bool in_group) {
+    static const char *const groups[] = {"admins"};
+    mb_config cfg = {0};
+    cfg.cognito_issuer = FZ_ISSUER;
+    cfg.client_ids[0] = "client-a";
+    cfg.client_ids[1] = "client-b";
+    cfg.client_id_count = 2;
+    cfg.jwt_clock_skew_s = SKEW;
+    mb_err err = {0};
+    mb_auth *a = mb_auth_new(&cfg, &err);
+    FZ_CHECK(a != NULL);
+    mb_auth_set_transport(a, fz_fetch, NULL);
+    mb_auth_set_clock(a, fz_clock, NULL);
+    mb_buf h = {0};
+    FZ_CHECK(mb_buf_append_cstr(&h, "Bearer ") == 0 && mb_buf_append_cur(&h, token) == 0);
+    lua_State *L = fz_lua_new();
+    mb_auth_rule rule = {MB_TOKEN_USE_ANY, groups, in_group ? 1 : 0};
+    int rc = mb_auth_authenticate(a, L, mb_buf_cur(&h), &rule, &err);
+    if (jwt_rc != 0 || token.len == 0) {
+        FZ_CHECK(rc != 0 && lua_gettop(L) == 0);
+    } else if (rc == 0) {
+        FZ_CHECK(lua_gettop(L) == 1 && lua_istable(L, 1));
+        lua_getfield(L, 1, "claims"); /* stack: user, claims */
+        mb_err derr = {0};
+        int drc = mb_json_decode(L, payload, MB_JSON_MAX_DEPTH, &derr);
+        FZ_CHECK(drc == 0 || (drc == MB_ERR_LIMIT && strstr(derr.msg, "out of range")));
+        FZ_CHECK(drc != 0 || fz_lua_equal(L, -1, -2));
+    } else {
+        FZ_CHECK(rc == MB_ERR_FORBIDDEN && in_group);
+    }
+    lua_close(L);
+    mb_buf_cleanup(&h);
+    mb_auth_free(a);
+}
+
 static void s_verify(mb_cur token) {
     static const char *const clients[] = {"client-a", "client-b"};
     mb_jwt_options o = {FZ_ISSUER, clients, 2, SKEW, fz_clock, NULL};
@@ -59,8 +99,9 @@ static void s_verify(mb_cur token) {
     if (getenv("FZ_VERBOSE")) { /* which check a seed reaches: keep the corpus useful */
         fprintf(stderr, "jwt: status %d (%s)\n", rc, mb_jwt_last_detail(v));
     }
-    mb_buf sub = {0};
+    mb_buf sub = {0}, payload = {0};
     if (rc == 0) {
+        FZ_CHECK(mb_buf_append_cur(&payload, c->payload) == 0);
         FZ_CHECK(c->sub.len > 0 && mb_buf_append_cur(&sub, c->sub) == 0);
         FZ_CHECK(c->token_use == MB_JWT_USE_ID || c->token_use == MB_JWT_USE_ACCESS);
         FZ_CHECK(c->exp + SKEW > FZ_NOW);
@@ -74,6 +115,8 @@ static void s_verify(mb_cur token) {
     }
     mb_buf_cleanup(&sub);
     mb_jwt_verifier_free(v);
+    s_auth(token, rc, mb_buf_cur(&payload), token.len % 2 == 0);
+    mb_buf_cleanup(&payload);
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
