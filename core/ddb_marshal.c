@@ -565,14 +565,17 @@ static long s_base64_decode(const char *src, size_t n, unsigned char *dst) {
 
 /* ---- Lua -> AttributeValue JSON ---- */
 
-/* Marshalling state for one call. mts is the stack slot of the first of three metatables
- * fetched once per call (set, binary, array: MT_SET, MT_BINARY, MT_ARRAY after it), so that
- * classifying a table compares references instead of looking names up in the registry. */
+/* Marshalling state for one call. mts holds the addresses of the set, binary and array
+ * metatables (lua_topointer), looked up in the registry the first time a table with a
+ * metatable comes along, so that classifying a table compares addresses: most items have no
+ * metatable at all, and the three lookups by name cost more than marshalling a short item.
+ * The registry keeps the metatables alive, so their addresses stay theirs for the call. */
 typedef struct s_writer {
     lua_State *L;
     mb_buf *out;
     mb_err *err;
-    int mts;
+    bool have_mts;
+    const void *mts[3];
 } s_writer;
 
 enum { MT_SET, MT_BINARY, MT_ARRAY };
@@ -582,18 +585,34 @@ enum s_kind { S_MAP, S_LIST, S_SET, S_BINARY };
  * map's key and value, a set's type and member, a binary's bytes, 'next' keys). */
 #define S_LEVEL_SLOTS 8
 
-/* Push the three metatables and start a writer (stack: ..., set_mt, binary_mt, array_mt; a
- * metatable nobody registered is nil and matches no table). */
 static int s_writer_start(s_writer *w, lua_State *L, mb_buf *out, mb_err *err) {
-    *w = (s_writer){L, out, err, 0};
-    if (!lua_checkstack(L, 3 + S_LEVEL_SLOTS)) {
+    *w = (s_writer){L, out, err, false, {NULL, NULL, NULL}};
+    if (!lua_checkstack(L, S_LEVEL_SLOTS)) {
         return mb_err_set(err, MB_ERR_NOMEM, "ddb: Lua stack exhausted");
     }
-    luaL_getmetatable(L, MB_DDB_SET_MT);
-    luaL_getmetatable(L, MB_DDB_BINARY_MT);
-    luaL_getmetatable(L, MB_DDB_ARRAY_MT);
-    w->mts = lua_gettop(L) - 2;
     return 0;
+}
+
+/* Which of the three metatables the metatable on top of the stack is (-1: none of them). A
+ * metatable nobody registered is nil, whose address is NULL, which no table has. */
+static int s_which_mt(s_writer *w) {
+    lua_State *L = w->L;
+    if (!w->have_mts) {
+        static const char *const names[] = {MB_DDB_SET_MT, MB_DDB_BINARY_MT, MB_DDB_ARRAY_MT};
+        for (int i = 0; i < 3; i++) {
+            luaL_getmetatable(L, names[i]); /* stack: ..., mt, registered */
+            w->mts[i] = lua_topointer(L, -1);
+            lua_pop(L, 1);
+        }
+        w->have_mts = true;
+    }
+    const void *mt = lua_topointer(L, -1);
+    for (int i = 0; i < 3; i++) {
+        if (mt == w->mts[i]) {
+            return i;
+        }
+    }
+    return -1;
 }
 
 /* Append n bytes; the inline test is the whole cost when the buffer has room. */
@@ -699,10 +718,7 @@ static int s_table_kind(s_writer *w, int idx, lua_Integer *n) {
     int mt = -1;
     *n = 0;
     if (lua_getmetatable(L, idx)) { /* stack: ..., mt */
-        mt = lua_rawequal(L, -1, w->mts + MT_SET)      ? MT_SET
-             : lua_rawequal(L, -1, w->mts + MT_BINARY) ? MT_BINARY
-             : lua_rawequal(L, -1, w->mts + MT_ARRAY)  ? MT_ARRAY
-                                                       : -1;
+        mt = s_which_mt(w);
         lua_pop(L, 1);
     }
     if (mt == MT_SET || mt == MT_BINARY) {
