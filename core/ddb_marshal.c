@@ -69,7 +69,7 @@ static bool s_utf8_valid(const char *s, size_t n) {
 
 static inline uint64_t s_load8(const unsigned char *p) {
     uint64_t w;
-    memcpy(&w, p, sizeof w); /* unaligned load; byte order does not matter to the test below */
+    memcpy(&w, p, sizeof w); /* an unaligned load, in the machine's byte order */
     return w;
 }
 
@@ -103,6 +103,14 @@ static inline uint64_t s_load_short(const unsigned char *p, size_t n) {
            ((uint64_t)(p[0] ^ p[n - 1]) << 16);
 }
 
+static inline size_t s_plain_bytes(const unsigned char *p, size_t n) {
+    size_t i = 0;
+    while (i < n && s_byte_plain(p[i])) {
+        i++;
+    }
+    return i;
+}
+
 /* Index of the first byte of p[0..n) that is not plain, or n. */
 static inline size_t s_plain_prefix(const unsigned char *p, size_t n) {
     size_t i = 0;
@@ -110,9 +118,9 @@ static inline size_t s_plain_prefix(const unsigned char *p, size_t n) {
         uint64_t m = s_special_mask(s_load8(p + i));
         if (m != 0) {
 #if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
-            return i + (size_t)(__builtin_ctzll(m) >> 3);
+            return i + (size_t)(__builtin_ctzll(m) >> 3); /* the lowest byte comes first */
 #else
-            break; /* the byte loop below finds it */
+            return i + s_plain_bytes(p + i, n - i);
 #endif
         }
     }
@@ -122,10 +130,7 @@ static inline size_t s_plain_prefix(const unsigned char *p, size_t n) {
             return n;
         }
     }
-    while (i < n && s_byte_plain(p[i])) {
-        i++;
-    }
-    return i;
+    return i + s_plain_bytes(p + i, n - i);
 }
 
 /* Length of the prefix of p[0..n) that a JSON string holds verbatim: printable ASCII other than
