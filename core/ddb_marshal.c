@@ -684,7 +684,7 @@ static int s_put_number(s_writer *w, int idx) {
     return n < 0 ? n : s_put(w, buf, (size_t)n);
 }
 
-/* Classify a table whose array part is not empty: a list when its keys are exactly 1..n (*n),
+/* Classify a table whose length (lua_rawlen) is not 0: a list when its keys are exactly 1..n (*n),
  * an error otherwise ('next' is the only way to see every key, so this is one pass). */
 static int s_list_keys(s_writer *w, int idx, lua_Integer *n) {
     lua_State *L = w->L;
