@@ -67,8 +67,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     lua_State *L = fz_lua_new();
     mb_err err = {0};
     int drc = mb_json_decode(L, text, MB_JSON_MAX_DEPTH, &err);
-    if (drc == MB_ERR_LIMIT && strstr(err.msg, "number out of range")) {
-        lua_close(L); /* 1e999: a valid token the scanner keeps as a span */
+    if (drc == MB_ERR_LIMIT) {
+        lua_close(L); /* the decoder's own bounds: 1e999, a number of 400+ digits */
         return 0;
     }
     FZ_CHECK(drc == 0);
