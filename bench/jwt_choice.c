@@ -48,7 +48,8 @@ static const char *s_payload =
     "{\"sub\":\"5f7a1c2e-8d3b-4e6f-9a0b-1c2d3e4f5a6b\",\"cognito:groups\":[\"admin\",\"users\"],"
     "\"email_verified\":true,\"iss\":\"https://cognito-idp.us-east-1.amazonaws.com/"
     "us-east-1_AbCdEfGhI\",\"cognito:username\":\"5f7a1c2e-8d3b-4e6f-9a0b-1c2d3e4f5a6b\","
-    "\"origin_jti\":\"0a1b2c3d-4e5f-6a7b-8c9d-0e1f2a3b4c5d\",\"aud\":\"1example23456789abcdefghij\","
+    "\"origin_jti\":\"0a1b2c3d-4e5f-6a7b-8c9d-0e1f2a3b4c5d\",\"aud\":"
+    "\"1example23456789abcdefghij\","
     "\"event_id\":\"11223344-5566-7788-99aa-bbccddeeff00\",\"token_use\":\"id\",\"auth_time\":"
     "1767225600,\"custom:tenant_id\":\"acme\",\"exp\":4102444800,\"iat\":1767225600,\"jti\":"
     "\"ffeeddcc-bbaa-9988-7766-554433221100\",\"email\":\"jane.doe@example.com\"}";

@@ -140,18 +140,30 @@ void mb_app_free(mb_app *app) {
 
 static const char *s_code_for(int status) {
     switch (status) {
-    case 400: return "bad_request";
-    case 401: return "unauthorized";
-    case 403: return "forbidden";
-    case 404: return "not_found";
-    case 405: return "method_not_allowed";
-    case 409: return "conflict";
-    case 413: return "payload_too_large";
-    case 429: return "too_many_requests";
-    case 431: return "headers_too_large";
-    case 503: return "unavailable";
-    case 504: return "timeout";
-    default: return status >= 500 ? "internal" : "bad_request";
+    case 400:
+        return "bad_request";
+    case 401:
+        return "unauthorized";
+    case 403:
+        return "forbidden";
+    case 404:
+        return "not_found";
+    case 405:
+        return "method_not_allowed";
+    case 409:
+        return "conflict";
+    case 413:
+        return "payload_too_large";
+    case 429:
+        return "too_many_requests";
+    case 431:
+        return "headers_too_large";
+    case 503:
+        return "unavailable";
+    case 504:
+        return "timeout";
+    default:
+        return status >= 500 ? "internal" : "bad_request";
     }
 }
 
@@ -163,7 +175,7 @@ static void s_push_error(mb_app *app, inv_state *st, int status, const char *mes
 
 /* Add header name=value to the response table on the stack top. [-0, +0, m] */
 static void s_set_header(lua_State *L, const char *name, mb_cur value) {
-    if (lua_getfield(L, -1, "headers") != LUA_TTABLE) {  /* stack: resp, headers? */
+    if (lua_getfield(L, -1, "headers") != LUA_TTABLE) { /* stack: resp, headers? */
         lua_pop(L, 1);
         lua_newtable(L);
         lua_pushvalue(L, -1);
@@ -171,7 +183,7 @@ static void s_set_header(lua_State *L, const char *name, mb_cur value) {
     }
     lua_pushlstring(L, value.ptr ? value.ptr : "", value.len);
     lua_setfield(L, -2, name);
-    lua_pop(L, 1);                                       /* stack: resp */
+    lua_pop(L, 1); /* stack: resp */
 }
 
 /* The Route dimension and log route: the pattern as written, e.g. "GET /items/{id}". */
@@ -191,7 +203,7 @@ static void s_set_route(mb_app *app, inv_state *st) {
  * headers go only to allowed origins: others get a plain 204 with Allow, which browsers treat
  * as a refused preflight. */
 static void s_push_preflight(mb_app *app, inv_state *st, lua_State *L) {
-    lua_createtable(L, 0, 2);                            /* stack: resp */
+    lua_createtable(L, 0, 2); /* stack: resp */
     lua_pushinteger(L, 204);
     lua_setfield(L, -2, "status");
     mb_cur allow = mb_buf_cur(&st->match.allow);
@@ -227,7 +239,7 @@ static bool s_route(mb_app *app, inv_state *st, lua_State *L, int req) {
         s_push_error(app, st, 405, "method not allowed on this path");
         s_set_header(L, "allow", mb_buf_cur(&st->match.allow));
     } else {
-        lua_getfield(L, req, "params");                  /* stack: params */
+        lua_getfield(L, req, "params"); /* stack: params */
         for (size_t i = 0; i < st->match.param_count; i++) {
             mb_cur n = st->match.param_names[i], v = st->match.param_values[i];
             lua_pushlstring(L, n.ptr, n.len);
@@ -255,7 +267,7 @@ static bool s_authenticate(mb_app *app, inv_state *st, lua_State *L, int req) {
                          rt->group_count};
     mb_err err = {0};
     int rc = mb_auth_authenticate(app->auth, L, st->ev.authorization, &rule, &err);
-    if (rc == 0) {                                       /* stack: user */
+    if (rc == 0) { /* stack: user */
         int user = lua_gettop(L);
         app->svc.tenant = s_str_field(L, user, "tenant");
         app->svc.user_sub = s_str_field(L, user, "sub");
@@ -294,7 +306,7 @@ static bool s_parse_body(mb_app *app, inv_state *st, lua_State *L, int req) {
     if (st->ev.body_len == 0 || !s_is_json_type(st->ev.content_type)) {
         return true;
     }
-    lua_getfield(L, req, "body");                        /* stack: body */
+    lua_getfield(L, req, "body"); /* stack: body */
     mb_cur body = s_str_field(L, req, "body");
     mb_err err = {0};
     int rc = mb_json_decode(L, body, MB_JSON_MAX_DEPTH, &err);
@@ -310,7 +322,7 @@ static bool s_parse_body(mb_app *app, inv_state *st, lua_State *L, int req) {
         s_push_error(app, st, 400, app->body.ptr);
         return false;
     }
-    lua_setfield(L, req, "json");                        /* stack: body */
+    lua_setfield(L, req, "json"); /* stack: body */
     lua_pop(L, 1);
     return true;
 }
@@ -361,26 +373,25 @@ static void s_pipeline(mb_app *app, inv_state *st, lua_State *L, mb_cur event, m
         s_push_error(app, st, rc == MB_ERR_NOMEM ? 500 : 400,
                      rc == MB_ERR_NOMEM ? "internal error" : "event is not valid JSON");
         return;
-    }                                                    /* stack: event */
+    } /* stack: event */
     if (mb_event_to_request(L, -1, &st->ev, &err) != 0) {
         s_push_error(app, st, st->ev.reject_status, err.msg);
         return;
-    }                                                    /* stack: event, req */
+    } /* stack: event, req */
     int req = lua_gettop(L);
     mb_log_request lr = {st->inv->request_id, st->inv->trace_id, st->ev.method, st->ev.path,
                          app->invocations == 0};
     mb_log_begin(app->log, &lr);
     lua_pushlstring(L, st->inv->request_id.ptr, st->inv->request_id.len);
     lua_setfield(L, req, "request_id");
-    if (!s_route(app, st, L, req) ||
-        (st->match.route->auth && !s_authenticate(app, st, L, req)) ||
+    if (!s_route(app, st, L, req) || (st->match.route->auth && !s_authenticate(app, st, L, req)) ||
         !s_parse_body(app, st, L, req)) {
         return;
     }
-    mb_lua_open_api(L);                                  /* stack: event, req, ctx */
+    mb_lua_open_api(L); /* stack: event, req, ctx */
     if (mb_lua_host_call(app->host, st->match.route->handler, req, -1, res) != MB_LUA_OK) {
         s_push_outcome(app, st, res);
-    }                                                    /* stack: event, req, ctx, response */
+    } /* stack: event, req, ctx, response */
 }
 
 /* Encode the response on the stack top; an invalid one (a handler bug) becomes a logged 500. */

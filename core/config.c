@@ -170,8 +170,8 @@ static int s_load(mb_config *cfg, mb_getenv_fn ge, const char *exe, mb_err *err)
     if (!cfg->handlers_dir && s_default_handlers(cfg, exe, err) != 0) {
         return err ? err->status : MB_ERR_CONFIG;
     }
-    int rc = s_split(cfg->client_ids, MB_CONFIG_MAX_CLIENTS, &cfg->client_id_count,
-                     ge("CLIENT_ID"), "CLIENT_ID", err);
+    int rc = s_split(cfg->client_ids, MB_CONFIG_MAX_CLIENTS, &cfg->client_id_count, ge("CLIENT_ID"),
+                     "CLIENT_ID", err);
     if (rc == 0) {
         rc = s_split(cfg->cors_origins, MB_CONFIG_MAX_ORIGINS, &cfg->cors_origin_count,
                      ge("CORS_ALLOWED_ORIGINS"), "CORS_ALLOWED_ORIGINS", err);

@@ -402,8 +402,8 @@ static int s_proxy_body(json_t *root, mb_apigw_response *r, mb_err *err) {
         return mb_err_set(err, MB_ERR_INVALID, "body must be a string");
     }
     mb_cur text = {json_string_value(body), json_string_length(body)};
-    int rc =
-        json_is_true(b64) ? mb_base64_decode(&r->body, text, NULL) : mb_buf_append_cur(&r->body, text);
+    int rc = json_is_true(b64) ? mb_base64_decode(&r->body, text, NULL)
+                               : mb_buf_append_cur(&r->body, text);
     if (rc == MB_ERR_INVALID) {
         return mb_err_set(err, rc, "isBase64Encoded is true but body is not base64");
     }

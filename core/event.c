@@ -63,13 +63,13 @@ static mb_cur s_cur(lua_State *L, int idx) {
 
 /* Copy a string->string map at src into a new table (lower-casing keys when asked), pushed. */
 static int s_copy_map(conv *c, lua_State *L, int src, bool lower, size_t max, const char *what) {
-    lua_newtable(L);                                     /* stack: dst */
+    lua_newtable(L); /* stack: dst */
     if (lua_isnil(L, src)) {
         return 0;
     }
     size_t n = 0;
     lua_pushnil(L);
-    while (lua_next(L, src) != 0) {                      /* stack: dst, key, value */
+    while (lua_next(L, src) != 0) { /* stack: dst, key, value */
         if (lua_type(L, -2) != LUA_TSTRING || lua_type(L, -1) != LUA_TSTRING) {
             lua_pop(L, 2);
             return s_bad(c, 400, MB_ERR_INVALID, "event maps must hold strings");
@@ -93,13 +93,13 @@ static int s_copy_map(conv *c, lua_State *L, int src, bool lower, size_t max, co
                 char ch = k.ptr[i];
                 name[i] = (ch >= 'A' && ch <= 'Z') ? (char)(ch + 32) : ch;
             }
-            lua_pushlstring(L, name, k.len);             /* stack: dst, key, value, lkey */
+            lua_pushlstring(L, name, k.len); /* stack: dst, key, value, lkey */
         } else {
             lua_pushvalue(L, -2);
         }
-        lua_pushvalue(L, -2);                            /* stack: dst, key, value, k2, value */
+        lua_pushvalue(L, -2); /* stack: dst, key, value, k2, value */
         lua_rawset(L, -5);
-        lua_pop(L, 1);                                   /* stack: dst, key */
+        lua_pop(L, 1); /* stack: dst, key */
     }
     return 0;
 }
@@ -107,11 +107,11 @@ static int s_copy_map(conv *c, lua_State *L, int src, bool lower, size_t max, co
 /* v1 multiValueHeaders / multiValueQueryStringParameters: push a map of joined values (", ")
  * for headers, or of the last value for query strings (what API Gateway's single-value map has). */
 static int s_join_multi(conv *c, lua_State *L, int src, bool headers) {
-    lua_newtable(L);                                     /* stack: dst */
+    lua_newtable(L); /* stack: dst */
     int dst = lua_gettop(L);
     size_t max = headers ? MB_EVENT_MAX_HEADERS : MB_EVENT_MAX_QUERY;
     lua_pushnil(L);
-    while (lua_next(L, src) != 0) {                      /* stack: dst, key, list */
+    while (lua_next(L, src) != 0) { /* stack: dst, key, list */
         int list = lua_gettop(L);
         size_t n = lua_type(L, list) == LUA_TTABLE ? lua_rawlen(L, list) : 0;
         if (lua_type(L, -2) != LUA_TSTRING || lua_type(L, list) != LUA_TTABLE || n > max) {
@@ -132,11 +132,11 @@ static int s_join_multi(conv *c, lua_State *L, int src, bool headers) {
                 luaL_addstring(&b, ", ");
             }
         }
-        luaL_pushresult(&b);                             /* stack: dst, key, list, joined */
+        luaL_pushresult(&b); /* stack: dst, key, list, joined */
         lua_pushvalue(L, -3);
-        lua_insert(L, -2);                               /* stack: dst, key, list, key, joined */
+        lua_insert(L, -2); /* stack: dst, key, list, key, joined */
         lua_rawset(L, dst);
-        lua_pop(L, 1);                                   /* stack: dst, key */
+        lua_pop(L, 1); /* stack: dst, key */
     }
     return 0;
 }
@@ -219,7 +219,7 @@ static int s_fields(conv *c, lua_State *L, int ev, int req, int *hdrs_out) {
         s_get(c, L, rcx, "requestId", LUA_TSTRING) ||
         s_get(c, L, rcx + 1, "sourceIp", LUA_TSTRING)) {
         return -1;
-    }                                        /* stack: rcx, http|identity, method, path, id, ip */
+    } /* stack: rcx, http|identity, method, path, id, ip */
     c->ev->method = s_cur(L, rcx + 2);
     c->ev->path = s_cur(L, rcx + 3);
     c->ev->request_id = s_cur(L, rcx + 4);
@@ -235,14 +235,14 @@ static int s_fields(conv *c, lua_State *L, int ev, int req, int *hdrs_out) {
     if (s_get(c, L, ev, "headers", LUA_TTABLE) ||
         s_get(c, L, ev, "queryStringParameters", LUA_TTABLE)) {
         return -1;
-    }                                        /* stack: ..., headers, query */
+    } /* stack: ..., headers, query */
     if (!v2 && s_v1_multi(c, L, ev, top)) {
         return -1;
     }
     if (s_copy_map(c, L, top + 1, true, MB_EVENT_MAX_HEADERS, "") ||
         s_copy_map(c, L, top + 2, false, MB_EVENT_MAX_QUERY, "too many query parameters")) {
         return -1;
-    }                                        /* stack: ..., req_headers, req_query */
+    } /* stack: ..., req_headers, req_query */
     lua_setfield(L, req, "query");
     lua_pushvalue(L, -1);
     lua_setfield(L, req, "headers");
@@ -252,7 +252,7 @@ static int s_fields(conv *c, lua_State *L, int ev, int req, int *hdrs_out) {
 }
 
 static int s_cookies(conv *c, lua_State *L, int ev, int req, int hdrs) {
-    lua_newtable(L);                                     /* stack: cookies */
+    lua_newtable(L); /* stack: cookies */
     int cookies = lua_gettop(L);
     size_t count = 0;
     if (c->ev->version == 2) {
@@ -283,7 +283,7 @@ static int s_cookies(conv *c, lua_State *L, int ev, int req, int hdrs) {
 static int s_body(conv *c, lua_State *L, int ev, int req) {
     if (s_get(c, L, ev, "body", LUA_TSTRING) || s_get(c, L, ev, "isBase64Encoded", LUA_TBOOLEAN)) {
         return -1;
-    }                                                    /* stack: body, b64 */
+    } /* stack: body, b64 */
     mb_cur body = s_cur(L, -2);
     if (body.len > MB_EVENT_MAX_BYTES) {
         return s_bad(c, 413, MB_ERR_LIMIT, "request body too large");
@@ -330,8 +330,8 @@ static int s_version(conv *c, lua_State *L, int ev) {
 
 static int s_to_request(lua_State *L) {
     conv *c = lua_touserdata(L, 2);
-    lua_settop(L, 1);                                    /* stack: event */
-    lua_createtable(L, 0, 12);                           /* stack: event, req */
+    lua_settop(L, 1);          /* stack: event */
+    lua_createtable(L, 0, 12); /* stack: event, req */
     int hdrs = 0;
     if (s_version(c, L, 1) || s_fields(c, L, 1, 2, &hdrs) || s_cookies(c, L, 1, 2, hdrs) ||
         s_body(c, L, 1, 2)) {
@@ -504,7 +504,7 @@ static int s_headers(enc *e, lua_State *L, int hdrs, bool has_ct, bool json_body
         return -1;
     }
     lua_pushnil(L);
-    while (hdrs && lua_next(L, hdrs) != 0) {             /* stack: name, value */
+    while (hdrs && lua_next(L, hdrs) != 0) { /* stack: name, value */
         mb_cur name = s_cur(L, -2);
         bool list = lua_type(L, -1) == LUA_TTABLE;
         if (lua_type(L, -2) != LUA_TSTRING || !s_token(name)) {
@@ -525,8 +525,9 @@ static int s_headers(enc *e, lua_State *L, int hdrs, bool has_ct, bool json_body
             return -1;
         }
     }
-    if (!has_ct && (s_key(e, &first, MB_CUR_LIT("content-type")) ||
-                    s_append(e, json_body ? "\"application/json\"" : "\"text/plain; charset=utf-8\""))) {
+    if (!has_ct &&
+        (s_key(e, &first, MB_CUR_LIT("content-type")) ||
+         s_append(e, json_body ? "\"application/json\"" : "\"text/plain; charset=utf-8\""))) {
         return -1;
     }
     return s_append(e, "}");
@@ -552,8 +553,8 @@ static int s_multi(enc *e, lua_State *L, int hdrs, int cookies) {
         }
         lua_pop(L, 1);
     }
-    if (cookies && (s_key(e, &first, MB_CUR_LIT("Set-Cookie")) ||
-                    s_value_list(e, L, cookies, true))) {
+    if (cookies &&
+        (s_key(e, &first, MB_CUR_LIT("Set-Cookie")) || s_value_list(e, L, cookies, true))) {
         return -1;
     }
     return s_append(e, "}");
@@ -596,10 +597,10 @@ static int s_encode(lua_State *L) {
     if (lua_type(L, 1) != LUA_TTABLE) {
         return s_enc_fail(e, MB_ERR_INVALID, "handler must return a table"), 0;
     }
-    lua_getfield(L, 1, "status");                        /* stack: resp, status */
-    lua_getfield(L, 1, "headers");                       /* stack: resp, status, headers */
-    lua_getfield(L, 1, "body");                          /* stack: ..., body */
-    lua_getfield(L, 1, "cookies");                       /* stack: ..., cookies */
+    lua_getfield(L, 1, "status");  /* stack: resp, status */
+    lua_getfield(L, 1, "headers"); /* stack: resp, status, headers */
+    lua_getfield(L, 1, "body");    /* stack: ..., body */
+    lua_getfield(L, 1, "cookies"); /* stack: ..., cookies */
     bool int_status = lua_isinteger(L, 2);
     /* Range-check the 64-bit value before narrowing it: (int)4294967496 would be 200. */
     lua_Integer status = lua_isnil(L, 2) ? 200 : int_status ? lua_tointeger(L, 2) : -1;
@@ -622,8 +623,8 @@ static int s_encode(lua_State *L) {
 }
 
 int mb_event_encode_response(lua_State *L, int resp_idx, const mb_event *ev,
-                             const mb_event_header *extra, size_t nextra, mb_buf *out,
-                             int *status, mb_err *err) {
+                             const mb_event_header *extra, size_t nextra, mb_buf *out, int *status,
+                             mb_err *err) {
     resp_idx = lua_absindex(L, resp_idx);
     enc e = {ev, extra, nextra, out, {0}, 500, 0, err};
     lua_pushcfunction(L, s_encode);
@@ -644,15 +645,15 @@ int mb_event_encode_response(lua_State *L, int resp_idx, const mb_event *ev,
 
 void mb_event_push_error(lua_State *L, int status, const char *code, const char *message,
                          mb_cur request_id) {
-    lua_createtable(L, 0, 2);                            /* stack: resp */
+    lua_createtable(L, 0, 2); /* stack: resp */
     lua_pushinteger(L, status);
     lua_setfield(L, -2, "status");
-    lua_createtable(L, 0, 3);                            /* stack: resp, body */
+    lua_createtable(L, 0, 3); /* stack: resp, body */
     lua_pushstring(L, code);
     lua_setfield(L, -2, "error");
     lua_pushstring(L, message);
     lua_setfield(L, -2, "message");
     lua_pushlstring(L, request_id.ptr ? request_id.ptr : "", request_id.len);
     lua_setfield(L, -2, "requestId");
-    lua_setfield(L, -2, "body");                         /* stack: resp */
+    lua_setfield(L, -2, "body"); /* stack: resp */
 }

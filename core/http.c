@@ -37,7 +37,8 @@ static void *g_curl_lib;
 
 /* Header block bound: a peer that streams endless headers is cut off like an oversized body. */
 #define HTTP_MAX_HEADER_BYTES (64u * 1024u)
-/* Request headers: enough for SigV4 (host, date, token, target, type, auth) plus callers' extras. */
+/* Request headers: enough for SigV4 (host, date, token, target, type, auth) plus callers' extras.
+ */
 #define HTTP_HEADER_LINE_MAX 8192
 
 typedef struct sink {
@@ -63,8 +64,7 @@ static int s_load_curl(mb_err *err) {
     bool ok = LOAD(global_init, "curl_global_init") && LOAD(easy_init, "curl_easy_init") &&
               LOAD(easy_cleanup, "curl_easy_cleanup") && LOAD(easy_reset, "curl_easy_reset") &&
               LOAD(easy_setopt, "curl_easy_setopt") && LOAD(easy_perform, "curl_easy_perform") &&
-              LOAD(easy_getinfo, "curl_easy_getinfo") &&
-              LOAD(slist_append, "curl_slist_append") &&
+              LOAD(easy_getinfo, "curl_easy_getinfo") && LOAD(slist_append, "curl_slist_append") &&
               LOAD(slist_free_all, "curl_slist_free_all") &&
               LOAD(easy_strerror, "curl_easy_strerror");
     if (!ok || g_curl.global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
@@ -200,8 +200,9 @@ int mb_http_send(mb_http *http, const mb_http_request *req, mb_http_response *re
     if (rc != 0) {
         return rc;
     }
-    sink s = {resp, req->max_response_bytes ? req->max_response_bytes
-                                            : MB_HTTP_DEFAULT_MAX_RESPONSE, false, false};
+    sink s = {resp,
+              req->max_response_bytes ? req->max_response_bytes : MB_HTTP_DEFAULT_MAX_RESPONSE,
+              false, false};
     s_setup(http->curl, req, hdrs, &s);
     CURLcode cc = g_curl.easy_perform(http->curl);
     g_curl.slist_free_all(hdrs);
@@ -219,7 +220,8 @@ int mb_http_send(mb_http *http, const mb_http_request *req, mb_http_response *re
     if (cc == CURLE_OPERATION_TIMEDOUT) {
         return mb_err_set(err, MB_ERR_TIMEOUT, "request to %s timed out", req->url);
     }
-    return mb_err_set(err, MB_ERR_IO, "request to %s failed: %s", req->url, g_curl.easy_strerror(cc));
+    return mb_err_set(err, MB_ERR_IO, "request to %s failed: %s", req->url,
+                      g_curl.easy_strerror(cc));
 }
 
 static mb_cur s_trim(const char *p, size_t n) {

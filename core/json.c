@@ -22,9 +22,9 @@ typedef struct jp {
     lua_State *L;
     const char *p, *start, *end;
     int max_depth;
-    int status;      /* 0 or an mb_status once a parse error is recorded */
+    int status; /* 0 or an mb_status once a parse error is recorded */
     mb_err *err;
-    mb_buf scratch;  /* unescaped strings and number text */
+    mb_buf scratch; /* unescaped strings and number text */
 } jp;
 
 /* Length of the valid UTF-8 sequence at p (1..4), or 0 when it is invalid (overlong, surrogate,
@@ -284,7 +284,7 @@ static int s_literal(jp *j, const char *word, size_t n) {
 }
 
 static int s_array(jp *j, int depth) {
-    lua_createtable(j->L, 0, 0);                         /* stack: array */
+    lua_createtable(j->L, 0, 0); /* stack: array */
     luaL_setmetatable(j->L, MB_LUA_ARRAY_MT);
     s_ws(j);
     if (j->p < j->end && *j->p == ']') {
@@ -295,7 +295,7 @@ static int s_array(jp *j, int depth) {
         if (s_value(j, depth + 1) != 0) {
             return -1;
         }
-        lua_rawseti(j->L, -2, i);                        /* stack: array */
+        lua_rawseti(j->L, -2, i); /* stack: array */
         s_ws(j);
         if (j->p < j->end && *j->p == ',') {
             j->p++;
@@ -310,7 +310,7 @@ static int s_array(jp *j, int depth) {
 }
 
 static int s_object(jp *j, int depth) {
-    lua_createtable(j->L, 0, 0);                         /* stack: object */
+    lua_createtable(j->L, 0, 0); /* stack: object */
     s_ws(j);
     if (j->p < j->end && *j->p == '}') {
         j->p++;
@@ -322,7 +322,7 @@ static int s_object(jp *j, int depth) {
             return s_fail(j, MB_ERR_INVALID, "expected a string key");
         }
         j->p++;
-        if (s_string(j) != 0) {                          /* stack: object, key */
+        if (s_string(j) != 0) { /* stack: object, key */
             return -1;
         }
         s_ws(j);
@@ -330,10 +330,10 @@ static int s_object(jp *j, int depth) {
             return s_fail(j, MB_ERR_INVALID, "expected ':'");
         }
         j->p++;
-        if (s_value(j, depth + 1) != 0) {                /* stack: object, key, value */
+        if (s_value(j, depth + 1) != 0) { /* stack: object, key, value */
             return -1;
         }
-        lua_rawset(j->L, -3);                            /* stack: object */
+        lua_rawset(j->L, -3); /* stack: object */
         s_ws(j);
         if (j->p < j->end && *j->p == ',') {
             j->p++;
@@ -359,12 +359,24 @@ static int s_value(jp *j, int depth) {
         return s_fail(j, MB_ERR_INVALID, "unexpected end of input");
     }
     switch (*j->p) {
-    case '{': j->p++; return s_object(j, depth);
-    case '[': j->p++; return s_array(j, depth);
-    case '"': j->p++; return s_string(j);
-    case 't': lua_pushboolean(j->L, 1); return s_literal(j, "true", 4);
-    case 'f': lua_pushboolean(j->L, 0); return s_literal(j, "false", 5);
-    case 'n': lua_pushlightuserdata(j->L, NULL); return s_literal(j, "null", 4);
+    case '{':
+        j->p++;
+        return s_object(j, depth);
+    case '[':
+        j->p++;
+        return s_array(j, depth);
+    case '"':
+        j->p++;
+        return s_string(j);
+    case 't':
+        lua_pushboolean(j->L, 1);
+        return s_literal(j, "true", 4);
+    case 'f':
+        lua_pushboolean(j->L, 0);
+        return s_literal(j, "false", 5);
+    case 'n':
+        lua_pushlightuserdata(j->L, NULL);
+        return s_literal(j, "null", 4);
     default:
         if (*j->p == '-' || (*j->p >= '0' && *j->p <= '9')) {
             return s_number(j);
@@ -394,7 +406,7 @@ int mb_json_decode(lua_State *L, mb_cur text, int max_depth, mb_err *err) {
     }
     lua_pushcfunction(L, s_decode_protected);
     lua_pushlightuserdata(L, &j);
-    int rc = lua_pcall(L, 1, 1, 0);                      /* stack: value | nil | error */
+    int rc = lua_pcall(L, 1, 1, 0); /* stack: value | nil | error */
     mb_buf_cleanup(&j.scratch);
     if (rc != LUA_OK) {
         lua_pop(L, 1);
@@ -486,14 +498,14 @@ static int s_enc_value(je *e, int idx, int depth);
 static lua_Integer s_array_len(je *e, int idx) {
     lua_State *L = e->L;
     bool marked = false;
-    if (lua_getmetatable(L, idx)) {                      /* stack: mt */
-        luaL_getmetatable(L, MB_LUA_ARRAY_MT);           /* stack: mt, array_mt */
+    if (lua_getmetatable(L, idx)) {            /* stack: mt */
+        luaL_getmetatable(L, MB_LUA_ARRAY_MT); /* stack: mt, array_mt */
         marked = lua_rawequal(L, -1, -2);
         lua_pop(L, 2);
     }
     lua_Integer n = (lua_Integer)lua_rawlen(L, idx), count = 0;
-    lua_pushnil(L);                                      /* start 'next' loop */
-    while (lua_next(L, idx) != 0) {                      /* stack: key, value */
+    lua_pushnil(L);                 /* start 'next' loop */
+    while (lua_next(L, idx) != 0) { /* stack: key, value */
         lua_pop(L, 1);
         count++;
         if (!lua_isinteger(L, -1) || lua_tointeger(L, -1) < 1 || lua_tointeger(L, -1) > n) {
@@ -515,7 +527,7 @@ static int s_enc_table(je *e, int idx, int depth) {
             return s_efail(e, MB_ERR_NOMEM, "out of memory");
         }
         for (lua_Integer i = 1; i <= n; i++) {
-            lua_rawgeti(L, idx, i);                      /* stack: value */
+            lua_rawgeti(L, idx, i); /* stack: value */
             int rc = (i > 1 && mb_buf_append_byte(e->out, ',') != 0)
                          ? s_efail(e, MB_ERR_NOMEM, "out of memory")
                          : s_enc_value(e, lua_gettop(L), depth + 1);
@@ -530,8 +542,8 @@ static int s_enc_table(je *e, int idx, int depth) {
         return s_efail(e, MB_ERR_NOMEM, "out of memory");
     }
     bool first = true;
-    lua_pushnil(L);                                      /* start 'next' loop */
-    while (lua_next(L, idx) != 0) {                      /* stack: key, value */
+    lua_pushnil(L);                 /* start 'next' loop */
+    while (lua_next(L, idx) != 0) { /* stack: key, value */
         if (lua_type(L, -2) != LUA_TSTRING) {
             lua_pop(L, 2);
             return s_efail(e, MB_ERR_INVALID, "table mixes array and object keys or is sparse");
@@ -549,7 +561,7 @@ static int s_enc_table(je *e, int idx, int depth) {
             lua_pop(L, 2);
             return -1;
         }
-        lua_pop(L, 1);                                   /* stack: key */
+        lua_pop(L, 1); /* stack: key */
     }
     return mb_buf_append_byte(e->out, '}') == 0 ? 0 : s_efail(e, MB_ERR_NOMEM, "oom");
 }
@@ -647,13 +659,13 @@ static int s_lua_decode(lua_State *L) {
 }
 
 void mb_json_push_lib(lua_State *L) {
-    lua_createtable(L, 0, 4);                            /* stack: lib */
+    lua_createtable(L, 0, 4); /* stack: lib */
     lua_pushcfunction(L, s_lua_encode);
     lua_setfield(L, -2, "encode");
     lua_pushcfunction(L, s_lua_decode);
     lua_setfield(L, -2, "decode");
     lua_pushlightuserdata(L, NULL);
     lua_setfield(L, -2, "null");
-    luaL_getmetatable(L, MB_LUA_ARRAY_MT);               /* stack: lib, array_mt */
-    lua_setfield(L, -2, "array_mt");                     /* stack: lib */
+    luaL_getmetatable(L, MB_LUA_ARRAY_MT); /* stack: lib, array_mt */
+    lua_setfield(L, -2, "array_mt");       /* stack: lib */
 }

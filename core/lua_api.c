@@ -14,7 +14,7 @@ static const char s_key_services = 's';
 void mb_lua_api_register(lua_State *L, mb_lua_services *svc) {
     lua_pushlightuserdata(L, svc);
     lua_rawsetp(L, LUA_REGISTRYINDEX, &s_key_services);
-    luaL_newmetatable(L, FAIL_MT);                       /* stack: fail_mt */
+    luaL_newmetatable(L, FAIL_MT); /* stack: fail_mt */
     lua_pushboolean(L, 0);
     lua_setfield(L, -2, "__metatable");
     lua_pop(L, 1);
@@ -32,7 +32,7 @@ mb_lua_services *mb_lua_api_services(lua_State *L) {
 /* Copy details[key] into the fail object when it is a short string. [-0, +0, e] */
 static void s_fail_detail(lua_State *L, int details, const char *key, size_t max) {
     if (lua_getfield(L, details, key) == LUA_TSTRING && luaL_len(L, -1) <= (lua_Integer)max) {
-        lua_setfield(L, -2, key);                        /* stack: ..., fail */
+        lua_setfield(L, -2, key); /* stack: ..., fail */
         return;
     }
     lua_pop(L, 1);
@@ -45,7 +45,7 @@ static int s_fail(lua_State *L) {
     const char *msg = luaL_optstring(L, 2, "request failed");
     luaL_argcheck(L, status >= 400 && status <= 599, 1, "status must be 400..599");
     luaL_argexpected(L, lua_isnoneornil(L, 3) || lua_istable(L, 3), 3, "table or nil");
-    lua_createtable(L, 0, 4);                            /* stack: status, msg, details?, fail */
+    lua_createtable(L, 0, 4); /* stack: status, msg, details?, fail */
     lua_pushinteger(L, status);
     lua_setfield(L, -2, "status");
     lua_pushstring(L, msg);
@@ -59,7 +59,7 @@ static int s_fail(lua_State *L) {
 }
 
 int mb_lua_api_raise_fail(lua_State *L, int status, const char *code, const char *message) {
-    lua_createtable(L, 0, 3);                            /* stack: fail */
+    lua_createtable(L, 0, 3); /* stack: fail */
     lua_pushinteger(L, status >= 400 && status <= 599 ? status : 500);
     lua_setfield(L, -2, "status");
     lua_pushstring(L, message ? message : "request failed");
@@ -85,7 +85,7 @@ bool mb_lua_api_is_fail(lua_State *L, int idx, mb_lua_fail *out) {
     if (lua_type(L, idx) != LUA_TTABLE || !lua_getmetatable(L, idx)) {
         return false;
     }
-    luaL_getmetatable(L, FAIL_MT);                       /* stack: mt, fail_mt */
+    luaL_getmetatable(L, FAIL_MT); /* stack: mt, fail_mt */
     bool is = lua_rawequal(L, -1, -2);
     lua_pop(L, 2);
     if (!is) {
@@ -152,7 +152,7 @@ void mb_lua_inject_fail_api(lua_State *L) {
 
 void mb_lua_open_api(lua_State *L) {
     mb_lua_services *svc = mb_lua_api_services(L);
-    lua_createtable(L, 0, 8);                            /* stack: ctx */
+    lua_createtable(L, 0, 8); /* stack: ctx */
     mb_lua_inject_fail_api(L);
     mb_lua_inject_log_api(L);
     mb_lua_inject_metric_api(L);

@@ -37,8 +37,8 @@ struct mb_lua_host {
     int64_t deadline_ms;
     unsigned hook_calls;
     uint64_t pattern_unclocked; /* lua_pattern: units charged since its last clock read */
-    mb_lua_outcome tripped; /* MB_LUA_OK until the budget or deadline trips */
-    bool oom;               /* the allocator refused a request since begin */
+    mb_lua_outcome tripped;     /* MB_LUA_OK until the budget or deadline trips */
+    bool oom;                   /* the allocator refused a request since begin */
 };
 
 /* Registry keys: addresses of these statics (lua_rawsetp), unique and collision-free. */
@@ -145,7 +145,7 @@ static const char *s_pattern_charge(lua_State *L, void *ud, size_t steps) {
  * s_build_base copies into handlers' `string` and the strings' metatable __index (method calls
  * such as s:find(p)), so no path reaches the stock, unbounded functions. [-0, +0, m] */
 static void s_meter_patterns(lua_State *L, mb_lua_host *h) {
-    luaL_requiref(L, "string", luaopen_string, 0);       /* stack: string */
+    luaL_requiref(L, "string", luaopen_string, 0); /* stack: string */
     mb_lua_pattern_inject(L, -1, s_pattern_charge, h);
     lua_pop(L, 1);
 }
@@ -159,9 +159,9 @@ static int s_readonly_newindex(lua_State *L) {
 /* The iterator of a proxy's pairs(): walks the source table held as its upvalue, so the
  * (writable) source never reaches Lua code.  [-2, +2|1, e] */
 static int s_proxy_next(lua_State *L) {
-    lua_settop(L, 2);                                    /* stack: proxy, key */
-    lua_pushvalue(L, 2);                                 /* stack: proxy, key, key */
-    if (lua_next(L, lua_upvalueindex(1))) {              /* stack: proxy, key, k, v */
+    lua_settop(L, 2);                       /* stack: proxy, key */
+    lua_pushvalue(L, 2);                    /* stack: proxy, key, key */
+    if (lua_next(L, lua_upvalueindex(1))) { /* stack: proxy, key, k, v */
         return 2;
     }
     lua_pushnil(L);
@@ -172,16 +172,16 @@ static int s_proxy_next(lua_State *L) {
  * would hand handlers a writable shared table (`local _, t = pairs(string); t.upper = ...`). */
 static int s_proxy_pairs(lua_State *L) {
     lua_pushvalue(L, lua_upvalueindex(1));
-    lua_pushcclosure(L, s_proxy_next, 1);                /* stack: proxy, next */
-    lua_pushvalue(L, 1);                                 /* stack: proxy, next, proxy */
+    lua_pushcclosure(L, s_proxy_next, 1); /* stack: proxy, next */
+    lua_pushvalue(L, 1);                  /* stack: proxy, next, proxy */
     lua_pushnil(L);
     return 3;
 }
 
 /* Replace the table on the stack top by a read-only proxy in front of it. [-1, +1, m] */
 static void s_make_readonly(lua_State *L) {
-    lua_newtable(L);                                     /* stack: src, proxy */
-    lua_createtable(L, 0, 4);                            /* stack: src, proxy, mt */
+    lua_newtable(L);          /* stack: src, proxy */
+    lua_createtable(L, 0, 4); /* stack: src, proxy, mt */
     lua_pushvalue(L, -3);
     lua_setfield(L, -2, "__index");
     lua_pushcfunction(L, s_readonly_newindex);
@@ -190,9 +190,9 @@ static void s_make_readonly(lua_State *L) {
     lua_pushcclosure(L, s_proxy_pairs, 1);
     lua_setfield(L, -2, "__pairs");
     lua_pushboolean(L, 0);
-    lua_setfield(L, -2, "__metatable");                  /* getmetatable() shows false */
-    lua_setmetatable(L, -2);                             /* stack: src, proxy */
-    lua_remove(L, -2);                                   /* stack: proxy */
+    lua_setfield(L, -2, "__metatable"); /* getmetatable() shows false */
+    lua_setmetatable(L, -2);            /* stack: src, proxy */
+    lua_remove(L, -2);                  /* stack: proxy */
 }
 
 /* setmetatable(t, mt) without __gc: a finalizer would run later, outside any budget, in
@@ -224,14 +224,14 @@ static int s_load(lua_State *L) {
     if (luaL_loadbufferx(L, s, len, name, "t") != LUA_OK) {
         luaL_pushfail(L);
         lua_insert(L, -2);
-        return 2;                                        /* fail, message */
+        return 2; /* fail, message */
     }
     if (!lua_isnoneornil(L, 4)) {
         lua_pushvalue(L, 4);
     } else {
         lua_rawgetp(L, LUA_REGISTRYINDEX, &s_key_env);
     }
-    lua_setupvalue(L, -2, 1);                            /* stack: ..., fn */
+    lua_setupvalue(L, -2, 1); /* stack: ..., fn */
     return 1;
 }
 
@@ -257,13 +257,12 @@ static int s_print(lua_State *L) {
 static int s_require(lua_State *L);
 
 static const char *const s_base_allow[] = {
-    "assert", "error",  "ipairs",   "next",     "pairs",  "pcall",  "select",
-    "tonumber", "tostring", "type", "xpcall", "rawequal", "rawget", "rawlen",
-    "getmetatable", NULL,
+    "assert",   "error", "ipairs", "next",     "pairs",  "pcall",  "select",       "tonumber",
+    "tostring", "type",  "xpcall", "rawequal", "rawget", "rawlen", "getmetatable", NULL,
 };
 
 static const luaL_Reg s_libs[] = {
-    {"string", luaopen_string}, {"table", luaopen_table}, {"math", luaopen_math},
+    {"string", luaopen_string}, {"table", luaopen_table},         {"math", luaopen_math},
     {"utf8", luaopen_utf8},     {"coroutine", luaopen_coroutine}, {NULL, NULL},
 };
 
@@ -272,9 +271,9 @@ static const char *const s_lib_deny[] = {"dump", "randomseed", NULL};
 
 /* Copy a library table minus s_lib_deny into a read-only proxy set as base[name]. [-1, +0, m] */
 static void s_add_lib(lua_State *L, int base, const char *name) {
-    lua_newtable(L);                                     /* stack: lib, copy */
+    lua_newtable(L); /* stack: lib, copy */
     lua_pushnil(L);
-    while (lua_next(L, -3) != 0) {                       /* stack: lib, copy, key, value */
+    while (lua_next(L, -3) != 0) { /* stack: lib, copy, key, value */
         bool deny = false;
         for (int i = 0; s_lib_deny[i] && lua_type(L, -2) == LUA_TSTRING; i++) {
             deny = deny || strcmp(lua_tostring(L, -2), s_lib_deny[i]) == 0;
@@ -284,10 +283,10 @@ static void s_add_lib(lua_State *L, int base, const char *name) {
             continue;
         }
         lua_pushvalue(L, -2);
-        lua_insert(L, -2);                               /* stack: lib, copy, key, key, value */
-        lua_rawset(L, -4);                               /* stack: lib, copy, key */
+        lua_insert(L, -2); /* stack: lib, copy, key, key, value */
+        lua_rawset(L, -4); /* stack: lib, copy, key */
     }
-    s_make_readonly(L);                                  /* stack: lib, proxy */
+    s_make_readonly(L); /* stack: lib, proxy */
     lua_setfield(L, base, name);
     lua_pop(L, 1);
 }
@@ -296,32 +295,31 @@ static void s_add_lib(lua_State *L, int base, const char *name) {
  * calls a message handler for an error raised by a hook (the budget or deadline) with hooks
  * disabled, so with the stock xpcall `xpcall(loop, function() while true do end end)` would run
  * forever past any budget. */
-static const char s_xpcall_src[] =
-    "local pcall, pack, unpack = ...\n"
-    "return function(f, msgh, ...)\n"
-    "  local r = pack(pcall(f, ...))\n"
-    "  if r[1] then return unpack(r, 1, r.n) end\n"
-    "  return false, msgh(r[2])\n"
-    "end\n";
+static const char s_xpcall_src[] = "local pcall, pack, unpack = ...\n"
+                                   "return function(f, msgh, ...)\n"
+                                   "  local r = pack(pcall(f, ...))\n"
+                                   "  if r[1] then return unpack(r, 1, r.n) end\n"
+                                   "  return false, msgh(r[2])\n"
+                                   "end\n";
 
 /* Set base.xpcall (base at index base, still a plain table). [-0, +0, e] */
 static void s_add_xpcall(lua_State *L, int base) {
     if (luaL_loadbufferx(L, s_xpcall_src, sizeof s_xpcall_src - 1, "=xpcall", "t") != LUA_OK) {
         lua_error(L);
-    }                                                    /* stack: chunk */
+    } /* stack: chunk */
     lua_getfield(L, base, "pcall");
-    luaL_requiref(L, "table", luaopen_table, 0);         /* stack: chunk, pcall, table */
+    luaL_requiref(L, "table", luaopen_table, 0); /* stack: chunk, pcall, table */
     lua_getfield(L, -1, "pack");
     lua_getfield(L, -2, "unpack");
-    lua_remove(L, -3);                                   /* stack: chunk, pcall, pack, unpack */
-    lua_call(L, 3, 1);                                   /* stack: xpcall */
+    lua_remove(L, -3); /* stack: chunk, pcall, pack, unpack */
+    lua_call(L, 3, 1); /* stack: xpcall */
     lua_setfield(L, base, "xpcall");
 }
 
 static void s_build_base(lua_State *L) {
-    lua_newtable(L);                                     /* stack: base */
+    lua_newtable(L); /* stack: base */
     int base = lua_gettop(L);
-    luaL_requiref(L, "_G", luaopen_base, 0);             /* stack: base, _G */
+    luaL_requiref(L, "_G", luaopen_base, 0); /* stack: base, _G */
     for (int i = 0; s_base_allow[i]; i++) {
         lua_getfield(L, -1, s_base_allow[i]);
         lua_setfield(L, base, s_base_allow[i]);
@@ -331,26 +329,28 @@ static void s_build_base(lua_State *L) {
         luaL_requiref(L, lib->name, lib->func, 0);
         s_add_lib(L, base, lib->name);
     }
-    luaL_requiref(L, "os", luaopen_os, 0);               /* stack: base, os */
-    lua_createtable(L, 0, 2);                            /* stack: base, os, safe_os */
+    luaL_requiref(L, "os", luaopen_os, 0); /* stack: base, os */
+    lua_createtable(L, 0, 2);              /* stack: base, os, safe_os */
     lua_getfield(L, -2, "time");
     lua_setfield(L, -2, "time");
     lua_getfield(L, -2, "clock");
     lua_setfield(L, -2, "clock");
     s_make_readonly(L);
     lua_setfield(L, base, "os");
-    lua_pop(L, 1);                                       /* stack: base */
-    static const luaL_Reg own[] = {{"setmetatable", s_setmetatable}, {"load", s_load},
-                                   {"print", s_print},  {"require", s_require},
+    lua_pop(L, 1); /* stack: base */
+    static const luaL_Reg own[] = {{"setmetatable", s_setmetatable},
+                                   {"load", s_load},
+                                   {"print", s_print},
+                                   {"require", s_require},
                                    {NULL, NULL}};
     luaL_setfuncs(L, own, 0);
     s_add_xpcall(L, base);
-    mb_json_push_lib(L);                                 /* stack: base, json */
+    mb_json_push_lib(L); /* stack: base, json */
     s_make_readonly(L);
     lua_pushvalue(L, -1);
     lua_setfield(L, base, "json");
-    lua_setfield(L, base, "cjson");                      /* stack: base */
-    s_make_readonly(L);                                  /* stack: base_proxy */
+    lua_setfield(L, base, "cjson"); /* stack: base */
+    s_make_readonly(L);             /* stack: base_proxy */
     lua_rawsetp(L, LUA_REGISTRYINDEX, &s_key_base);
 }
 
@@ -358,7 +358,7 @@ static void s_build_base(lua_State *L) {
  * getmetatable("").__index.upper = ... cannot reach a table shared by every request. */
 static void s_protect_string_mt(lua_State *L) {
     lua_pushliteral(L, "");
-    if (lua_getmetatable(L, -1)) {                       /* stack: "", mt */
+    if (lua_getmetatable(L, -1)) { /* stack: "", mt */
         lua_pushboolean(L, 0);
         lua_setfield(L, -2, "__metatable");
         lua_pop(L, 1);
@@ -375,7 +375,7 @@ static int s_setup(lua_State *L) {
     s_meter_patterns(L, h); /* lua_pattern: before s_build_base copies the string library */
     s_build_base(L);
     s_protect_string_mt(L);
-    lua_createtable(L, 0, 2);                            /* the request envs' shared metatable */
+    lua_createtable(L, 0, 2); /* the request envs' shared metatable */
     lua_rawgetp(L, LUA_REGISTRYINDEX, &s_key_base);
     lua_setfield(L, -2, "__index");
     lua_pushboolean(L, 0);
@@ -397,7 +397,8 @@ mb_lua_host *mb_lua_host_new(const mb_lua_host_opts *opts, mb_err *err) {
     h->dir = opts->handlers_dir;
     h->dev_mode = opts->dev_mode;
     h->limit = opts->memory_limit ? opts->memory_limit : MB_LUA_DEFAULT_MEMORY_LIMIT;
-    h->budget = opts->instruction_limit ? opts->instruction_limit : MB_LUA_DEFAULT_INSTRUCTION_LIMIT;
+    h->budget =
+        opts->instruction_limit ? opts->instruction_limit : MB_LUA_DEFAULT_INSTRUCTION_LIMIT;
     h->L = lua_newstate(s_alloc, h);
     if (!h->L) {
         free(h);
@@ -441,7 +442,7 @@ void mb_lua_host_begin(mb_lua_host *host, int64_t deadline_ms) {
     host->oom = false;
     host->deadline_ms = deadline_ms;
     lua_sethook(L, s_hook, LUA_MASKCOUNT, HOOK_EVERY);
-    lua_newtable(L);                                     /* stack: env */
+    lua_newtable(L); /* stack: env */
     lua_rawgetp(L, LUA_REGISTRYINDEX, &s_key_envmt);
     lua_setmetatable(L, -2);
     lua_rawsetp(L, LUA_REGISTRYINDEX, &s_key_env);
@@ -471,8 +472,8 @@ bool mb_lua_host_valid_name(mb_cur name) {
     }
     for (size_t i = 0; i < name.len; i++) {
         char c = name.ptr[i];
-        bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-                  c == '_';
+        bool ok =
+            (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_';
         if (!ok) {
             return false;
         }
@@ -490,30 +491,30 @@ static int s_push_chunk(lua_State *L, mb_lua_host *h, const char *name) {
         lua_pushliteral(L, "handler path too long");
         return LUA_ERRFILE;
     }
-    lua_rawgetp(L, LUA_REGISTRYINDEX, &s_key_chunks);    /* stack: chunks */
+    lua_rawgetp(L, LUA_REGISTRYINDEX, &s_key_chunks);         /* stack: chunks */
     bool cached = lua_getfield(L, -1, name) == LUA_TFUNCTION; /* stack: chunks, chunk? */
     if (cached && !h->dev_mode) {
         lua_remove(L, -2);
         return LUA_OK;
     }
-    lua_pop(L, 1);                                       /* stack: chunks */
+    lua_pop(L, 1); /* stack: chunks */
     char stamp[96] = "";
     struct stat st;
     if (stat(path, &st) == 0) {
         snprintf(stamp, sizeof stamp, "%llu:%lld:%lld.%09ld", (unsigned long long)st.st_ino,
                  (long long)st.st_size, (long long)st.st_mtim.tv_sec, st.st_mtim.tv_nsec);
     }
-    lua_rawgetp(L, LUA_REGISTRYINDEX, &s_key_stamps);    /* stack: chunks, stamps */
-    lua_getfield(L, -1, name);                           /* stack: chunks, stamps, old */
+    lua_rawgetp(L, LUA_REGISTRYINDEX, &s_key_stamps); /* stack: chunks, stamps */
+    lua_getfield(L, -1, name);                        /* stack: chunks, stamps, old */
     bool fresh = cached && lua_isstring(L, -1) && strcmp(lua_tostring(L, -1), stamp) == 0;
     lua_pop(L, 1);
     if (fresh) {
         lua_pop(L, 1);
-        lua_getfield(L, -1, name);                       /* stack: chunks, chunk */
+        lua_getfield(L, -1, name); /* stack: chunks, chunk */
         lua_remove(L, -2);
         return LUA_OK;
     }
-    int rc = luaL_loadfilex(L, path, "t");               /* stack: chunks, stamps, chunk|msg */
+    int rc = luaL_loadfilex(L, path, "t"); /* stack: chunks, stamps, chunk|msg */
     if (rc != LUA_OK) {
         lua_remove(L, -2);
         lua_remove(L, -2);
@@ -521,10 +522,10 @@ static int s_push_chunk(lua_State *L, mb_lua_host *h, const char *name) {
     }
     lua_pushstring(L, stamp);
     lua_setfield(L, -3, name);
-    lua_remove(L, -2);                                   /* stack: chunks, chunk */
+    lua_remove(L, -2); /* stack: chunks, chunk */
     lua_pushvalue(L, -1);
     lua_setfield(L, -3, name);
-    lua_remove(L, -2);                                   /* stack: chunk */
+    lua_remove(L, -2); /* stack: chunk */
     return LUA_OK;
 }
 
@@ -542,16 +543,16 @@ static int s_require(lua_State *L) {
     const char *name = luaL_checklstring(L, 1, &len);
     luaL_argcheck(L, mb_lua_host_valid_name((mb_cur){name, len}), 1,
                   "module names are letters, digits and '_' (files in HANDLERS_DIR)");
-    lua_rawgetp(L, LUA_REGISTRYINDEX, &s_key_loaded);    /* stack: name, loaded */
+    lua_rawgetp(L, LUA_REGISTRYINDEX, &s_key_loaded); /* stack: name, loaded */
     if (lua_getfield(L, -1, name) != LUA_TNIL) {
         return 1;
     }
     lua_pop(L, 1);
-    if (s_push_chunk(L, s_host(L), name) != LUA_OK) {    /* stack: name, loaded, chunk|msg */
+    if (s_push_chunk(L, s_host(L), name) != LUA_OK) { /* stack: name, loaded, chunk|msg */
         return lua_error(L);
     }
     s_bind_env(L);
-    lua_call(L, 0, 1);                                   /* stack: name, loaded, module */
+    lua_call(L, 0, 1); /* stack: name, loaded, module */
     if (lua_isnil(L, -1)) {
         lua_pop(L, 1);
         lua_pushboolean(L, 1);
@@ -573,12 +574,12 @@ static int s_msghandler(lua_State *L) {
 
 int mb_lua_host_run_file(mb_lua_host *host, const char *name, mb_err *err) {
     lua_State *L = host->L;
-    lua_pushcfunction(L, s_msghandler);                  /* stack: msgh */
+    lua_pushcfunction(L, s_msghandler); /* stack: msgh */
     int base = lua_gettop(L);
-    int rc = s_push_chunk(L, host, name);                /* stack: msgh, chunk|msg */
+    int rc = s_push_chunk(L, host, name); /* stack: msgh, chunk|msg */
     if (rc == LUA_OK) {
         s_bind_env(L);
-        rc = lua_pcall(L, 0, 1, base);                   /* stack: msgh, value|error */
+        rc = lua_pcall(L, 0, 1, base); /* stack: msgh, value|error */
     }
     if (rc != LUA_OK) {
         const char *msg = lua_type(L, -1) == LUA_TSTRING ? lua_tostring(L, -1) : "error object";
@@ -586,7 +587,7 @@ int mb_lua_host_run_file(mb_lua_host *host, const char *name, mb_err *err) {
         lua_settop(L, base - 1);
         return err ? err->status : MB_ERR_CONFIG;
     }
-    lua_remove(L, base);                                 /* stack: value */
+    lua_remove(L, base); /* stack: value */
     return 0;
 }
 
@@ -624,8 +625,7 @@ static mb_lua_outcome s_classify(lua_State *L, mb_lua_host *h, int rc, mb_lua_re
         if (m) {
             (void)mb_buf_append_cstr(&res->message, m);
         } else {
-            (void)mb_buf_appendf(&res->message, "error object is a %s value",
-                                 luaL_typename(L, -1));
+            (void)mb_buf_appendf(&res->message, "error object is a %s value", luaL_typename(L, -1));
         }
         lua_rawgetp(L, LUA_REGISTRYINDEX, &s_key_traceback);
         mb_buf_reset(&res->traceback);
@@ -645,9 +645,9 @@ mb_lua_outcome mb_lua_host_call(mb_lua_host *host, const char *name, int req_idx
     ctx_idx = lua_absindex(L, ctx_idx);
     res->outcome = MB_LUA_OK;
     res->code[0] = res->field[0] = '\0';
-    lua_pushcfunction(L, s_msghandler);                  /* stack: msgh */
+    lua_pushcfunction(L, s_msghandler); /* stack: msgh */
     int base = lua_gettop(L);
-    int rc = s_push_chunk(L, host, name);                /* stack: msgh, chunk|msg */
+    int rc = s_push_chunk(L, host, name); /* stack: msgh, chunk|msg */
     if (rc != LUA_OK) {
         res->outcome = MB_LUA_LOAD_ERROR;
         res->error_type = "HandlerLoadError";
@@ -656,7 +656,7 @@ mb_lua_outcome mb_lua_host_call(mb_lua_host *host, const char *name, int req_idx
         return res->outcome;
     }
     s_bind_env(L);
-    rc = lua_pcall(L, 0, 1, base);                       /* stack: msgh, fn|error */
+    rc = lua_pcall(L, 0, 1, base); /* stack: msgh, fn|error */
     if (rc == LUA_OK && lua_type(L, -1) != LUA_TFUNCTION) {
         lua_pop(L, 1);
         lua_pushfstring(L, "%s.lua must return a function (handler(req, ctx))", name);
@@ -664,15 +664,15 @@ mb_lua_outcome mb_lua_host_call(mb_lua_host *host, const char *name, int req_idx
     }
     if (rc == LUA_OK) {
         lua_pushvalue(L, req_idx);
-        lua_pushvalue(L, ctx_idx);                       /* stack: msgh, fn, req, ctx */
-        rc = lua_pcall(L, 2, 1, base);                   /* stack: msgh, response|error */
+        lua_pushvalue(L, ctx_idx);     /* stack: msgh, fn, req, ctx */
+        rc = lua_pcall(L, 2, 1, base); /* stack: msgh, response|error */
     }
     if (rc != LUA_OK) {
         s_classify(L, host, rc, res);
         lua_settop(L, base - 1);
         return res->outcome;
     }
-    lua_remove(L, base);                                 /* stack: response */
+    lua_remove(L, base); /* stack: response */
     return MB_LUA_OK;
 }
 

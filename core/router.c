@@ -40,19 +40,17 @@ static int s_parse_pattern(mb_route *rt, size_t i, mb_err *err) {
             return mb_err_set(err, MB_ERR_CONFIG, "route %zu: too many path segments", i);
         }
         mb_cur seg = {s, (size_t)(p - s)};
-        if (s_is_param(seg) &&
-            !mb_lua_host_valid_name((mb_cur){seg.ptr + 1, seg.len - 2})) {
+        if (s_is_param(seg) && !mb_lua_host_valid_name((mb_cur){seg.ptr + 1, seg.len - 2})) {
             return mb_err_set(err, MB_ERR_CONFIG, "route %zu: bad parameter name in %s", i,
                               rt->pattern);
         }
         if (!s_is_param(seg) && (memchr(s, '{', seg.len) || memchr(s, '}', seg.len))) {
-            return mb_err_set(err, MB_ERR_CONFIG, "route %zu: braces must wrap a whole segment",
-                              i);
+            return mb_err_set(err, MB_ERR_CONFIG, "route %zu: braces must wrap a whole segment", i);
         }
         for (size_t k = 0; s_is_param(seg) && k < rt->seg_count; k++) {
             if (mb_cur_eq(rt->segs[k], seg)) { /* req.params could hold only one of them */
-                return mb_err_set(err, MB_ERR_CONFIG, "route %zu: parameter %.*s appears twice",
-                                  i, (int)(seg.len - 2), seg.ptr + 1);
+                return mb_err_set(err, MB_ERR_CONFIG, "route %zu: parameter %.*s appears twice", i,
+                                  (int)(seg.len - 2), seg.ptr + 1);
             }
         }
         rt->literal_count += !s_is_param(seg);
@@ -197,8 +195,8 @@ static int s_load(mb_router *r, lua_State *L, int idx, mb_err *err) {
         lua_pop(L, 1);
         for (size_t k = 0; rc == 0 && k < i; k++) {
             if (s_same_route(&r->routes[k], rt)) {
-                rc = mb_err_set(err, MB_ERR_CONFIG, "route %zu duplicates route %zu (%s %s)",
-                                i + 1, k + 1, rt->method, rt->pattern);
+                rc = mb_err_set(err, MB_ERR_CONFIG, "route %zu duplicates route %zu (%s %s)", i + 1,
+                                k + 1, rt->method, rt->pattern);
             }
         }
         if (rc != 0) {
@@ -216,7 +214,7 @@ int mb_router_load(mb_router *r, lua_State *L, int idx, mb_err *err) {
      * nothing in Lua, so a Lua memory error cannot strike with routes half-built. */
     lua_pushliteral(L, "auth");
     lua_pushliteral(L, "token_use");
-    lua_pushliteral(L, "groups");                        /* stack: "auth", "token_use", "groups" */
+    lua_pushliteral(L, "groups"); /* stack: "auth", "token_use", "groups" */
     int rc = s_load(r, L, idx, err);
     lua_pop(L, 3);
     return rc;
@@ -333,10 +331,10 @@ mb_route_result mb_router_match(const mb_router *r, mb_cur method, mb_cur path, 
             continue;
         }
         path_known = true;
-        s_add_allow(&m->allow, strcmp(rt->method, "ANY") == 0 ? "GET, POST, PUT, PATCH, DELETE"
-                                                              : rt->method);
-        bool method_ok = strcmp(rt->method, "ANY") == 0 ||
-                         mb_cur_eq(mb_cur_from_cstr(rt->method), method);
+        s_add_allow(&m->allow,
+                    strcmp(rt->method, "ANY") == 0 ? "GET, POST, PUT, PATCH, DELETE" : rt->method);
+        bool method_ok =
+            strcmp(rt->method, "ANY") == 0 || mb_cur_eq(mb_cur_from_cstr(rt->method), method);
         if (method_ok && (!best || rt->literal_count > best->literal_count)) {
             best = rt;
         }

@@ -144,9 +144,13 @@ static int s_post(mb_runtime *rt, const char *path, mb_cur body, const char *err
     mb_http_header h[2] = {{MB_CUR_LIT("Content-Type"), MB_CUR_LIT("application/json")},
                            {MB_CUR_LIT("Lambda-Runtime-Function-Error-Type"),
                             mb_cur_from_cstr(error_type ? error_type : "")}};
-    mb_http_request req = {.method = "POST", .url = url, .headers = h,
-                           .header_count = error_type ? 2 : 1, .body = body,
-                           .timeout_ms = POST_TIMEOUT_MS, .max_response_bytes = 64 * 1024};
+    mb_http_request req = {.method = "POST",
+                           .url = url,
+                           .headers = h,
+                           .header_count = error_type ? 2 : 1,
+                           .body = body,
+                           .timeout_ms = POST_TIMEOUT_MS,
+                           .max_response_bytes = 64 * 1024};
     int rc = s_send(rt, &req, err);
     if (rc != 0) {
         return rc;
@@ -155,8 +159,8 @@ static int s_post(mb_runtime *rt, const char *path, mb_cur body, const char *err
         return mb_err_set(err, MB_ERR_LIMIT, "Runtime API refused the payload as too large");
     }
     if (rt->resp.status >= 300) {
-        return mb_err_set(err, MB_ERR_UPSTREAM, "Runtime API answered %ld to %s",
-                          rt->resp.status, path);
+        return mb_err_set(err, MB_ERR_UPSTREAM, "Runtime API answered %ld to %s", rt->resp.status,
+                          path);
     }
     return 0;
 }
@@ -172,10 +176,10 @@ int mb_runtime_respond(mb_runtime *rt, const mb_runtime_invocation *inv, mb_cur 
 
 static int s_error_body(mb_buf *b, const char *type, const char *message) {
     return mb_buf_append_cstr(b, "{\"errorMessage\":") ||
-           mb_json_append_string(b, mb_cur_from_cstr(message)) ||
-           mb_buf_append_cstr(b, ",\"errorType\":") ||
-           mb_json_append_string(b, mb_cur_from_cstr(type)) ||
-           mb_buf_append_cstr(b, ",\"stackTrace\":[]}")
+                   mb_json_append_string(b, mb_cur_from_cstr(message)) ||
+                   mb_buf_append_cstr(b, ",\"errorType\":") ||
+                   mb_json_append_string(b, mb_cur_from_cstr(type)) ||
+                   mb_buf_append_cstr(b, ",\"stackTrace\":[]}")
                ? MB_ERR_NOMEM
                : 0;
 }

@@ -10,7 +10,8 @@
 
 /* Append the standard base64 encoding of `in` (with '=' padding). Returns 0 or MB_ERR_NOMEM. */
 int mb_base64_encode(mb_buf *out, mb_cur in);
-/* Append the base64url encoding of `in` without padding (JWT, cursors). Returns 0 or MB_ERR_NOMEM. */
+/* Append the base64url encoding of `in` without padding (JWT, cursors). Returns 0 or MB_ERR_NOMEM.
+ */
 int mb_base64url_encode(mb_buf *out, mb_cur in);
 
 /* Append the decoded bytes of standard base64 `in`. Padding is required for a partial final
@@ -23,7 +24,7 @@ int mb_base64url_decode(mb_buf *out, mb_cur in, mb_err *err);
 /* Bytes that decoding `n` characters can produce (an upper bound), and the length of the
  * unpadded base64url encoding of `n` bytes. */
 #define MB_BASE64_DECODED_MAX(n) (((n) / 4) * 3 + 2)
-#define MB_BASE64URL_ENCODED_LEN(n) (((n) * 4 + 2) / 3)
+#define MB_BASE64URL_ENCODED_LEN(n) (((n)*4 + 2) / 3)
 
 /* base64url (no padding) into a caller buffer, without allocating: the JWT hot path. Same
  * strictness as mb_base64url_decode(). Returns 0 with *len set, MB_ERR_INVALID, or MB_ERR_LIMIT

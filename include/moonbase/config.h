@@ -22,13 +22,13 @@ typedef enum mb_log_level {
 #define MB_CONFIG_MAX_ORIGINS 16
 
 typedef struct mb_config {
-    char *table_name;        /* TABLE_NAME (may be NULL: no data routes) */
-    char *user_pool_id;      /* USER_POOL_ID (may be NULL when COGNITO_ISSUER is set) */
+    char *table_name;   /* TABLE_NAME (may be NULL: no data routes) */
+    char *user_pool_id; /* USER_POOL_ID (may be NULL when COGNITO_ISSUER is set) */
     char *client_ids[MB_CONFIG_MAX_CLIENTS]; /* CLIENT_ID, split on ',' and trimmed */
     size_t client_id_count;
-    char *region;            /* AWS_REGION, default "us-east-1" */
-    char *cognito_issuer;    /* COGNITO_ISSUER, else https://cognito-idp.{region}.amazonaws.com/{pool};
-                                NULL when neither is set (protected routes then answer 503) */
+    char *region;         /* AWS_REGION, default "us-east-1" */
+    char *cognito_issuer; /* COGNITO_ISSUER, else https://cognito-idp.{region}.amazonaws.com/{pool};
+                             NULL when neither is set (protected routes then answer 503) */
     char *dynamodb_endpoint; /* DYNAMODB_ENDPOINT, else https://dynamodb.{region}.amazonaws.com */
     char *handlers_dir;      /* HANDLERS_DIR, else handlers/ next to the binary */
     char *environment;       /* ENVIRONMENT, default "dev" */

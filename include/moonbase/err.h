@@ -6,17 +6,17 @@
 
 typedef enum mb_status {
     MB_OK = 0,
-    MB_ERR_NOMEM = -1,     /* allocation failed */
-    MB_ERR_INVALID = -2,   /* hostile or malformed input: answer 400 */
-    MB_ERR_LIMIT = -3,     /* a size, depth or count bound was exceeded */
-    MB_ERR_IO = -4,        /* file or network failure */
-    MB_ERR_UPSTREAM = -5,  /* a remote service answered with an error */
-    MB_ERR_UNAUTH = -6,    /* authentication failed: answer 401 */
-    MB_ERR_FORBIDDEN = -7, /* authenticated but not allowed: answer 403 */
-    MB_ERR_NOTFOUND = -8,  /* missing item, file or route */
-    MB_ERR_CONFLICT = -9,  /* a condition failed: answer 409 */
-    MB_ERR_TIMEOUT = -10,  /* a deadline passed */
-    MB_ERR_CONFIG = -11,   /* bad configuration or environment */
+    MB_ERR_NOMEM = -1,        /* allocation failed */
+    MB_ERR_INVALID = -2,      /* hostile or malformed input: answer 400 */
+    MB_ERR_LIMIT = -3,        /* a size, depth or count bound was exceeded */
+    MB_ERR_IO = -4,           /* file or network failure */
+    MB_ERR_UPSTREAM = -5,     /* a remote service answered with an error */
+    MB_ERR_UNAUTH = -6,       /* authentication failed: answer 401 */
+    MB_ERR_FORBIDDEN = -7,    /* authenticated but not allowed: answer 403 */
+    MB_ERR_NOTFOUND = -8,     /* missing item, file or route */
+    MB_ERR_CONFLICT = -9,     /* a condition failed: answer 409 */
+    MB_ERR_TIMEOUT = -10,     /* a deadline passed */
+    MB_ERR_CONFIG = -11,      /* bad configuration or environment */
     MB_ERR_UNAVAILABLE = -12, /* a dependency is down: answer 503 */
 } mb_status;
 

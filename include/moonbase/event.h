@@ -43,8 +43,8 @@ int mb_event_to_request(lua_State *L, int event_idx, mb_event *ev, mb_err *err);
  * the status code. A malformed response table (bad status, header injection, unencodable body)
  * is MB_ERR_INVALID and out is left empty. [-0, +0] */
 int mb_event_encode_response(lua_State *L, int resp_idx, const mb_event *ev,
-                             const mb_event_header *extra, size_t nextra, mb_buf *out,
-                             int *status, mb_err *err);
+                             const mb_event_header *extra, size_t nextra, mb_buf *out, int *status,
+                             mb_err *err);
 
 /* Push a response table {status, body = {error, message, requestId[, field]}}. [-0, +1, m] */
 void mb_event_push_error(lua_State *L, int status, const char *code, const char *message,
@@ -53,7 +53,7 @@ void mb_event_push_error(lua_State *L, int status, const char *code, const char 
 /* The last-resort response when even building an error response failed (no allocation). */
 #define MB_EVENT_FALLBACK_500                                                                      \
     "{\"statusCode\":500,\"headers\":{\"content-type\":\"application/json\"},"                     \
-    "\"body\":\"{\\\"error\\\":\\\"internal\\\",\\\"message\\\":\\\"internal error\\\"}\","       \
+    "\"body\":\"{\\\"error\\\":\\\"internal\\\",\\\"message\\\":\\\"internal error\\\"}\","        \
     "\"isBase64Encoded\":false}"
 
 #endif

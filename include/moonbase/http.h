@@ -29,19 +29,20 @@ typedef struct mb_http_request {
     const char *url;               /* full URL, NUL-terminated */
     const mb_http_header *headers; /* extra request headers, may be NULL */
     size_t header_count;
-    mb_cur body;                   /* request body (may be empty) */
-    long timeout_ms;               /* whole-transfer timeout; 0 means none (Runtime API /next) */
-    long connect_timeout_ms;       /* 0 means libcurl's default */
-    size_t max_response_bytes;     /* 0 means MB_HTTP_DEFAULT_MAX_RESPONSE */
+    mb_cur body;               /* request body (may be empty) */
+    long timeout_ms;           /* whole-transfer timeout; 0 means none (Runtime API /next) */
+    long connect_timeout_ms;   /* 0 means libcurl's default */
+    size_t max_response_bytes; /* 0 means MB_HTTP_DEFAULT_MAX_RESPONSE */
 } mb_http_request;
 
 typedef struct mb_http_response {
-    long status;     /* HTTP status code, 0 before a response arrives */
-    mb_buf body;     /* response body */
-    mb_buf headers;  /* raw header block of the final response, "Name: value\r\n" lines */
+    long status;    /* HTTP status code, 0 before a response arrives */
+    mb_buf body;    /* response body */
+    mb_buf headers; /* raw header block of the final response, "Name: value\r\n" lines */
 } mb_http_response;
 
-/* Create a client handle. On error (libcurl init or allocation failure) returns NULL and fills err. */
+/* Create a client handle. On error (libcurl init or allocation failure) returns NULL and fills err.
+ */
 mb_http *mb_http_new(mb_err *err);
 /* Free the handle and close its connection. Accepts NULL. */
 void mb_http_free(mb_http *http);

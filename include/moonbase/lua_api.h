@@ -1,7 +1,8 @@
 /* moonbase/lua_api.h - the `ctx` table handed to every Lua handler, composed from one injector
  * per API area (core/lua_<area>.c), as OpenResty composes `ngx` from ngx_http_lua_inject_*_api.
  * Ownership: the services struct is owned by the caller (the app) and must outlive every call
- * into Lua; its pointer lives in the Lua registry, never in a C global. One invocation at a time. */
+ * into Lua; its pointer lives in the Lua registry, never in a C global. One invocation at a time.
+ */
 #ifndef MOONBASE_LUA_API_H
 #define MOONBASE_LUA_API_H
 
@@ -26,8 +27,8 @@ typedef struct mb_lua_services {
     struct mb_ddb *ddb; /* created lazily by the db binding on first use; may be NULL */
     /* per invocation (borrowed, valid during the handler call only) */
     mb_cur request_id;
-    mb_cur tenant;      /* from the verified token only; empty on public routes */
-    mb_cur user_sub;    /* verified `sub`; empty on public routes */
+    mb_cur tenant;       /* from the verified token only; empty on public routes */
+    mb_cur user_sub;     /* verified `sub`; empty on public routes */
     int64_t deadline_ms; /* absolute epoch ms the invocation must finish by; 0 = none */
 } mb_lua_services;
 
@@ -35,7 +36,8 @@ typedef struct mb_lua_services {
  * (luaL_getmetatable(L, MB_LUA_ARRAY_MT)). Registered by mb_lua_api_register(). */
 #define MB_LUA_ARRAY_MT "moonbase.array_mt"
 
-/* Store `svc` in L's registry and register shared metatables. Call once per Lua state. [-0, +0, m] */
+/* Store `svc` in L's registry and register shared metatables. Call once per Lua state. [-0, +0, m]
+ */
 void mb_lua_api_register(lua_State *L, mb_lua_services *svc);
 /* The services registered in L (never NULL after mb_lua_api_register). [-0, +0, -] */
 mb_lua_services *mb_lua_api_services(lua_State *L);

@@ -36,22 +36,22 @@ typedef struct mb_lua_host_opts {
 
 /* Why a handler call failed; the app maps each kind to a response. */
 typedef enum mb_lua_outcome {
-    MB_LUA_OK = 0,       /* the handler's return value is on the stack */
-    MB_LUA_FAIL,         /* ctx.fail(status, message): clean status in result.status */
-    MB_LUA_ERROR,        /* runtime error in the handler: 500 */
-    MB_LUA_LOAD_ERROR,   /* missing file or syntax error: 500 (file:line in dev mode) */
-    MB_LUA_BUDGET,       /* instruction budget exhausted: 500 */
-    MB_LUA_MEMORY,       /* memory cap reached: 500 */
-    MB_LUA_TIMEOUT,      /* the invocation deadline passed: 504 */
+    MB_LUA_OK = 0,     /* the handler's return value is on the stack */
+    MB_LUA_FAIL,       /* ctx.fail(status, message): clean status in result.status */
+    MB_LUA_ERROR,      /* runtime error in the handler: 500 */
+    MB_LUA_LOAD_ERROR, /* missing file or syntax error: 500 (file:line in dev mode) */
+    MB_LUA_BUDGET,     /* instruction budget exhausted: 500 */
+    MB_LUA_MEMORY,     /* memory cap reached: 500 */
+    MB_LUA_TIMEOUT,    /* the invocation deadline passed: 504 */
 } mb_lua_outcome;
 
 typedef struct mb_lua_result {
     mb_lua_outcome outcome;
-    int status;          /* for MB_LUA_FAIL */
-    char code[33];       /* for MB_LUA_FAIL: the handler's error code, "" when none */
-    char field[65];      /* for MB_LUA_FAIL: the field a validation error names, "" when none */
-    mb_buf message;      /* error message (for logs; shown to clients only for FAIL / dev mode) */
-    mb_buf traceback;    /* Lua traceback for MB_LUA_ERROR (logs only) */
+    int status;       /* for MB_LUA_FAIL */
+    char code[33];    /* for MB_LUA_FAIL: the handler's error code, "" when none */
+    char field[65];   /* for MB_LUA_FAIL: the field a validation error names, "" when none */
+    mb_buf message;   /* error message (for logs; shown to clients only for FAIL / dev mode) */
+    mb_buf traceback; /* Lua traceback for MB_LUA_ERROR (logs only) */
     const char *error_type; /* "HandlerError", "HandlerLoadError", ... static string */
 } mb_lua_result;
 

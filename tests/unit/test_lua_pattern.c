@@ -369,7 +369,7 @@ static void test_lua_pattern_hostile_stopped_by_budget(void **state) {
     for (size_t i = 0; i < sizeof s_hostile / sizeof s_hostile[0]; i++) {
         write_hostile(fx, i);
         open_host(fx, 5000000); /* a fresh host: the handler cache keeps the first file */
-        alarm(30);               /* a regression hangs: make it a failure */
+        alarm(30);              /* a regression hangs: make it a failure */
         int64_t t0 = tk_mono_ms();
         mb_lua_outcome o = call(fx, "hostile", 0);
         int64_t took = tk_mono_ms() - t0;
