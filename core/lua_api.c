@@ -38,6 +38,16 @@ static void s_fail_detail(lua_State *L, int details, const char *key, size_t max
     lua_pop(L, 1);
 }
 
+/* Push a fail object {status, message} with the FAIL_MT metatable. [-0, +1, m] */
+static void s_push_fail(lua_State *L, lua_Integer status, const char *message) {
+    lua_createtable(L, 0, 4); /* stack: fail */
+    lua_pushinteger(L, status);
+    lua_setfield(L, -2, "status");
+    lua_pushstring(L, message);
+    lua_setfield(L, -2, "message");
+    luaL_setmetatable(L, FAIL_MT);
+}
+
 /* ctx.fail(status, message [, details]): status 400..599 (default 400); raises a fail object
  * that the app answers as {"error": code, "message": message[, "field": field]}.  [-3, +0, v] */
 static int s_fail(lua_State *L) {
@@ -45,30 +55,21 @@ static int s_fail(lua_State *L) {
     const char *msg = luaL_optstring(L, 2, "request failed");
     luaL_argcheck(L, status >= 400 && status <= 599, 1, "status must be 400..599");
     luaL_argexpected(L, lua_isnoneornil(L, 3) || lua_istable(L, 3), 3, "table or nil");
-    lua_createtable(L, 0, 4); /* stack: status, msg, details?, fail */
-    lua_pushinteger(L, status);
-    lua_setfield(L, -2, "status");
-    lua_pushstring(L, msg);
-    lua_setfield(L, -2, "message");
+    s_push_fail(L, status, msg); /* stack: status, msg, details?, fail */
     if (lua_istable(L, 3)) {
         s_fail_detail(L, 3, "code", 32);
         s_fail_detail(L, 3, "field", 64);
     }
-    luaL_setmetatable(L, FAIL_MT);
     return lua_error(L);
 }
 
 int mb_lua_api_raise_fail(lua_State *L, int status, const char *code, const char *message) {
-    lua_createtable(L, 0, 3); /* stack: fail */
-    lua_pushinteger(L, status >= 400 && status <= 599 ? status : 500);
-    lua_setfield(L, -2, "status");
-    lua_pushstring(L, message ? message : "request failed");
-    lua_setfield(L, -2, "message");
+    s_push_fail(L, status >= 400 && status <= 599 ? status : 500,
+                message ? message : "request failed"); /* stack: fail */
     if (code && strlen(code) <= 32) {
         lua_pushstring(L, code);
         lua_setfield(L, -2, "code");
     }
-    luaL_setmetatable(L, FAIL_MT);
     return lua_error(L);
 }
 
