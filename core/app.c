@@ -234,7 +234,7 @@ static bool s_route(mb_app *app, inv_state *st, lua_State *L, int req) {
     } else if (r == MB_ROUTE_NOT_FOUND) {
         s_push_error(app, st, 404, "no route matches this path");
     } else if (r == MB_ROUTE_METHOD_NOT_ALLOWED && options) {
-        s_push_preflight(st, L);
+        s_push_preflight(app, st, L);
     } else if (r == MB_ROUTE_METHOD_NOT_ALLOWED) {
         s_push_error(app, st, 405, "method not allowed on this path");
         s_set_header(L, "allow", mb_buf_cur(&st->match.allow));
