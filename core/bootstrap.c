@@ -77,6 +77,12 @@ static void s_request_id(char out[37]) {
              r[14], r[15]);
 }
 
+/* The app's response, or the static 500 when not even that could be stored (a fresh buffer with
+ * every allocation failing): a caller always gets a proxy response. */
+static mb_cur s_response(const mb_buf *out) {
+    return out->len ? mb_buf_cur(out) : MB_CUR_LIT(MB_EVENT_FALLBACK_500);
+}
+
 static int s_invoke(const mb_config *cfg, const char *event_path) {
     mb_err err = {0};
     mb_buf event = {0};
@@ -98,7 +104,8 @@ static int s_invoke(const mb_config *cfg, const char *event_path) {
                          s_now_ms() + INVOKE_TIMEOUT_MS};
     mb_buf out = {0};
     mb_app_handle(app, mb_buf_cur(&event), &inv, &out);
-    fwrite(out.ptr, 1, out.len, stdout);
+    mb_cur resp = s_response(&out);
+    fwrite(resp.ptr, 1, resp.len, stdout);
     fputc('\n', stdout);
     fflush(stdout);
     mb_buf_cleanup(&out);
@@ -120,7 +127,7 @@ static int s_serve_one(mb_runtime *rt, mb_app *app, mb_runtime_invocation *inv, 
                           deadline};
     mb_buf_reset(out);
     mb_app_handle(app, mb_buf_cur(&inv->event), &call, out);
-    int rc = mb_runtime_respond(rt, inv, mb_buf_cur(out), &err);
+    int rc = mb_runtime_respond(rt, inv, s_response(out), &err);
     if (rc == MB_ERR_LIMIT) {
         rc = mb_runtime_fail(rt, inv, "Function.ResponseSizeTooLarge",
                              "the response is larger than Lambda's 6 MB limit", &err);
