@@ -40,8 +40,8 @@ const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
 // ---- fixtures: a private copy of handlers/ plus test-only routes, a tiny frontend ----
 
-// A handler that is slow without running Lua instructions: the pattern matcher runs in C, so
-// the instruction budget's count hook never fires, and only the devserver's deadline stops it.
+// A handler that keeps its worker busy for a while (a hostile pattern: the metered matcher
+// charges it to the instruction budget, so the bootstrap itself ends it at its budget or deadline).
 const SLOW_LUA = `return function(req, ctx)
   local s = ("a"):rep(6000)
   local found = s:find(".-.-.-b")
@@ -324,16 +324,39 @@ async function mainSuite() {
 async function limitsSuite() {
   // Same port again: also proves the first instance released it.
   const ds = await startDevserver(['--timeout', '1', '--rate', '2', '--burst', '4']);
-  await test('a handler running past the timeout: 504, worker replaced, next request OK', async () => {
-    const t0 = Date.now();
-    const r = await fetch(`${base}/api/__test/slow`);
-    const ms = Date.now() - t0;
+  await test('a worker that never answers: 504 at the timeout, worker killed and replaced, next request OK', async () => {
+    // The bootstrap stops runaway handlers itself (budget, deadline, metered patterns), so a
+    // worker that truly hangs is made by freezing every worker: only the devserver's own
+    // deadline can end the invocation then.
+    const pids = (await status()).workers.map((w) => w.pid);
+    for (const pid of pids) process.kill(pid, 'SIGSTOP');
+    let r, ms;
+    try {
+      const t0 = Date.now();
+      r = await fetch(`${base}/api/hello?name=frozen`);
+      ms = Date.now() - t0;
+    } finally {
+      for (const pid of pids) {
+        try { process.kill(pid, 'SIGCONT'); } catch { /* the killed one is gone */ }
+      }
+    }
     assert.equal(r.status, 504, await r.text());
     assert.ok(ms >= 900 && ms < 3000, `504 after ${ms} ms`);
     await sleep(600); // let the bucket refill a token
     const ok = await fetch(`${base}/api/hello?name=next`);
     assert.equal(ok.status, 200);
     assert.match(ds.log(), /deadline; killing the worker/);
+    const now = (await status()).workers.map((w) => w.pid);
+    assert.ok(pids.some((p) => !now.includes(p)), 'the frozen worker that held the request was replaced');
+  });
+
+  await test('a runaway handler under a short deadline: the bootstrap answers 504 itself, no kill', async () => {
+    const before = (await status()).workers.map((w) => w.pid).sort();
+    await sleep(600);
+    const r = await fetch(`${base}/api/__test/slow`);
+    assert.ok(r.status === 504 || r.status === 500, `runaway handler got ${r.status}`);
+    const after = (await status()).workers.map((w) => w.pid).sort();
+    assert.deepEqual(after, before, 'no worker had to be killed');
   });
 
   await test('throttling: 429 with Retry-After beyond rate + burst', async () => {
