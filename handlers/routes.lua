@@ -3,7 +3,8 @@
 --   auth = true            require a valid Cognito token (req.user is then set)
 --   groups = { "admins" }  also require membership of one of these Cognito groups
 --   token_use = "id"       accept only id tokens ("access" for access tokens; default both)
--- Edit and save: with `scripts/up` running, the next request uses the change; on Lambda, redeploy.
+-- Edit and save: with `scripts/up` running, the next request uses the change.
+-- On Lambda, redeploy.
 return {
   { "GET",    "/hello",      "hello" },
   { "GET",    "/me",         "me",       auth = true },

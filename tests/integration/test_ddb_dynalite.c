@@ -105,12 +105,16 @@ static int setup(void **state) {
     lua_setglobal(L, "INVALID");
     lua_pushinteger(L, MB_ERR_UPSTREAM);
     lua_setglobal(L, "UPSTREAM");
-    lua_pushfstring(L, "mb_it_%d_%d", (int)getpid(), (int)time(NULL));
+    /* A fresh name per test: two tests in the same second must not race one table's deletion. */
+    static int serial;
+    lua_pushfstring(L, "mb_it_%d_%d_%d", (int)getpid(), (int)time(NULL), ++serial);
     lua_setglobal(L, "TABLE");
     if (luaL_dostring(L, k_prelude) != LUA_OK ||
         luaL_dostring(L, "create_table(TABLE)") != LUA_OK) {
         print_error("setup: %s\n", lua_tostring(L, -1));
         lua_close(L);
+        mb_ddb_free(g_ddb);
+        g_ddb = NULL;
         return -1;
     }
     *state = L;
