@@ -16,6 +16,8 @@
 #include <lualib.h>
 
 #include "moonbase/ddb_marshal.h"
+#include "moonbase/lua_alloc.h"
+#include "moonbase/lua_host.h"
 #include "moonbase/sigv4.h"
 
 #define BLOCKS 12
@@ -48,8 +50,14 @@ static void s_die(const char *what, const char *msg) {
     exit(1);
 }
 
-static lua_State *s_state(void) {
-    lua_State *L = luaL_newstate();
+/* The Lua host's allocator (counting, capped, small blocks from slabs) with its default cap:
+ * luaL_newstate's plain realloc would measure a state that moonbase never runs. */
+static lua_State *s_state(mb_lua_alloc *a) {
+    mb_lua_alloc_init(a, MB_LUA_DEFAULT_MEMORY_LIMIT);
+    lua_State *L = lua_newstate(mb_lua_alloc_fn, a);
+    if (!L) {
+        s_die("state", "out of memory");
+    }
     luaL_openlibs(L);
     luaL_newmetatable(L, MB_DDB_ARRAY_MT);
     lua_pop(L, 1);
@@ -142,7 +150,8 @@ static double s_sign_rate(const mb_buf *body) {
 }
 
 int main(int argc, char **argv) {
-    lua_State *L = s_state();
+    mb_lua_alloc alloc;
+    lua_State *L = s_state(&alloc);
     mb_buf json = {0};
     mb_err err = {0};
     if (mb_ddb_marshal_item(L, 1, &json, &err) != 0) {
@@ -154,6 +163,7 @@ int main(int argc, char **argv) {
         mb_buf_cleanup(&out);
         mb_buf_cleanup(&json);
         lua_close(L);
+        mb_lua_alloc_cleanup(&alloc);
         return 0;
     }
     bool emit_only = argc == 3 && strcmp(argv[1], "--emit-only") == 0;
@@ -163,6 +173,7 @@ int main(int argc, char **argv) {
     if (emit_only) { /* the compatibility test needs the item, not the timings */
         mb_buf_cleanup(&json);
         lua_close(L);
+        mb_lua_alloc_cleanup(&alloc);
         return 0;
     }
     printf("item_bytes=%zu\n", json.len);
@@ -175,5 +186,6 @@ int main(int argc, char **argv) {
     printf("sigv4_per_sec=%.0f\n", s_sign_rate(&json));
     mb_buf_cleanup(&json);
     lua_close(L);
+    mb_lua_alloc_cleanup(&alloc);
     return 0;
 }

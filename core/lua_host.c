@@ -15,6 +15,7 @@
 #include <lualib.h>
 
 #include "moonbase/json.h"
+#include "moonbase/lua_alloc.h"
 #include "moonbase/lua_api.h"
 #include "moonbase/lua_pattern.h"
 
@@ -32,13 +33,12 @@ struct mb_lua_host {
     lua_State *L;
     const char *dir;
     bool dev_mode;
-    size_t used, limit;
+    mb_lua_alloc alloc; /* counting, capped; small blocks from slabs (lua_alloc.h) */
     uint64_t budget, spent;
     int64_t deadline_ms;
     unsigned hook_calls;
     uint64_t pattern_unclocked; /* lua_pattern: units charged since its last clock read */
     mb_lua_outcome tripped;     /* MB_LUA_OK until the budget or deadline trips */
-    bool oom;                   /* the allocator refused a request since begin */
 };
 
 /* Registry keys: addresses of these statics (lua_rawsetp), unique and collision-free. */
@@ -50,27 +50,6 @@ static const char s_key_chunks = 'c';
 static const char s_key_stamps = 's';
 static const char s_key_loaded = 'l';
 static const char s_key_traceback = 't';
-
-static void *s_alloc(void *ud, void *ptr, size_t osize, size_t nsize) {
-    mb_lua_host *h = ud;
-    size_t old = ptr ? osize : 0; /* for new blocks osize is a type tag, not a size */
-    if (nsize == 0) {
-        free(ptr);
-        h->used -= old;
-        return NULL;
-    }
-    if (nsize > old && h->used + (nsize - old) > h->limit) {
-        h->oom = true;
-        return NULL;
-    }
-    void *p = realloc(ptr, nsize);
-    if (p) {
-        h->used = h->used - old + nsize;
-    } else {
-        h->oom = true;
-    }
-    return p;
-}
 
 static mb_lua_host *s_host(lua_State *L) {
     lua_rawgetp(L, LUA_REGISTRYINDEX, &s_key_host);
@@ -396,11 +375,13 @@ mb_lua_host *mb_lua_host_new(const mb_lua_host_opts *opts, mb_err *err) {
     }
     h->dir = opts->handlers_dir;
     h->dev_mode = opts->dev_mode;
-    h->limit = opts->memory_limit ? opts->memory_limit : MB_LUA_DEFAULT_MEMORY_LIMIT;
+    mb_lua_alloc_init(&h->alloc,
+                      opts->memory_limit ? opts->memory_limit : MB_LUA_DEFAULT_MEMORY_LIMIT);
     h->budget =
         opts->instruction_limit ? opts->instruction_limit : MB_LUA_DEFAULT_INSTRUCTION_LIMIT;
-    h->L = lua_newstate(s_alloc, h);
+    h->L = lua_newstate(mb_lua_alloc_fn, &h->alloc);
     if (!h->L) {
+        mb_lua_alloc_cleanup(&h->alloc);
         free(h);
         mb_err_set(err, MB_ERR_NOMEM, "cannot create the Lua state");
         return NULL;
@@ -422,6 +403,7 @@ void mb_lua_host_free(mb_lua_host *host) {
     if (host->L) {
         lua_close(host->L);
     }
+    mb_lua_alloc_cleanup(&host->alloc);
     free(host);
 }
 
@@ -430,7 +412,7 @@ lua_State *mb_lua_host_state(mb_lua_host *host) {
 }
 
 size_t mb_lua_host_memory(const mb_lua_host *host) {
-    return host->used;
+    return host->alloc.used;
 }
 
 void mb_lua_host_begin(mb_lua_host *host, int64_t deadline_ms) {
@@ -439,7 +421,7 @@ void mb_lua_host_begin(mb_lua_host *host, int64_t deadline_ms) {
     host->hook_calls = 0;
     host->pattern_unclocked = 0; /* lua_pattern */
     host->tripped = MB_LUA_OK;
-    host->oom = false;
+    host->alloc.oom = false;
     host->deadline_ms = deadline_ms;
     lua_sethook(L, s_hook, LUA_MASKCOUNT, HOOK_EVERY);
     lua_newtable(L); /* stack: env */
@@ -461,7 +443,7 @@ void mb_lua_host_end(mb_lua_host *host) {
     lua_rawsetp(L, LUA_REGISTRYINDEX, &s_key_traceback);
     /* After a memory failure reclaim everything now; otherwise an incremental step keeps the
      * heap from growing across requests without a full collection on the hot path. */
-    lua_gc(L, host->oom ? LUA_GCCOLLECT : LUA_GCSTEP, 0);
+    lua_gc(L, host->alloc.oom ? LUA_GCCOLLECT : LUA_GCSTEP, 0);
 }
 
 /* ---- handler files ---- */
@@ -605,7 +587,7 @@ static mb_lua_outcome s_classify(lua_State *L, mb_lua_host *h, int rc, mb_lua_re
         s_set_msg(&res->message, h->tripped == MB_LUA_BUDGET
                                      ? "handler exceeded its instruction budget"
                                      : "handler ran past the invocation deadline");
-    } else if (rc == LUA_ERRMEM || h->oom) {
+    } else if (rc == LUA_ERRMEM || h->alloc.oom) {
         res->outcome = MB_LUA_MEMORY;
         res->error_type = "MemoryLimitExceeded";
         s_set_msg(&res->message, "handler exceeded its memory limit");
