@@ -16,6 +16,7 @@
 #include <time.h>
 
 #include "moonbase/jwks.h"
+#include "moonbase/base64.h"
 #include "moonbase/jwt.h"
 
 #define POOL "us-east-1_Bench1234"
@@ -36,23 +37,7 @@ static double s_now(void) {
 }
 
 static size_t s_b64url(const unsigned char *in, size_t n, char *out) {
-    static const char a[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-    size_t o = 0;
-    for (size_t i = 0; i < n; i += 3) {
-        unsigned v = (unsigned)in[i] << 16;
-        v |= i + 1 < n ? (unsigned)in[i + 1] << 8 : 0;
-        v |= i + 2 < n ? (unsigned)in[i + 2] : 0;
-        out[o++] = a[(v >> 18) & 63];
-        out[o++] = a[(v >> 12) & 63];
-        if (i + 1 < n) {
-            out[o++] = a[(v >> 6) & 63];
-        }
-        if (i + 2 < n) {
-            out[o++] = a[v & 63];
-        }
-    }
-    out[o] = '\0';
-    return o;
+    return mb_base64url_encode_to((mb_cur){(const char *)in, n}, out);
 }
 
 static void s_bn(EVP_PKEY *k, const char *name, char *out) {

@@ -6,12 +6,10 @@
 static const char s_std[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
 static const char s_url[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
 
-static int s_encode(mb_buf *out, mb_cur in, const char *alpha, bool pad) {
-    if (in.len > (SIZE_MAX / 4) * 3 - 3 || mb_buf_reserve(out, (in.len + 2) / 3 * 4) != 0) {
-        return MB_ERR_NOMEM;
-    }
+/* Encode into o (room for (len + 2) / 3 * 4 bytes); returns the number of bytes written. */
+static size_t s_encode_raw(mb_cur in, const char *alpha, bool pad, char *o) {
     const unsigned char *p = (const unsigned char *)in.ptr;
-    char *o = out->ptr + out->len;
+    char *start = o;
     size_t i = 0;
     for (; i + 3 <= in.len; i += 3) {
         uint32_t v = (uint32_t)p[i] << 16 | (uint32_t)p[i + 1] << 8 | p[i + 2];
@@ -34,9 +32,22 @@ static int s_encode(mb_buf *out, mb_cur in, const char *alpha, bool pad) {
             *o++ = '=';
         }
     }
-    out->len = (size_t)(o - out->ptr);
+    return (size_t)(o - start);
+}
+
+static int s_encode(mb_buf *out, mb_cur in, const char *alpha, bool pad) {
+    if (in.len > (SIZE_MAX / 4) * 3 - 3 || mb_buf_reserve(out, (in.len + 2) / 3 * 4) != 0) {
+        return MB_ERR_NOMEM;
+    }
+    out->len += s_encode_raw(in, alpha, pad, out->ptr + out->len);
     out->ptr[out->len] = '\0';
     return 0;
+}
+
+size_t mb_base64url_encode_to(mb_cur in, char *out) {
+    size_t n = s_encode_raw(in, s_url, false, out);
+    out[n] = '\0';
+    return n;
 }
 
 int mb_base64_encode(mb_buf *out, mb_cur in) {

@@ -14,6 +14,11 @@ int mb_base64_encode(mb_buf *out, mb_cur in);
  */
 int mb_base64url_encode(mb_buf *out, mb_cur in);
 
+/* base64url (no padding) into a caller array of at least MB_BASE64URL_ENCODED_LEN(in.len) + 1
+ * bytes, NUL-terminated, without allocating (test and benchmark token builders). Returns the
+ * length written. */
+size_t mb_base64url_encode_to(mb_cur in, char *out);
+
 /* Append the decoded bytes of standard base64 `in`. Padding is required for a partial final
  * group; whitespace, foreign characters and non-zero trailing bits are rejected. Returns 0,
  * MB_ERR_INVALID (out unchanged) or MB_ERR_NOMEM. */
