@@ -122,15 +122,28 @@ int mb_base64url_decode_to(mb_cur in, unsigned char *out, size_t cap, size_t *le
     return s_decode_raw(in, s_map_url, out, cap, len);
 }
 
+/* Standard base64 must be padded to a multiple of 4; at most two '=' and only at the end. What
+ * they pad is then checked like unpadded text. False when the length or padding is wrong. */
+static bool s_strip_padding(mb_cur *in) {
+    if (in->len % 4 != 0) {
+        return false;
+    }
+    for (int k = 0; k < 2 && in->len && in->ptr[in->len - 1] == '='; k++) {
+        in->len--;
+    }
+    return true;
+}
+
+int mb_base64_decode_to(mb_cur in, unsigned char *out, size_t cap, size_t *len) {
+    if (!s_strip_padding(&in)) {
+        return MB_ERR_INVALID;
+    }
+    return s_decode_raw(in, s_map_std, out, cap, len);
+}
+
 static int s_decode(mb_buf *out, mb_cur in, bool url, mb_err *err) {
-    if (!url) {
-        if (in.len % 4 != 0) {
-            return mb_err_set(err, MB_ERR_INVALID, "base64 length is not a multiple of 4");
-        }
-        /* At most two '=' and only at the end; what they pad is checked like unpadded text. */
-        for (int k = 0; k < 2 && in.len && in.ptr[in.len - 1] == '='; k++) {
-            in.len--;
-        }
+    if (!url && !s_strip_padding(&in)) {
+        return mb_err_set(err, MB_ERR_INVALID, "base64 length is not a multiple of 4");
     }
     size_t n = 0;
     if (mb_buf_reserve(out, MB_BASE64_DECODED_MAX(in.len)) != 0) {
@@ -146,6 +159,7 @@ static int s_decode(mb_buf *out, mb_cur in, bool url, mb_err *err) {
     out->ptr[out->len] = '\0';
     return 0;
 }
+
 int mb_base64_decode(mb_buf *out, mb_cur in, mb_err *err) {
     return s_decode(out, in, false, err);
 }

@@ -1,6 +1,8 @@
 /* ddb_marshal.c - Lua values <-> DynamoDB AttributeValue JSON (see moonbase/ddb_marshal.h). */
 #include "moonbase/ddb_marshal.h"
 
+#include "moonbase/base64.h"
+
 #include <inttypes.h>
 #include <math.h>
 #include <stdint.h>
@@ -493,81 +495,6 @@ static int s_number_text(lua_State *L, int idx, char *buf, size_t size, mb_err *
     return s_format_double(d, buf, size);
 }
 
-/* ---- base64 ---- */
-
-static const char s_b64[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-
-static int s_base64_append(mb_buf *out, const unsigned char *p, size_t n) {
-    if (n > (SIZE_MAX / 4) * 3 - 3 || mb_buf_reserve(out, (n + 2) / 3 * 4) != 0) {
-        return -1;
-    }
-    char *o = out->ptr + out->len;
-    size_t i = 0;
-    for (; i + 3 <= n; i += 3) {
-        uint32_t v = (uint32_t)p[i] << 16 | (uint32_t)p[i + 1] << 8 | p[i + 2];
-        *o++ = s_b64[v >> 18];
-        *o++ = s_b64[(v >> 12) & 63];
-        *o++ = s_b64[(v >> 6) & 63];
-        *o++ = s_b64[v & 63];
-    }
-    if (i < n) {
-        uint32_t v = (uint32_t)p[i] << 16 | (i + 1 < n ? (uint32_t)p[i + 1] << 8 : 0);
-        *o++ = s_b64[v >> 18];
-        *o++ = s_b64[(v >> 12) & 63];
-        *o++ = i + 1 < n ? s_b64[(v >> 6) & 63] : '=';
-        *o++ = '=';
-    }
-    out->len = (size_t)(o - out->ptr);
-    out->ptr[out->len] = '\0';
-    return 0;
-}
-
-static int s_b64_value(unsigned char c) {
-    if (c >= 'A' && c <= 'Z') {
-        return c - 'A';
-    }
-    if (c >= 'a' && c <= 'z') {
-        return c - 'a' + 26;
-    }
-    if (c >= '0' && c <= '9') {
-        return c - '0' + 52;
-    }
-    return c == '+' ? 62 : c == '/' ? 63 : -1;
-}
-
-/* Strict standard base64 (padded, canonical) into dst, which holds n / 4 * 3 bytes.
- * Returns the decoded length or -1. */
-static long s_base64_decode(const char *src, size_t n, unsigned char *dst) {
-    if (n % 4 != 0) {
-        return -1;
-    }
-    size_t o = 0;
-    for (size_t i = 0; i < n; i += 4) {
-        bool last = i + 4 == n;
-        int pad = last ? (src[i + 3] == '=') + (src[i + 2] == '=' && src[i + 3] == '=') : 0;
-        int v[4];
-        for (int k = 0; k < 4 - pad; k++) {
-            v[k] = s_b64_value((unsigned char)src[i + k]);
-            if (v[k] < 0) {
-                return -1;
-            }
-        }
-        uint32_t w = (uint32_t)v[0] << 18 | (uint32_t)v[1] << 12 |
-                     (pad < 2 ? (uint32_t)v[2] << 6 : 0) | (pad < 1 ? (uint32_t)v[3] : 0);
-        if ((pad == 2 && (w & 0xFFFF)) || (pad == 1 && (w & 0xFF))) {
-            return -1; /* non-zero bits after the data: not the canonical encoding */
-        }
-        dst[o++] = (unsigned char)(w >> 16);
-        if (pad < 2) {
-            dst[o++] = (unsigned char)(w >> 8);
-        }
-        if (pad < 1) {
-            dst[o++] = (unsigned char)w;
-        }
-    }
-    return (long)o;
-}
-
 /* ---- Lua -> AttributeValue JSON ---- */
 
 /* Marshalling state for one call. mts holds the addresses of the set, binary and array
@@ -808,7 +735,7 @@ static int s_set_member(s_writer *w, int idx, char kind) {
     }
     if (kind == 'B') {
         int rc = S_LIT(w, "\"");
-        rc = rc ? rc : (s_base64_append(w->out, (const unsigned char *)p, len) ? NOMEM(w->err) : 0);
+        rc = rc ? rc : (mb_base64_encode(w->out, (mb_cur){p, len}) ? NOMEM(w->err) : 0);
         return rc ? rc : S_LIT(w, "\"");
     }
     return mb_ddb_marshal_json_string(w->out, (mb_cur){p, len}, w->err);
@@ -849,7 +776,7 @@ static int s_binary(s_writer *w, int idx) {
     const char *p = lua_type(L, -1) == LUA_TSTRING ? lua_tolstring(L, -1, &len) : NULL;
     int rc = p ? S_LIT(w, "{\"B\":\"")
                : mb_err_set(w->err, MB_ERR_INVALID, "ddb: binary value without bytes");
-    rc = rc ? rc : (s_base64_append(w->out, (const unsigned char *)p, len) ? NOMEM(w->err) : 0);
+    rc = rc ? rc : (mb_base64_encode(w->out, (mb_cur){p, len}) ? NOMEM(w->err) : 0);
     lua_pop(L, 1);
     return rc ? rc : S_LIT(w, "\"}");
 }
@@ -1493,12 +1420,12 @@ static int s_push_base64(lua_State *L, s_reader *r) {
     size_t n;
     const char *text = lua_tolstring(L, -1, &n);
     luaL_Buffer b;
-    unsigned char *o = (unsigned char *)luaL_buffinitsize(L, &b, n / 4 * 3 + 1);
-    long len = s_base64_decode(text, n, o);
-    if (len < 0) {
+    size_t cap = n / 4 * 3 + 1, len = 0;
+    unsigned char *o = (unsigned char *)luaL_buffinitsize(L, &b, cap);
+    if (mb_base64_decode_to((mb_cur){text, n}, o, cap, &len) != 0) {
         return s_bad(r, "bad base64");
     }
-    luaL_pushresultsize(&b, (size_t)len); /* stack: ..., text, bytes */
+    luaL_pushresultsize(&b, len); /* stack: ..., text, bytes */
     lua_remove(L, -2);
     return 0;
 }

@@ -35,5 +35,7 @@ int mb_base64url_decode(mb_buf *out, mb_cur in, mb_err *err);
  * strictness as mb_base64url_decode(). Returns 0 with *len set, MB_ERR_INVALID, or MB_ERR_LIMIT
  * when cap is too small. */
 int mb_base64url_decode_to(mb_cur in, unsigned char *out, size_t cap, size_t *len);
+/* The same for standard, padded base64 (DynamoDB B values), with mb_base64_decode's strictness. */
+int mb_base64_decode_to(mb_cur in, unsigned char *out, size_t cap, size_t *len);
 
 #endif
