@@ -508,9 +508,43 @@ static int s_ref_json_string(const unsigned char *p, size_t n, char *o) {
     return len;
 }
 
+/* The item writer's inline string path (a value and a map key) must agree with the reference
+ * writer: want is its output (wl bytes), or NULL when the bytes are not valid UTF-8. */
+static void s_check_writer_string(lua_State *L, const unsigned char *in, size_t n,
+                                  const char *want, int wl) {
+    char expect[2200];
+    mb_buf b = {0};
+    mb_err err = {0};
+    lua_pushlstring(L, (const char *)in, n); /* stack: s */
+    int rc = mb_ddb_marshal_value(L, -1, &b, &err);
+    assert_int_equal(rc, want ? 0 : MB_ERR_INVALID);
+    if (want) {
+        int el = snprintf(expect, sizeof expect, "{\"S\":%.*s}", wl, want);
+        assert_int_equal(b.len, (size_t)el);
+        assert_memory_equal(b.ptr, expect, (size_t)el);
+        assert_int_equal(b.ptr[b.len], '\0');
+    }
+    mb_buf_reset(&b);
+    lua_createtable(L, 0, 1); /* stack: s, {[s] = 1} */
+    lua_pushvalue(L, -2);
+    lua_pushinteger(L, 1);
+    lua_rawset(L, -3);
+    rc = mb_ddb_marshal_item(L, -1, &b, &err);
+    assert_int_equal(rc, want ? 0 : MB_ERR_INVALID);
+    if (want) {
+        int el = snprintf(expect, sizeof expect, "{%.*s:{\"N\":\"1\"}}", wl, want);
+        assert_int_equal(b.len, (size_t)el);
+        assert_memory_equal(b.ptr, expect, (size_t)el);
+        assert_int_equal(b.ptr[b.len], '\0');
+    }
+    lua_pop(L, 2);
+    mb_buf_cleanup(&b);
+}
+
 /* Random strings mixing plain ASCII runs (the 8-bytes-at-a-time path), quotes, backslashes,
  * control bytes, UTF-8 sequences and broken ones, at every offset; each must be written as the
- * reference writes it (or refused when the reference refuses it), and read back exactly. */
+ * reference writes it (or refused when the reference refuses it), and read back exactly; the
+ * item writer's own inline path for values and map keys must write the same bytes. */
 static void test_ddb_marshal_json_strings_match_reference(void **state) {
     lua_State *L = *state;
     static const char *const pieces[] = {"a",
@@ -558,6 +592,7 @@ static void test_ddb_marshal_json_strings_match_reference(void **state) {
             lua_pop(L, 1);
         }
         mb_buf_cleanup(&b);
+        s_check_writer_string(L, in, n, wl < 0 ? NULL : want, wl);
     }
 }
 
