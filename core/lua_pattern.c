@@ -3,7 +3,8 @@
  * (moonbase/lua_pattern.h).
  *
  * Vendored from the "PATTERN MATCHING" section of Lua 5.4.4's lstrlib.c, function for function
- * (upstream names behind an s_ prefix, house formatting, braces). The behavioural changes:
+ * (upstream names behind an s_ prefix, house formatting, braces); that section is unchanged in
+ * 5.4.8, the VM in third_party/lua (one comment's wording aside). The behavioural changes:
  *  - match_state counts steps (see s_match for what is paid where) and pays them through
  *    s_step() / s_pay(), which raise the charge function's message when it refuses; a scan or a
  *    compare is charged by its length (*_BYTES_PER_STEP), and long compares run in blocks so
