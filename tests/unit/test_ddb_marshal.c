@@ -508,35 +508,34 @@ static int s_ref_json_string(const unsigned char *p, size_t n, char *o) {
     return len;
 }
 
+/* rc and the bytes written: pre, want (wl bytes), post when want is set, else a refusal; the
+ * buffer keeps its trailing NUL. */
+static void s_check_written(int rc, const mb_buf *b, const char *pre, const char *want, int wl,
+                            const char *post) {
+    assert_int_equal(rc, want ? 0 : MB_ERR_INVALID);
+    if (want) {
+        char expect[2200];
+        int el = snprintf(expect, sizeof expect, "%s%.*s%s", pre, wl, want, post);
+        assert_int_equal(b->len, (size_t)el);
+        assert_memory_equal(b->ptr, expect, (size_t)el);
+        assert_int_equal(b->ptr[b->len], '\0');
+    }
+}
+
 /* The item writer's inline string path (a value and a map key) must agree with the reference
  * writer: want is its output (wl bytes), or NULL when the bytes are not valid UTF-8. */
 static void s_check_writer_string(lua_State *L, const unsigned char *in, size_t n,
                                   const char *want, int wl) {
-    char expect[2200];
     mb_buf b = {0};
     mb_err err = {0};
     lua_pushlstring(L, (const char *)in, n); /* stack: s */
-    int rc = mb_ddb_marshal_value(L, -1, &b, &err);
-    assert_int_equal(rc, want ? 0 : MB_ERR_INVALID);
-    if (want) {
-        int el = snprintf(expect, sizeof expect, "{\"S\":%.*s}", wl, want);
-        assert_int_equal(b.len, (size_t)el);
-        assert_memory_equal(b.ptr, expect, (size_t)el);
-        assert_int_equal(b.ptr[b.len], '\0');
-    }
+    s_check_written(mb_ddb_marshal_value(L, -1, &b, &err), &b, "{\"S\":", want, wl, "}");
     mb_buf_reset(&b);
     lua_createtable(L, 0, 1); /* stack: s, {[s] = 1} */
     lua_pushvalue(L, -2);
     lua_pushinteger(L, 1);
     lua_rawset(L, -3);
-    rc = mb_ddb_marshal_item(L, -1, &b, &err);
-    assert_int_equal(rc, want ? 0 : MB_ERR_INVALID);
-    if (want) {
-        int el = snprintf(expect, sizeof expect, "{%.*s:{\"N\":\"1\"}}", wl, want);
-        assert_int_equal(b.len, (size_t)el);
-        assert_memory_equal(b.ptr, expect, (size_t)el);
-        assert_int_equal(b.ptr[b.len], '\0');
-    }
+    s_check_written(mb_ddb_marshal_item(L, -1, &b, &err), &b, "{", want, wl, ":{\"N\":\"1\"}}");
     lua_pop(L, 2);
     mb_buf_cleanup(&b);
 }
