@@ -63,9 +63,9 @@ function prepare() {
   fs.writeFileSync(path.join(frontend, 'app.js'), 'console.log("mb");\n');
   fs.writeFileSync(path.join(frontend, 'style.css'), 'body{margin:0}\n');
   fs.writeFileSync(path.join(tmp, 'secret.txt'), 'TOP-SECRET\n');
+  const cognitoEndpoint = `http://localhost:${process.env.MB_COGNITO_PORT || 19229}`;
   fs.writeFileSync(configFile, JSON.stringify({ apiUrl: `${base}/api`, region: 'us-east-1',
-    userPoolId: 'local_test', clientId: 'test', cognitoEndpoint: 'http://localhost:19229',
-    environment: 'local' }));
+    userPoolId: 'local_test', clientId: 'test', cognitoEndpoint, environment: 'local' }));
 }
 
 // ---- devserver process ----

@@ -2,8 +2,9 @@
 // seed, devserver with the real bootstrap), idempotent restart, /config.json, a real login as the
 // demo user against cognito-local, authenticated API calls through the devserver into dynalite,
 // and stop stopping exactly what start started.
-// It runs a stack of its own (state <build>/test-state-stack, ports 18002/19231/13002), apart
-// from the ctest `services`/`stack` fixtures (18000/19229/13000) that other tests keep using.
+// It runs a stack of its own (state <build>/test-state-stack, ports 18002/19231/13002 at offset 0:
+// the fixture ports + 2), apart from the ctest `services`/`stack` fixtures (18000/19229/13000)
+// that other tests keep using.
 // Environment: MB_BUILD_DIR, MB_SOURCE_DIR.
 import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
@@ -16,9 +17,10 @@ const env = {
   ...process.env,
   MB_BUILD_DIR: build,
   MB_STATE_DIR: path.join(build, 'test-state-stack'),
-  MB_DYNAMODB_PORT: '18002',
-  MB_COGNITO_PORT: '19231',
-  MB_PORT: '13002',
+  // The fixture ports (ctest passes them, offset by scripts/test) + 2.
+  MB_DYNAMODB_PORT: String(Number(process.env.MB_DYNAMODB_PORT || 18000) + 2),
+  MB_COGNITO_PORT: String(Number(process.env.MB_COGNITO_PORT || 19229) + 2),
+  MB_PORT: String(Number(process.env.MB_PORT || 13000) + 2),
   MB_WORKERS: '2',
   ASAN_OPTIONS: 'detect_leaks=1:abort_on_error=0',
 };
