@@ -117,11 +117,7 @@ static int s_invoke(const mb_config *cfg, const char *event_path) {
 /* One invocation of the loop: handle, then post the response (or an error Lambda can show). */
 static int s_serve_one(mb_runtime *rt, mb_app *app, mb_runtime_invocation *inv, mb_buf *out) {
     mb_err err = {0};
-    if (inv->trace_id[0]) {
-        setenv("_X_AMZN_TRACE_ID", inv->trace_id, 1); /* where X-Ray SDKs look for it */
-    } else {
-        unsetenv("_X_AMZN_TRACE_ID");
-    }
+    mb_runtime_export_trace_id(inv->trace_id);
     int64_t deadline = inv->deadline_ms ? inv->deadline_ms - DEADLINE_MARGIN_MS : 0;
     mb_invocation call = {mb_cur_from_cstr(inv->request_id), mb_cur_from_cstr(inv->trace_id),
                           deadline};

@@ -22,10 +22,13 @@ typedef struct mb_runtime mb_runtime;
 /* Lambda's synchronous response limit. */
 #define MB_RUNTIME_MAX_RESPONSE (6u * 1024u * 1024u)
 
+/* Bytes kept of the Lambda-Runtime-Trace-Id header, NUL included. */
+#define MB_RUNTIME_TRACE_ID_MAX 512
+
 typedef struct mb_runtime_invocation {
     mb_buf event;
     char request_id[128];
-    char trace_id[512];     /* "" when absent */
+    char trace_id[MB_RUNTIME_TRACE_ID_MAX]; /* "" when absent */
     char function_arn[512]; /* "" when absent */
     int64_t deadline_ms;    /* epoch ms, 0 when absent */
 } mb_runtime_invocation;
@@ -51,5 +54,12 @@ int mb_runtime_fail(mb_runtime *rt, const mb_runtime_invocation *inv, const char
 int mb_runtime_init_error(mb_runtime *rt, const char *type, const char *message, mb_err *err);
 
 void mb_runtime_invocation_cleanup(mb_runtime_invocation *inv);
+
+/* Publish an invocation's trace id as _X_AMZN_TRACE_ID (where X-Ray SDKs look), or remove the
+ * variable when trace_id is "". Allocation-free: the environment entry is one static buffer
+ * rewritten in place, whereas setenv() keeps every value it ever stored, one per invocation for
+ * the life of the sandbox. Not thread-safe (nor is the environment); the runtime loop is one
+ * thread. */
+void mb_runtime_export_trace_id(const char *trace_id);
 
 #endif

@@ -467,6 +467,33 @@ static void test_runtime_new_rejects_bad_api(void **state) {
     mb_runtime_free(NULL);
 }
 
+/* _X_AMZN_TRACE_ID follows each invocation's trace id, and a new id does not mean a new
+ * allocation: the environment keeps pointing at the same entry (setenv() made a fresh copy per
+ * value and kept them all, a slow leak in a warm sandbox). */
+static void test_runtime_trace_id_export_reuses_one_entry(void **state) {
+    (void)state;
+    char id[MB_RUNTIME_TRACE_ID_MAX];
+    const char *first = NULL;
+    for (int i = 0; i < 1000; i++) {
+        snprintf(id, sizeof id, "Root=1-674%05d-%024d;Parent=%016d;Sampled=1", i, i * 7, i);
+        mb_runtime_export_trace_id(id);
+        const char *v = getenv("_X_AMZN_TRACE_ID");
+        assert_non_null(v);
+        assert_string_equal(v, id);
+        first = first ? first : v;
+        assert_ptr_equal(v, first);
+    }
+    memset(id, 'x', sizeof id - 1); /* the longest id the runtime keeps */
+    id[sizeof id - 1] = '\0';
+    mb_runtime_export_trace_id(id);
+    assert_string_equal(getenv("_X_AMZN_TRACE_ID"), id);
+    mb_runtime_export_trace_id("");
+    assert_null(getenv("_X_AMZN_TRACE_ID"));
+    mb_runtime_export_trace_id("Root=1-again");
+    assert_string_equal(getenv("_X_AMZN_TRACE_ID"), "Root=1-again");
+    mb_runtime_export_trace_id("");
+}
+
 /* ---- bootstrap's invocation step, in-process ---- */
 
 static const char s_routes[] = "return { { 'GET', '/hello', 'hello' }, { 'GET', '/err', 'err' },\n"
@@ -679,6 +706,7 @@ int main(void) {
         T(test_runtime_unusable_request_ids_refused),
         T(test_runtime_response_size_limits),
         cmocka_unit_test(test_runtime_new_rejects_bad_api),
+        cmocka_unit_test(test_runtime_trace_id_export_reuses_one_entry),
         T(test_runtime_serve_one_posts_proxy_responses),
         T(test_runtime_bootstrap_loop_end_to_end_and_clean_exit),
         T(test_runtime_bootstrap_init_errors_posted),
