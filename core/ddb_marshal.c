@@ -376,13 +376,6 @@ static bool s_parse_int64(const char *p, size_t n, int64_t *out) {
     bool neg = n > 0 && p[0] == '-';
     uint64_t limit = neg ? (uint64_t)INT64_MAX + 1 : (uint64_t)INT64_MAX;
     uint64_t v = 0;
-    if (n - neg <= 18) { /* at most 18 digits: below 10^18, no overflow test needed */
-        for (size_t i = neg; i < n; i++) {
-            v = v * 10 + (uint64_t)(p[i] - '0');
-        }
-        *out = neg ? (int64_t)(0 - v) : (int64_t)v;
-        return true;
-    }
     for (size_t i = neg; i < n; i++) {
         uint64_t digit = (uint64_t)(p[i] - '0');
         if (v > (limit - digit) / 10) {
@@ -1709,31 +1702,10 @@ static int s_spaced_tag(s_reader *r, mb_cur *tag) {
     return rc;
 }
 
-/* The one-letter tags of compact JSON, {"S":, {"N":, {"M": and {"L":, recognised in place and
- * dispatched without the tag scan: most values are one of these. Returns 1 when the bytes at
- * r->p are none of them. */
-static int s_av_letter(lua_State *L, s_reader *r, int depth) {
-    const char *p = r->p;
-    if (r->end - p < 8 || p[0] != '{' || p[1] != '"' || p[3] != '"' || p[4] != ':') {
-        return 1;
-    }
-    char c = p[2];
-    if (c != 'S' && c != 'N' && c != 'M' && c != 'L') {
-        return 1;
-    }
-    r->p = p + 5;
-    return c == 'S' ? s_push_string_value(L, r)
-           : c == 'N' ? s_push_number_value(L, r)
-                      : s_av_nested(L, r, c, depth);
-}
-
 static int s_av(lua_State *L, s_reader *r, int depth) {
     mb_cur tag = {0}; /* stack room: the caller's (s_room) */
-    int rc = s_av_letter(L, r, depth);
-    if (rc == 1) {
-        rc = s_compact_tag(r, &tag) ? 0 : s_spaced_tag(r, &tag);
-        rc = rc ? rc : s_av_dispatch(L, r, tag, depth);
-    }
+    int rc = s_compact_tag(r, &tag) ? 0 : s_spaced_tag(r, &tag);
+    rc = rc ? rc : s_av_dispatch(L, r, tag, depth);
     if (rc == 0 && !s_eat(r, '}')) {
         rc = s_bad(r, r->p < r->end && *r->p == ',' ? "two type tags in one AttributeValue"
                                                     : "expected '}'");
