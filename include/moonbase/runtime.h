@@ -29,8 +29,8 @@ typedef struct mb_runtime_invocation {
     mb_buf event;
     char request_id[128];
     char trace_id[MB_RUNTIME_TRACE_ID_MAX]; /* "" when absent */
-    char function_arn[512]; /* "" when absent */
-    int64_t deadline_ms;    /* epoch ms, 0 when absent */
+    char function_arn[512];                 /* "" when absent */
+    int64_t deadline_ms;                    /* epoch ms, 0 when absent */
 } mb_runtime_invocation;
 
 /* A sleep seam so tests need not wait for real backoff. */

@@ -524,8 +524,8 @@ static void s_check_written(int rc, const mb_buf *b, const char *pre, const char
 
 /* The item writer's inline string path (a value and a map key) must agree with the reference
  * writer: want is its output (wl bytes), or NULL when the bytes are not valid UTF-8. */
-static void s_check_writer_string(lua_State *L, const unsigned char *in, size_t n,
-                                  const char *want, int wl) {
+static void s_check_writer_string(lua_State *L, const unsigned char *in, size_t n, const char *want,
+                                  int wl) {
     mb_buf b = {0};
     mb_err err = {0};
     lua_pushlstring(L, (const char *)in, n); /* stack: s */
