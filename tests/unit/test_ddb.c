@@ -9,123 +9,22 @@
 #include <stdint.h>
 #include <cmocka.h>
 
-#include <arpa/inet.h>
-#include <netinet/in.h>
-#include <poll.h>
-#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
-#include <unistd.h>
 
 #include <lauxlib.h>
 #include <lualib.h>
 
 #include "moonbase/ddb.h"
 #include "moonbase/ddb_marshal.h"
+#include "script_server.h"
 
-#define MAX_SCRIPT 32
-#define REQ_MAX 65536
 #define MB_SCRIPT_STUCK (MB_DDB_BATCH_ROUNDS + 1)
-
-typedef struct reply {
-    int status;
-    const char *body;
-} reply;
-
-typedef struct server {
-    int fd, port;
-    pthread_t thread;
-    volatile int stop;
-    reply script[MAX_SCRIPT];
-    int script_len;
-    int requests;       /* requests answered so far */
-    char last[REQ_MAX]; /* the last request, head and body */
-    size_t last_len;
-} server;
 
 static const char *const k_ptee =
     "{\"__type\":\"com.amazonaws.dynamodb.v20120810#ProvisionedThroughputExceededException\","
     "\"message\":\"The level of configured provisioned throughput for the table was exceeded.\"}";
-
-static bool read_request(server *s, int c, size_t *len) {
-    size_t n = 0, head = 0, body = 0;
-    while (n < REQ_MAX - 1) {
-        struct pollfd p = {c, POLLIN, 0};
-        int ready = 0;
-        for (int waited = 0; !ready && !s->stop && waited < 2000; waited += 20) {
-            ready = poll(&p, 1, 20); /* short slices: server_stop is noticed quickly */
-        }
-        if (ready <= 0) {
-            return false;
-        }
-        ssize_t k = recv(c, s->last + n, REQ_MAX - 1 - n, 0);
-        if (k <= 0) {
-            return false;
-        }
-        n += (size_t)k;
-        s->last[n] = '\0';
-        char *end = head ? NULL : strstr(s->last, "\r\n\r\n");
-        if (end) {
-            head = (size_t)(end - s->last) + 4;
-            char *cl = strcasestr(s->last, "content-length:");
-            body = cl ? strtoul(cl + 15, NULL, 10) : 0;
-        }
-        if (head && n >= head + body) {
-            *len = n;
-            return true;
-        }
-    }
-    return false;
-}
-
-static void *serve(void *arg) {
-    server *s = arg;
-    while (!s->stop) {
-        struct pollfd p = {s->fd, POLLIN, 0};
-        if (poll(&p, 1, 20) <= 0) {
-            continue;
-        }
-        int c = accept(s->fd, NULL, NULL);
-        size_t len;
-        while (c >= 0 && !s->stop && read_request(s, c, &len)) { /* keep-alive: many per conn */
-            s->last_len = len;
-            reply r = s->requests < s->script_len ? s->script[s->requests] : (reply){500, "{}"};
-            s->requests++;
-            char out[8192];
-            int n = snprintf(out, sizeof out,
-                             "HTTP/1.1 %d X\r\nContent-Type: application/x-amz-json-1.0\r\n"
-                             "Content-Length: %zu\r\n\r\n%s",
-                             r.status, strlen(r.body), r.body);
-            if (send(c, out, (size_t)n, MSG_NOSIGNAL) != n) {
-                break;
-            }
-        }
-        if (c >= 0) {
-            close(c);
-        }
-    }
-    return NULL;
-}
-
-static void server_start(server *s) {
-    s->fd = socket(AF_INET, SOCK_STREAM, 0);
-    assert_true(s->fd >= 0);
-    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-    assert_int_equal(bind(s->fd, (struct sockaddr *)&a, sizeof a), 0);
-    assert_int_equal(listen(s->fd, 8), 0);
-    socklen_t al = sizeof a;
-    getsockname(s->fd, (struct sockaddr *)&a, &al);
-    s->port = ntohs(a.sin_port);
-    assert_int_equal(pthread_create(&s->thread, NULL, serve, s), 0);
-}
-
-static void server_stop(server *s) {
-    s->stop = 1;
-    pthread_join(s->thread, NULL);
-    close(s->fd);
-}
 
 /* Fake time: sleeping advances the clock, so retries take no wall time and are observable. */
 typedef struct fake_clock {
@@ -153,7 +52,7 @@ static uint64_t max_random(void *ud) {
 }
 
 typedef struct fixture {
-    server srv;
+    script_server srv;
     fake_clock clock;
     mb_ddb *ddb;
     lua_State *L;
@@ -175,7 +74,7 @@ static mb_ddb *make_client(fixture *f, int port) {
 static int setup(void **state) {
     fixture *f = calloc(1, sizeof *f);
     f->clock.now = 1440938160000; /* 2015-08-30T12:36:00Z */
-    server_start(&f->srv);
+    script_server_start(&f->srv);
     f->ddb = make_client(f, f->srv.port);
     f->L = luaL_newstate();
     luaL_openlibs(f->L);
@@ -186,7 +85,7 @@ static int setup(void **state) {
 
 static int teardown(void **state) {
     fixture *f = *state;
-    server_stop(&f->srv);
+    script_server_stop(&f->srv);
     mb_ddb_free(f->ddb);
     lua_close(f->L);
     free(f);
@@ -204,7 +103,7 @@ static void push_lua(lua_State *L, const char *expr) {
 
 static void test_ddb_request_is_signed_json_with_target(void **state) {
     fixture *f = *state;
-    f->srv.script[0] = (reply){200, "{\"Item\":{\"n\":{\"N\":\"7\"},\"s\":{\"S\":\"x\"}}}"};
+    f->srv.script[0] = (script_reply){200, "{\"Item\":{\"n\":{\"N\":\"7\"},\"s\":{\"S\":\"x\"}}}"};
     f->srv.script_len = 1;
     push_lua(f->L,
              "{TableName = 'T', Key = {PK = 'TENANT#a', SK = 'ITEM#1'}, ConsistentRead = true}");
@@ -233,9 +132,9 @@ static void test_ddb_request_is_signed_json_with_target(void **state) {
 
 static void test_ddb_retries_throttling_twice_then_succeeds(void **state) {
     fixture *f = *state;
-    f->srv.script[0] = (reply){400, k_ptee};
-    f->srv.script[1] = (reply){400, k_ptee};
-    f->srv.script[2] = (reply){200, "{\"Attributes\":{\"v\":{\"N\":\"2\"}}}"};
+    f->srv.script[0] = (script_reply){400, k_ptee};
+    f->srv.script[1] = (script_reply){400, k_ptee};
+    f->srv.script[2] = (script_reply){200, "{\"Attributes\":{\"v\":{\"N\":\"2\"}}}"};
     f->srv.script_len = 3;
     push_lua(f->L, "{TableName = 'T', Key = {PK = 'a'}, UpdateExpression = 'ADD v :one',"
                    " ExpressionAttributeValues = {[':one'] = 1}, ReturnValues = 'ALL_NEW'}");
@@ -255,7 +154,7 @@ static void test_ddb_retries_throttling_twice_then_succeeds(void **state) {
 static void test_ddb_throttling_exhausted_is_unavailable(void **state) {
     fixture *f = *state;
     for (int i = 0; i < 6; i++) {
-        f->srv.script[i] = (reply){400, k_ptee};
+        f->srv.script[i] = (script_reply){400, k_ptee};
     }
     f->srv.script_len = 6;
     mb_buf out = {0};
@@ -274,7 +173,8 @@ static void test_ddb_throttling_exhausted_is_unavailable(void **state) {
 static void test_ddb_deadline_stops_retries(void **state) {
     fixture *f = *state;
     for (int i = 0; i < 6; i++) {
-        f->srv.script[i] = (reply){500, "{\"__type\":\"InternalServerError\",\"message\":\"x\"}"};
+        f->srv.script[i] =
+            (script_reply){500, "{\"__type\":\"InternalServerError\",\"message\":\"x\"}"};
     }
     f->srv.script_len = 6;
     mb_buf out = {0};
@@ -292,7 +192,7 @@ static void test_ddb_deadline_stops_retries(void **state) {
 }
 
 static void expect_error(fixture *f, int http, const char *body, int want, const char *in_msg) {
-    f->srv.script[f->srv.script_len++] = (reply){http, body};
+    f->srv.script[f->srv.script_len++] = (script_reply){http, body};
     int before = f->srv.requests;
     mb_buf out = {0};
     mb_err err = {0};
@@ -342,7 +242,7 @@ static void test_ddb_malformed_responses_are_refused(void **state) {
                          "",
                          "{\"Item\":{\"a\":{\"B\":\"%%%%\"}}}"};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
-        f->srv.script[f->srv.script_len++] = (reply){200, bad[i]};
+        f->srv.script[f->srv.script_len++] = (script_reply){200, bad[i]};
         push_lua(f->L, "{TableName = 'T', Key = {PK = 'a'}}");
         mb_err err = {0};
         int top = lua_gettop(f->L);
@@ -360,10 +260,10 @@ static void test_ddb_malformed_responses_are_refused(void **state) {
 
 static void test_ddb_connection_refused_is_unavailable(void **state) {
     fixture *f = *state;
-    server dead = {0};
-    server_start(&dead);
+    script_server dead = {0};
+    script_server_start(&dead);
     int port = dead.port;
-    server_stop(&dead); /* the port is closed now */
+    script_server_stop(&dead); /* the port is closed now */
     mb_ddb *d = make_client(f, port);
     mb_buf out = {0};
     mb_err err = {0};
@@ -377,9 +277,10 @@ static void test_ddb_connection_refused_is_unavailable(void **state) {
 
 static void test_ddb_batch_write_resends_unprocessed_items(void **state) {
     fixture *f = *state;
-    f->srv.script[0] = (reply){200, "{\"UnprocessedItems\":{\"T\":[{\"PutRequest\":{\"Item\":"
-                                    "{\"PK\":{\"S\":\"b\"}}}}]}}"};
-    f->srv.script[1] = (reply){200, "{\"UnprocessedItems\":{}}"};
+    f->srv.script[0] =
+        (script_reply){200, "{\"UnprocessedItems\":{\"T\":[{\"PutRequest\":{\"Item\":"
+                            "{\"PK\":{\"S\":\"b\"}}}}]}}"};
+    f->srv.script[1] = (script_reply){200, "{\"UnprocessedItems\":{}}"};
     f->srv.script_len = 2;
     push_lua(f->L, "{RequestItems = {T = {{PutRequest = {Item = {PK = 'a'}}},"
                    " {PutRequest = {Item = {PK = 'b'}}}}}}");
@@ -396,9 +297,9 @@ static void test_ddb_batch_get_merges_and_gives_up_when_stuck(void **state) {
     fixture *f = *state;
     const char *partial = "{\"Responses\":{\"T\":[{\"PK\":{\"S\":\"a\"}}]},\"UnprocessedKeys\":"
                           "{\"T\":{\"Keys\":[{\"PK\":{\"S\":\"b\"}}]}}}";
-    f->srv.script[0] = (reply){200, partial};
-    f->srv.script[1] = (reply){200, "{\"Responses\":{\"T\":[{\"PK\":{\"S\":\"b\"}}]},"
-                                    "\"UnprocessedKeys\":{}}"};
+    f->srv.script[0] = (script_reply){200, partial};
+    f->srv.script[1] = (script_reply){200, "{\"Responses\":{\"T\":[{\"PK\":{\"S\":\"b\"}}]},"
+                                           "\"UnprocessedKeys\":{}}"};
     f->srv.script_len = 2;
     push_lua(f->L, "{RequestItems = {T = {Keys = {{PK = 'a'}, {PK = 'b'}}}}}");
     mb_err err = {0};
@@ -409,7 +310,7 @@ static void test_ddb_batch_get_merges_and_gives_up_when_stuck(void **state) {
                                          "next(r.UnprocessedKeys) == nil)"),
                      LUA_OK);
     for (int i = 0; i < MB_SCRIPT_STUCK; i++) {
-        f->srv.script[f->srv.script_len++] = (reply){200, partial};
+        f->srv.script[f->srv.script_len++] = (script_reply){200, partial};
     }
     int top = lua_gettop(f->L);
     assert_int_equal(mb_ddb_batch_get(f->ddb, f->L, -1, 0, &err), MB_ERR_UNAVAILABLE);

@@ -3,22 +3,15 @@
  * (409/400/503/502/504), refusals happen before any request is sent, a public route has no
  * database, a missing TABLE_NAME is a clean 503, and bad cursors are 400s. The success paths are
  * tested against dynalite (tests/integration/data_api.test.mjs). Clock and sleep are seams. */
-#define _GNU_SOURCE /* strcasestr */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <cmocka.h>
 
-#include <arpa/inet.h>
-#include <netinet/in.h>
-#include <poll.h>
-#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
-#include <unistd.h>
 
 #include <lauxlib.h>
 #include <lualib.h>
@@ -26,78 +19,7 @@
 #include "moonbase/ddb.h"
 #include "moonbase/ddb_marshal.h"
 #include "moonbase/lua_api.h"
-
-#define MAX_SCRIPT 16
-#define REQ_MAX 65536
-
-typedef struct reply {
-    int status;
-    const char *body;
-} reply;
-
-typedef struct server {
-    int fd, port;
-    pthread_t thread;
-    volatile int stop;
-    reply script[MAX_SCRIPT];
-    int script_len;
-    volatile int requests;
-    char last[REQ_MAX];
-} server;
-
-static bool read_request(server *s, int c) {
-    size_t n = 0, head = 0, body = 0;
-    while (n < REQ_MAX - 1) {
-        struct pollfd p = {c, POLLIN, 0};
-        if (poll(&p, 1, 2000) <= 0) {
-            return false;
-        }
-        ssize_t k = recv(c, s->last + n, REQ_MAX - 1 - n, 0);
-        if (k <= 0) {
-            return false;
-        }
-        n += (size_t)k;
-        s->last[n] = '\0';
-        char *end = head ? NULL : strstr(s->last, "\r\n\r\n");
-        if (end) {
-            head = (size_t)(end - s->last) + 4;
-            char *cl = strcasestr(s->last, "content-length:");
-            body = cl ? strtoul(cl + 15, NULL, 10) : 0;
-        }
-        if (head && n >= head + body) {
-            return true;
-        }
-    }
-    return false;
-}
-
-static void *serve(void *arg) {
-    server *s = arg;
-    while (!s->stop) {
-        struct pollfd p = {s->fd, POLLIN, 0};
-        if (poll(&p, 1, 20) <= 0) {
-            continue;
-        }
-        int c = accept(s->fd, NULL, NULL);
-        while (c >= 0 && !s->stop && read_request(s, c)) { /* keep-alive */
-            reply r =
-                s->requests < s->script_len ? s->script[s->requests] : s->script[s->script_len - 1];
-            s->requests++;
-            char out[4096];
-            int n = snprintf(out, sizeof out,
-                             "HTTP/1.1 %d X\r\nContent-Type: application/x-amz-json-1.0\r\n"
-                             "Content-Length: %zu\r\n\r\n%s",
-                             r.status, strlen(r.body), r.body);
-            if (send(c, out, (size_t)n, MSG_NOSIGNAL) != n) {
-                break;
-            }
-        }
-        if (c >= 0) {
-            close(c);
-        }
-    }
-    return NULL;
-}
+#include "script_server.h"
 
 static int64_t g_now = 1795608000000; /* test clock (fake time: sleeping advances it) */
 
@@ -112,7 +34,7 @@ static void fake_sleep(void *ud, int64_t ms) {
 }
 
 typedef struct fixture {
-    server srv;
+    script_server srv;
     mb_config cfg;
     mb_lua_services svc;
     lua_State *L;
@@ -120,15 +42,9 @@ typedef struct fixture {
 
 static int setup(void **state) {
     fixture *f = calloc(1, sizeof *f);
-    server *s = &f->srv;
-    s->fd = socket(AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-    assert_int_equal(bind(s->fd, (struct sockaddr *)&a, sizeof a), 0);
-    assert_int_equal(listen(s->fd, 8), 0);
-    socklen_t al = sizeof a;
-    getsockname(s->fd, (struct sockaddr *)&a, &al);
-    s->port = ntohs(a.sin_port);
-    assert_int_equal(pthread_create(&s->thread, NULL, serve, s), 0);
+    script_server *s = &f->srv;
+    s->repeat_last = true; /* an error class answered on every retry */
+    script_server_start(s);
 
     char endpoint[64];
     snprintf(endpoint, sizeof endpoint, "http://127.0.0.1:%d", s->port);
@@ -154,14 +70,12 @@ static int teardown(void **state) {
     fixture *f = *state;
     lua_close(f->L);
     mb_ddb_free(f->svc.ddb); /* closes the keep-alive connection: the server's recv returns */
-    f->srv.stop = 1;
-    pthread_join(f->srv.thread, NULL);
-    close(f->srv.fd);
+    script_server_stop(&f->srv);
     free(f);
     return 0;
 }
 
-static void script(fixture *f, int n, const reply *r) {
+static void script(fixture *f, int n, const script_reply *r) {
     for (int i = 0; i < n; i++) {
         f->srv.script[i] = r[i];
     }
@@ -206,7 +120,7 @@ static void expect_error(fixture *f, const char *code, const char *needle) {
 
 static void test_lua_db_conditional_failure_is_409(void **state) {
     fixture *f = *state;
-    reply r[] = {{400, AWS("ConditionalCheckFailedException")}};
+    script_reply r[] = {{400, AWS("ConditionalCheckFailedException")}};
     script(f, 1, r);
     expect_fail(f, "return ctx.db.put({SK = 'ITEM#1'}, {exists = false})", 409, "conflict");
     assert_int_equal(f->srv.requests, 1); /* not retried */
@@ -219,7 +133,7 @@ static void test_lua_db_conditional_failure_is_409(void **state) {
 
 static void test_lua_db_validation_is_400(void **state) {
     fixture *f = *state;
-    reply r[] = {{400, AWS("ValidationException")}};
+    script_reply r[] = {{400, AWS("ValidationException")}};
     script(f, 1, r);
     expect_fail(f, "return ctx.db.update('A', {set = {x = 1}})", 400, "bad_request");
 }
@@ -227,7 +141,7 @@ static void test_lua_db_validation_is_400(void **state) {
 /* Values DynamoDB cannot hold are a 400 before anything is sent. */
 static void test_lua_db_unstorable_value_is_400(void **state) {
     fixture *f = *state;
-    reply r[] = {{200, "{}"}};
+    script_reply r[] = {{200, "{}"}};
     script(f, 1, r);
     expect_fail(f, "return ctx.db.put({SK = 'A', x = 0/0})", 400, "bad_request");
     expect_fail(f, "return ctx.db.put({SK = 'A', x = '\\xff'})", 400, "bad_request");
@@ -240,7 +154,7 @@ static void test_lua_db_unstorable_value_is_400(void **state) {
 
 static void test_lua_db_throttled_after_retries_is_503(void **state) {
     fixture *f = *state;
-    reply r[] = {{400, AWS("ProvisionedThroughputExceededException")}};
+    script_reply r[] = {{400, AWS("ProvisionedThroughputExceededException")}};
     script(f, 1, r);
     expect_fail(f, "return ctx.db.get('A')", 503, "unavailable");
     assert_int_equal(f->srv.requests, MB_DDB_DEFAULT_ATTEMPTS);
@@ -248,17 +162,17 @@ static void test_lua_db_throttled_after_retries_is_503(void **state) {
 
 static void test_lua_db_server_error_is_502(void **state) {
     fixture *f = *state;
-    reply r[] = {{400, AWS("ResourceNotFoundException")}};
+    script_reply r[] = {{400, AWS("ResourceNotFoundException")}};
     script(f, 1, r);
     expect_fail(f, "return ctx.db.query({begins_with = 'ITEM#'})", 502, "internal");
-    reply bad[] = {{200, "{\"Item\": {\"SK\": {\"S\": 1}}}"}}; /* malformed AttributeValue */
+    script_reply bad[] = {{200, "{\"Item\": {\"SK\": {\"S\": 1}}}"}}; /* malformed AttributeValue */
     script(f, 1, bad);
     expect_fail(f, "return ctx.db.get('A')", 502, "internal");
 }
 
 static void test_lua_db_deadline_passed_is_504(void **state) {
     fixture *f = *state;
-    reply r[] = {{200, "{}"}};
+    script_reply r[] = {{200, "{}"}};
     script(f, 1, r);
     f->svc.deadline_ms = g_now - 1;
     expect_fail(f, "return ctx.db.get('A')", 504, "unavailable");
@@ -287,7 +201,7 @@ static void test_lua_db_missing_table_name_is_503(void **state) {
 /* Refusals: each raises a Lua error before anything is sent. */
 static void test_lua_db_refusals_send_nothing(void **state) {
     fixture *f = *state;
-    reply r[] = {{200, "{}"}};
+    script_reply r[] = {{200, "{}"}};
     script(f, 1, r);
     expect_error(f, "return ctx.db.put({PK = 'TENANT#x', SK = 'A'})", "must not set PK");
     expect_error(f, "return ctx.db.put({title = 'no key'})", "item.SK");
@@ -319,7 +233,7 @@ static void test_lua_db_refusals_send_nothing(void **state) {
 
 static void test_lua_db_bad_cursor_is_400(void **state) {
     fixture *f = *state;
-    reply r[] = {{200, "{\"Items\": []}"}};
+    script_reply r[] = {{200, "{\"Items\": []}"}};
     script(f, 1, r);
     expect_fail(f, "return ctx.db.query({cursor = 'garbage!'})", 400, "bad_request");
     expect_fail(f, "return ctx.db.query({cursor = ''})", 400, "bad_request");
@@ -334,8 +248,8 @@ static void test_lua_db_bad_cursor_is_400(void **state) {
 /* A cursor made for one tenant does not verify for another. */
 static void test_lua_db_cursor_bound_to_tenant(void **state) {
     fixture *f = *state;
-    reply r[] = {{200, "{\"Items\": [], \"LastEvaluatedKey\": "
-                       "{\"PK\": {\"S\": \"TENANT#t1\"}, \"SK\": {\"S\": \"ITEM#5\"}}}"}};
+    script_reply r[] = {{200, "{\"Items\": [], \"LastEvaluatedKey\": "
+                              "{\"PK\": {\"S\": \"TENANT#t1\"}, \"SK\": {\"S\": \"ITEM#5\"}}}"}};
     script(f, 1, r);
     assert_int_equal(run(f, "return ctx.db.query({begins_with = 'ITEM#', filter = 'a = :a', "
                             "values = {[':a'] = 1}}).cursor"),
@@ -382,9 +296,10 @@ static void *cap_alloc_fn(void *ud, void *ptr, size_t osize, size_t nsize) {
 static void test_lua_db_out_of_memory_loop(void **state) {
     fixture *f = *state;
     setenv("CURSOR_SECRET", "unit-test-secret", 1);
-    reply r[] = {{200, "{\"Items\": [{\"PK\": {\"S\": \"TENANT#t1\"}, \"SK\": {\"S\": \"ITEM#3\"}},"
-                       "{\"PK\": {\"S\": \"TENANT#t1\"}, \"SK\": {\"S\": \"ITEM#2\"}},"
-                       "{\"PK\": {\"S\": \"TENANT#t1\"}, \"SK\": {\"S\": \"ITEM#1\"}}]}"}};
+    script_reply r[] = {
+        {200, "{\"Items\": [{\"PK\": {\"S\": \"TENANT#t1\"}, \"SK\": {\"S\": \"ITEM#3\"}},"
+              "{\"PK\": {\"S\": \"TENANT#t1\"}, \"SK\": {\"S\": \"ITEM#2\"}},"
+              "{\"PK\": {\"S\": \"TENANT#t1\"}, \"SK\": {\"S\": \"ITEM#1\"}}]}"}};
     script(f, 1, r);
     assert_int_equal(run(f, "return ctx.db.query({begins_with = 'ITEM#', limit = 2}).cursor"),
                      LUA_OK);
