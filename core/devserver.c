@@ -1,7 +1,9 @@
-/* devserver.c - the local API Gateway: HTTP on one port, /api/... turned into HTTP API v2 events
- * and run by bootstrap workers through the Runtime API emulator, everything else served from the
- * frontend folder, plus /config.json. Gateway limits (payload sizes, timeout, throttling, CORS)
- * behave like API Gateway's. The main thread supervises workers and handles signals. */
+/* devserver.c - the local API Gateway: HTTP on one port, /api/... turned into REST API proxy
+ * events (or HTTP API v2 events with --payload-format 2.0) and run by bootstrap workers through
+ * the Runtime API emulator, the Lambda Invoke API under /2015-03-31/functions/, everything else
+ * served from the frontend folder, plus /config.json. Gateway limits (payload sizes, timeout,
+ * throttling, CORS) behave like API Gateway's. The main thread supervises workers and handles
+ * signals. */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -23,7 +25,9 @@
 
 #include "moonbase/buf.h"
 #include "moonbase/devserver_apigw.h"
+#include "moonbase/devserver_invoke.h"
 #include "moonbase/devserver_pool.h"
+#include "moonbase/devserver_routes.h"
 #include "moonbase/devserver_static.h"
 
 /* /config.json is a few hundred bytes; anything bigger is a wrong --config argument. */
@@ -40,11 +44,18 @@ typedef struct server {
     double rate, burst, tokens; /* token bucket; rate 0 disables throttling */
     int64_t bucket_ns;
     pthread_mutex_t bucket_mu;
-    char *origins[MAX_ORIGINS]; /* CORS_ALLOWED_ORIGINS, like the SAM HttpApi CorsConfiguration */
+    char *origins[MAX_ORIGINS]; /* CORS_ALLOWED_ORIGINS, like the SAM Api Cors setting */
     size_t origin_count;
+    mb_devroutes *routes; /* routes.lua: REST resources and their authorizers */
+    bool http_api;        /* --payload-format 2.0: HTTP API v2 events instead of REST v1 */
+    double timeout_s;
 } server;
 
-enum kind { KIND_API, KIND_STATIC, KIND_CONFIG, KIND_STATUS };
+/* The REST API's stage. The template deploys stage "api", so the deployed URL
+ * (https://ID.execute-api.REGION.amazonaws.com/api/hello) has the devserver's path layout. */
+#define REST_STAGE "api"
+
+enum kind { KIND_API, KIND_STATIC, KIND_CONFIG, KIND_STATUS, KIND_INVOKE };
 
 /* Per-request state, created by the URI log callback (which sees the raw request target). */
 typedef struct request {
@@ -168,6 +179,9 @@ static enum kind s_classify(request *r) {
     if (mb_cur_eq(path, MB_CUR_LIT("/config.json"))) {
         return KIND_CONFIG;
     }
+    if (mb_cur_starts_with(path, MB_CUR_LIT(MB_INVOKE_PREFIX))) {
+        return KIND_INVOKE;
+    }
     if (mb_cur_eq(path, MB_CUR_LIT("/__devserver/status"))) {
         return KIND_STATUS;
     }
@@ -202,7 +216,7 @@ static enum MHD_Result s_first(server *s, request *r, struct MHD_Connection *c,
 }
 
 static void s_upload(request *r, const char *data, size_t len) {
-    if (r->kind != KIND_API || r->too_big) {
+    if ((r->kind != KIND_API && r->kind != KIND_INVOKE) || r->too_big) {
         return;
     }
     r->has_body = true;
@@ -372,6 +386,20 @@ static enum MHD_Result s_invoke(server *s, request *r, struct MHD_Connection *c,
     return ret;
 }
 
+/* The event API Gateway would send: REST (1.0) on the resource routes.lua gives, or HTTP API. */
+static int s_build_event(server *s, const mb_apigw_request *ar, mb_buf *event) {
+    if (s->http_api) {
+        return mb_apigw_event_build(ar, event, NULL);
+    }
+    mb_devroutes_hit hit;
+    int rc = mb_devroutes_lookup(s->routes, ar->method, ar->raw_path, &hit);
+    if (rc == 0) {
+        rc = mb_apigw_rest_event_build(ar, &hit.route, REST_STAGE, event, NULL);
+    }
+    mb_devroutes_hit_cleanup(&hit);
+    return rc;
+}
+
 static enum MHD_Result s_api(server *s, request *r, struct MHD_Connection *c, const char *method,
                              const char *version) {
     if (r->too_big) {
@@ -408,13 +436,55 @@ static enum MHD_Result s_api(server *s, request *r, struct MHD_Connection *c, co
     clock_gettime(CLOCK_REALTIME, &now);
     ar.time_epoch_ms = (long long)now.tv_sec * 1000 + now.tv_nsec / 1000000;
     mb_buf event = {0};
-    if (mb_apigw_event_build(&ar, &event, NULL) != 0) {
+    if (s_build_event(s, &ar, &event) != 0) {
+        mb_buf_cleanup(&event);
         return MHD_NO;
     }
     mb_buf_cleanup(&r->body); /* the event holds a copy now */
     enum MHD_Result ret = s_invoke(s, r, c, method, mb_buf_cur(&event), rid);
     mb_buf_cleanup(&event);
     return ret;
+}
+
+/* The Lambda Invoke API: the payload is the event, the answer is the function's raw output. */
+static enum MHD_Result s_lambda_invoke(server *s, request *r, struct MHD_Connection *c,
+                                       const char *method) {
+    const char *path;
+    size_t plen;
+    s_log_uri(r, &path, &plen);
+    mb_invoke_target t = {"MoonbaseFunction", "moonbase-local", getenv("AWS_REGION")};
+    const char *type = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "X-Amz-Invocation-Type");
+    mb_invoke_answer ans;
+    int rc = 0;
+    if (mb_invoke_check(&t, method, (mb_cur){path, plen}, type, mb_buf_cur(&r->body), &ans)) {
+        mb_pool_result res;
+        rc = mb_pool_invoke(s->pool, mb_buf_cur(&r->body), &res);
+        r->worker = res.worker;
+        r->init_ms = res.init_ms;
+        memcpy(r->lambda_id, res.request_id, sizeof r->lambda_id);
+        mb_invoke_answer_cleanup(&ans);
+        rc |= mb_invoke_answer_from(&res, s->timeout_s, &ans);
+        mb_pool_result_cleanup(&res);
+    }
+    size_t len = ans.body.len;
+    struct MHD_Response *resp =
+        rc == 0 ? MHD_create_response_from_buffer(len, ans.body.ptr ? ans.body.ptr : "",
+                                                  MHD_RESPMEM_MUST_COPY)
+                : NULL;
+    if (resp != NULL) {
+        MHD_add_response_header(resp, "Content-Type", "application/json");
+        MHD_add_response_header(resp, "X-Amz-Executed-Version", "$LATEST");
+        MHD_add_response_header(resp, "x-amzn-RequestId", r->lambda_id[0] ? r->lambda_id : "local");
+        if (ans.error_type != NULL) {
+            MHD_add_response_header(resp, "x-amzn-ErrorType", ans.error_type);
+        }
+        if (ans.function_error != NULL) {
+            MHD_add_response_header(resp, "X-Amz-Function-Error", ans.function_error);
+        }
+    }
+    int status = ans.status;
+    mb_invoke_answer_cleanup(&ans);
+    return s_queue(c, r, method, (unsigned)status, resp, len);
 }
 
 static enum MHD_Result s_file(request *r, struct MHD_Connection *c, const char *method,
@@ -531,6 +601,11 @@ static enum MHD_Result s_access(void *cls, struct MHD_Connection *c, const char 
     if (r->kind == KIND_API) {
         return s_api(s, r, c, method, version);
     }
+    if (r->kind == KIND_INVOKE) {
+        return r->too_big ? s_error(c, r, method, 413, "payload_too_large",
+                                    "Request Entity Too Large", NULL)
+                          : s_lambda_invoke(s, r, c, method);
+    }
     if (strcmp(method, "GET") != 0 && strcmp(method, "HEAD") != 0) {
         return s_error(c, r, method, 405, "method_not_allowed", "Method Not Allowed", NULL);
     }
@@ -579,7 +654,7 @@ static size_t s_no_unescape(void *cls, struct MHD_Connection *c, char *s) {
 /* ---- command line and main loop ---- */
 
 typedef struct options {
-    int port, workers;
+    int port, workers, payload_format;
     double timeout_s, rate, burst;
     const char *handlers, *frontend, *config, *bootstrap, *dump_dir;
 } options;
@@ -588,8 +663,11 @@ static const char s_usage[] =
     "usage: devserver [--port 3000] [--workers N] [--handlers DIR] [--frontend DIR]\n"
     "                 [--config FILE] [--bootstrap PATH] [--timeout SECONDS]\n"
     "                 [--rate PER_SECOND (100, 0 = off) --burst N (200)] [--dump-events DIR]\n"
-    "Serves /api/... through N bootstrap workers (Lambda Runtime API emulator), other paths from\n"
-    "--frontend, and /config.json from --config. CORS_ALLOWED_ORIGINS configures CORS.\n";
+    "                 [--payload-format 1.0|2.0]\n"
+    "Serves /api/... through N bootstrap workers (Lambda Runtime API emulator) as REST API proxy\n"
+    "events (payload format 1.0, what sam/template.yaml deploys; 2.0 = HTTP API events), the\n"
+    "Lambda Invoke API (POST /2015-03-31/functions/MoonbaseFunction/invocations), other paths\n"
+    "from --frontend, and /config.json from --config. CORS_ALLOWED_ORIGINS configures CORS.\n";
 
 static int s_number(const char *arg, double lo, double hi, double *out) {
     char *end;
@@ -624,6 +702,9 @@ static int s_option(options *o, const char *name, const char *val) {
         o->rate = d;
     } else if (strcmp(name, "--burst") == 0 && s_number(val, 1, 1e7, &d) == 0) {
         o->burst = d;
+    } else if (strcmp(name, "--payload-format") == 0 && val != NULL &&
+               (strcmp(val, "1.0") == 0 || strcmp(val, "2.0") == 0)) {
+        o->payload_format = val[0] - '0';
     } else {
         return -1;
     }
@@ -637,6 +718,7 @@ static int s_parse(int argc, char **argv, options *o) {
                    .timeout_s = 30,
                    .rate = 100,
                    .burst = 200,
+                   .payload_format = 1,
                    .handlers = "handlers"};
     for (int i = 1; i < argc; i += 2) {
         if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
@@ -740,8 +822,11 @@ static int s_prepare(server *s, const options *o, char **bootstrap, char **handl
     s->burst = o->burst > 0 ? o->burst : 1;
     s->tokens = s->burst;
     s->bucket_ns = s_now_ns();
+    s->http_api = o->payload_format == 2;
+    s->timeout_s = o->timeout_s;
     s_cors_init(s);
-    return *bootstrap ? 0 : -1;
+    s->routes = mb_devroutes_new(*handlers, NULL);
+    return *bootstrap && s->routes ? 0 : -1;
 }
 
 /* Stop in dependency order: the pool first (it wakes every waiting client thread), then the
@@ -754,6 +839,7 @@ static void s_teardown(server *s, struct MHD_Daemon *d) {
         MHD_stop_daemon(d);
     }
     mb_pool_free(s->pool);
+    mb_devroutes_free(s->routes);
     for (size_t i = 0; i < s->origin_count; i++) {
         free(s->origins[i]);
     }
@@ -800,9 +886,10 @@ int main(int argc, char **argv) {
                 o.port);
         goto done;
     }
-    mb_pool_logf("listening on http://localhost:%d (api under /api, %d workers, handlers %s, "
-                 "frontend %s, timeout %.1f s)",
-                 o.port, o.workers, handlers, s.frontend ? s.frontend : "(none)", o.timeout_s);
+    mb_pool_logf("listening on http://localhost:%d (api under /api as %s events, Lambda Invoke "
+                 "API, %d workers, handlers %s, frontend %s, timeout %.1f s)",
+                 o.port, s.http_api ? "HTTP API 2.0" : "REST 1.0", o.workers, handlers,
+                 s.frontend ? s.frontend : "(none)", o.timeout_s);
     s_run(s.pool, &set);
     rc = 0;
 done:

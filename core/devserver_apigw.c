@@ -1,5 +1,5 @@
-/* devserver_apigw.c - HTTP request -> API Gateway HTTP API v2 event, Lambda proxy response ->
- * HTTP answer, plus the small codecs (base64, percent-decoding, UTF-8 check) they need. */
+/* devserver_apigw.c - HTTP request -> API Gateway REST (1.0) or HTTP API (2.0) event, Lambda
+ * proxy response -> HTTP answer, plus the small codecs (percent-decoding) they need. */
 #include "moonbase/devserver_apigw.h"
 
 #include "moonbase/base64.h"
@@ -196,9 +196,8 @@ static bool s_textual(const char *ctype) {
            strncasecmp(ctype, "application/x-www-form-urlencoded", 33) == 0;
 }
 
-static int s_body(const mb_apigw_request *req, json_t *headers, json_t *ev) {
-    json_t *ct = json_object_get(headers, "content-type");
-    bool text = s_textual(ct ? json_string_value(ct) : NULL) && mb_json_is_utf8(req->body);
+static int s_body(const mb_apigw_request *req, const char *ctype, json_t *ev) {
+    bool text = s_textual(ctype) && mb_json_is_utf8(req->body);
     json_t *body = NULL;
     if (text) {
         body = json_stringn(req->body.ptr ? req->body.ptr : "", req->body.len);
@@ -264,7 +263,8 @@ int mb_apigw_event_build(const mb_apigw_request *req, mb_buf *out, mb_err *err) 
     if (json_object_set(ev, "headers", headers) != 0) {
         goto fail;
     }
-    if (req->has_body && s_body(req, headers, ev) != 0) {
+    json_t *ct = json_object_get(headers, "content-type");
+    if (req->has_body && s_body(req, ct ? json_string_value(ct) : NULL, ev) != 0) {
         goto fail;
     }
     if (!req->has_body && json_object_set_new(ev, "isBase64Encoded", json_false()) != 0) {
@@ -463,4 +463,289 @@ const char *mb_apigw_response_header(const mb_apigw_response *resp, const char *
         }
     }
     return NULL;
+}
+
+/* ---- REST API proxy events (payload format 1.0) ---- */
+
+/* The last value of header `name` (any case); ptr is NULL when the request has none. */
+static mb_cur s_find_header(const mb_apigw_request *req, const char *name) {
+    mb_cur found = {NULL, 0};
+    for (size_t i = 0; i < req->header_count; i++) {
+        if (mb_cur_eq_icase(req->headers[i].name, mb_cur_from_cstr(name))) {
+            found = req->headers[i].value;
+            found.ptr = found.ptr ? found.ptr : "";
+        }
+    }
+    return found;
+}
+
+/* headers (last value wins) and multiValueHeaders (every value), names as the client sent them;
+ * a repeat in another case joins the first spelling's list. */
+static int s_rest_headers(const mb_apigw_request *req, json_t *ev) {
+    json_t *single = json_object(), *multi = json_object();
+    int rc = single && multi ? 0 : MB_ERR_NOMEM;
+    for (size_t i = 0; rc == 0 && i < req->header_count; i++) {
+        const mb_http_header *h = &req->headers[i];
+        if (h->name.len == 0 || h->name.len >= HEADER_NAME_MAX || !mb_json_is_utf8(h->name)) {
+            continue;
+        }
+        json_t *name = json_stringn(h->name.ptr, h->name.len);
+        const char *key = name ? json_string_value(name) : NULL;
+        const char *seen;
+        json_t *list = NULL;
+        json_object_foreach(key ? multi : NULL, seen, list) {
+            if (strcasecmp(seen, key) == 0) {
+                key = seen;
+                break;
+            }
+        }
+        list = key ? json_object_get(multi, key) : NULL;
+        if (key != NULL && list == NULL) {
+            list = json_array();
+            rc = json_object_set_new(multi, key, list) == 0 ? 0 : MB_ERR_NOMEM;
+        }
+        if (key == NULL || rc != 0 || json_array_append_new(list, s_jstr(h->value)) != 0 ||
+            json_object_set_new(single, key, s_jstr(h->value)) != 0) {
+            rc = MB_ERR_NOMEM;
+        }
+        json_decref(name);
+    }
+    if (rc == 0 && json_object_set(ev, "headers", single) == 0 &&
+        json_object_set(ev, "multiValueHeaders", multi) == 0) {
+        rc = 0;
+    } else {
+        rc = MB_ERR_NOMEM;
+    }
+    json_decref(single);
+    json_decref(multi);
+    return rc;
+}
+
+/* One "k=v" pair into single (last value) and multi (every value), both decoded. */
+static int s_rest_query_pair(mb_cur pair, json_t *single, json_t *multi, mb_buf *k, mb_buf *v) {
+    const char *eq = memchr(pair.ptr, '=', pair.len);
+    size_t klen = eq ? (size_t)(eq - pair.ptr) : pair.len;
+    mb_buf_reset(k);
+    mb_buf_reset(v);
+    if (mb_apigw_pct_decode((mb_cur){pair.ptr, klen}, true, k) != 0 ||
+        (eq && mb_apigw_pct_decode((mb_cur){eq + 1, pair.len - klen - 1}, true, v) != 0)) {
+        return MB_ERR_NOMEM;
+    }
+    json_t *key = s_jstr(mb_buf_cur(k)); /* keys must be UTF-8 too */
+    if (key == NULL) {
+        return MB_ERR_NOMEM;
+    }
+    const char *kname = json_string_value(key);
+    json_t *list = json_object_get(multi, kname);
+    int rc = 0;
+    if (list == NULL) {
+        list = json_array();
+        rc = json_object_set_new(multi, kname, list);
+    }
+    if (rc != 0 || list == NULL || json_array_append_new(list, s_jstr(mb_buf_cur(v))) != 0 ||
+        json_object_set_new(single, kname, s_jstr(mb_buf_cur(v))) != 0) {
+        rc = MB_ERR_NOMEM;
+    }
+    json_decref(key);
+    return rc;
+}
+
+/* queryStringParameters (last value) and multiValueQueryStringParameters, or null for both. */
+static int s_rest_query(mb_cur q, json_t *ev) {
+    json_t *single = json_object(), *multi = json_object();
+    int rc = single && multi ? 0 : MB_ERR_NOMEM;
+    mb_buf k = {0}, v = {0};
+    size_t start = 0;
+    for (size_t i = 0; rc == 0 && i <= q.len; i++) {
+        if (i == q.len || q.ptr[i] == '&') {
+            mb_cur pair = {q.ptr + start, i - start};
+            start = i + 1;
+            rc = pair.len ? s_rest_query_pair(pair, single, multi, &k, &v) : 0;
+        }
+    }
+    mb_buf_cleanup(&k);
+    mb_buf_cleanup(&v);
+    bool none = rc == 0 && json_object_size(single) == 0;
+    if (rc == 0 && (json_object_set_new(ev, "queryStringParameters",
+                                        none ? json_null() : json_incref(single)) ||
+                    json_object_set_new(ev, "multiValueQueryStringParameters",
+                                        none ? json_null() : json_incref(multi)))) {
+        rc = MB_ERR_NOMEM;
+    }
+    json_decref(single);
+    json_decref(multi);
+    return rc;
+}
+
+/* One claim as the Cognito authorizer passes it: a string. exp and iat become the date text API
+ * Gateway writes (Java's Date.toString in UTC); arrays are joined with ','. NULL = skip. */
+static json_t *s_claim_string(const char *key, json_t *v) {
+    char text[64];
+    if (json_is_string(v)) {
+        return json_incref(v);
+    }
+    if (json_is_integer(v) && (strcmp(key, "exp") == 0 || strcmp(key, "iat") == 0)) {
+        time_t t = (time_t)json_integer_value(v);
+        struct tm tm;
+        if (gmtime_r(&t, &tm) != NULL &&
+            strftime(text, sizeof text, "%a %b %d %H:%M:%S UTC %Y", &tm)) {
+            return json_string(text);
+        }
+    }
+    if (json_is_integer(v) || json_is_real(v) || json_is_boolean(v)) {
+        json_t *s = NULL;
+        char *dumped = json_dumps(v, JSON_ENCODE_ANY);
+        s = dumped ? json_string(dumped) : NULL;
+        free(dumped);
+        return s;
+    }
+    if (json_is_array(v)) {
+        mb_buf b = {0};
+        size_t i;
+        json_t *one;
+        int rc = 0;
+        json_array_foreach(v, i, one) {
+            json_t *s = s_claim_string(key, one);
+            rc |= i ? mb_buf_append_byte(&b, ',') : 0;
+            rc |= s ? mb_buf_append(&b, json_string_value(s), json_string_length(s)) : -1;
+            json_decref(s);
+        }
+        json_t *s = rc == 0 ? json_stringn(b.ptr ? b.ptr : "", b.len) : NULL;
+        mb_buf_cleanup(&b);
+        return s;
+    }
+    if (json_is_object(v)) {
+        char *dumped = json_dumps(v, JSON_COMPACT);
+        json_t *s = dumped ? json_string(dumped) : NULL;
+        free(dumped);
+        return s;
+    }
+    return NULL;
+}
+
+/* {"claims": {...}} from "Bearer <JWT>" (or a bare JWT), or NULL when it does not decode. */
+static json_t *s_cognito_authorizer(mb_cur tok) {
+    if (tok.ptr == NULL) {
+        return NULL;
+    }
+    if (tok.len > 7 && mb_cur_eq_icase((mb_cur){tok.ptr, 7}, MB_CUR_LIT("Bearer "))) {
+        tok.ptr += 7;
+        tok.len -= 7;
+    }
+    const char *dot1 = memchr(tok.ptr, '.', tok.len);
+    const char *dot2 = dot1 ? memchr(dot1 + 1, '.', tok.len - (size_t)(dot1 + 1 - tok.ptr)) : NULL;
+    if (dot2 == NULL) {
+        return NULL;
+    }
+    mb_buf payload = {0};
+    json_t *claims = NULL, *out = NULL;
+    if (mb_base64url_decode(&payload, (mb_cur){dot1 + 1, (size_t)(dot2 - dot1 - 1)}, NULL) == 0) {
+        claims = json_loadb(payload.ptr ? payload.ptr : "", payload.len, 0, NULL);
+    }
+    mb_buf_cleanup(&payload);
+    json_t *strs = json_is_object(claims) ? json_object() : NULL;
+    const char *key;
+    json_t *v;
+    json_object_foreach(strs ? claims : NULL, key, v) {
+        json_t *s = s_claim_string(key, v);
+        if (s != NULL) {
+            json_object_set_new(strs, key, s);
+        }
+    }
+    json_decref(claims);
+    if (strs != NULL) {
+        out = json_pack("{s:o}", "claims", strs);
+    }
+    return out;
+}
+
+static json_t *s_rest_context(const mb_apigw_request *req, const mb_apigw_route *route,
+                              const char *stage) {
+    mb_cur domain = s_find_header(req, "host");
+    domain = domain.ptr && mb_json_is_utf8(domain) ? domain : MB_CUR_LIT("localhost");
+    size_t plen = 0;
+    while (plen < domain.len && domain.ptr[plen] != '.' && domain.ptr[plen] != ':') {
+        plen++;
+    }
+    mb_cur ua = s_find_header(req, "user-agent");
+    char when[64];
+    time_t secs = (time_t)(req->time_epoch_ms / 1000);
+    struct tm tm;
+    gmtime_r(&secs, &tm);
+    strftime(when, sizeof when, "%d/%b/%Y:%H:%M:%S +0000", &tm);
+    mb_buf path = {0};
+    if (mb_buf_appendf(&path, "/%s", stage) != 0 || mb_buf_append_cur(&path, req->raw_path) != 0) {
+        mb_buf_cleanup(&path);
+        return NULL;
+    }
+    json_t *ctx = json_pack(
+        "{s:s, s:s, s:s%, s:s%, s:s, s:s, s:{s:n, s:n, s:n, s:n, s:n, s:n, s:n, s:n, s:s, s:n, "
+        "s:o, "
+        "s:n}, s:o, s:s, s:s, s:s, s:I, s:s, s:s, s:s}",
+        "accountId", req->account_id, "apiId", req->api_id, "domainName", domain.ptr, domain.len,
+        "domainPrefix", domain.ptr, plen, "extendedRequestId", req->request_id, "httpMethod",
+        req->method, "identity", "accessKey", "accountId", "caller",
+        "cognitoAuthenticationProvider", "cognitoAuthenticationType", "cognitoIdentityId",
+        "cognitoIdentityPoolId", "principalOrgId", "sourceIp", req->source_ip, "user", "userAgent",
+        ua.ptr ? s_jstr(ua) : json_null(), "userArn", "path", s_jstr(mb_buf_cur(&path)), "protocol",
+        req->protocol, "requestId", req->request_id, "requestTime", when, "requestTimeEpoch",
+        (json_int_t)req->time_epoch_ms, "resourceId", "local", "resourcePath", route->resource,
+        "stage", stage);
+    mb_buf_cleanup(&path);
+    json_t *auth =
+        route->cognito ? s_cognito_authorizer(s_find_header(req, "authorization")) : NULL;
+    if (ctx != NULL && auth != NULL && json_object_set_new(ctx, "authorizer", auth) != 0) {
+        json_decref(ctx);
+        return NULL;
+    }
+    if (ctx == NULL) {
+        json_decref(auth);
+    }
+    return ctx;
+}
+
+static json_t *s_path_params(const mb_apigw_route *route) {
+    if (route->param_count == 0) {
+        return json_null();
+    }
+    json_t *p = json_object();
+    for (size_t i = 0; p != NULL && i < route->param_count; i++) {
+        json_t *name = s_jstr(route->param_names[i]);
+        if (name == NULL ||
+            json_object_set_new(p, json_string_value(name), s_jstr(route->param_values[i])) != 0) {
+            json_decref(p);
+            p = NULL;
+        }
+        json_decref(name);
+    }
+    return p;
+}
+
+int mb_apigw_rest_event_build(const mb_apigw_request *req, const mb_apigw_route *route,
+                              const char *stage, mb_buf *out, mb_err *err) {
+    int rc = MB_ERR_NOMEM;
+    json_t *ev = json_pack("{s:s, s:o, s:s, s:o, s:n}", "resource", route->resource, "path",
+                           s_jstr(req->raw_path), "httpMethod", req->method, "pathParameters",
+                           s_path_params(route), "stageVariables");
+    if (ev == NULL || s_rest_headers(req, ev) != 0 || s_rest_query(req->raw_query, ev) != 0) {
+        goto fail;
+    }
+    json_t *ctx = s_rest_context(req, route, stage);
+    if (ctx == NULL || json_object_set_new(ev, "requestContext", ctx) != 0) {
+        goto fail;
+    }
+    /* The content type only decides text vs base64: a bounded NUL-terminated copy is enough. */
+    char ctype[128] = "";
+    mb_cur ct = s_find_header(req, "content-type");
+    snprintf(ctype, sizeof ctype, "%.*s", (int)(ct.len < sizeof ctype ? ct.len : sizeof ctype - 1),
+             ct.ptr ? ct.ptr : "");
+    if (req->has_body ? s_body(req, ct.ptr ? ctype : NULL, ev) != 0
+                      : (json_object_set_new(ev, "body", json_null()) != 0 ||
+                         json_object_set_new(ev, "isBase64Encoded", json_false()) != 0)) {
+        goto fail;
+    }
+    rc = json_dump_callback(ev, s_dump_cb, out, JSON_COMPACT) == 0 ? 0 : MB_ERR_NOMEM;
+fail:
+    json_decref(ev);
+    return rc == 0 ? 0 : mb_err_set(err, rc, "out of memory building the event");
 }

@@ -1,6 +1,7 @@
-/* moonbase/devserver_apigw.h - the devserver's API Gateway half: an HTTP request becomes an
- * HTTP API v2 (payload format 2.0) event, and a Lambda proxy response becomes an HTTP answer,
- * the way API Gateway does it in AWS.
+/* moonbase/devserver_apigw.h - the devserver's API Gateway half: an HTTP request becomes a REST
+ * API proxy event (payload format 1.0, what sam/template.yaml deploys) or an HTTP API v2 event
+ * (payload format 2.0), and a Lambda proxy response becomes an HTTP answer, the way API Gateway
+ * does it in AWS.
  * Ownership: requests borrow every buffer they point to; mb_apigw_event_build() appends to a
  * caller-owned mb_buf; mb_apigw_response_parse() fills a caller-owned struct whose strings it
  * allocates and mb_apigw_response_cleanup() frees. Pure functions: thread-safe. */
@@ -64,6 +65,29 @@ void mb_apigw_response_cleanup(mb_apigw_response *resp);
 
 /* Case-insensitive lookup in a parsed response; returns the value or NULL (borrowed). */
 const char *mb_apigw_response_header(const mb_apigw_response *resp, const char *name);
+
+/* A method of the REST API as sam/template.yaml deploys it: one resource per routes.lua entry,
+ * plus the greedy "/{proxy+}" fallback for every other path. */
+typedef struct mb_apigw_route {
+    const char *resource;       /* "/items/{id}", "/{proxy+}" or "/" (NUL-terminated) */
+    const mb_cur *param_names;  /* path parameter names, without braces */
+    const mb_cur *param_values; /* their percent-decoded values */
+    size_t param_count;
+    bool cognito; /* the method has the Cognito user-pool authorizer: fill authorizer.claims */
+} mb_apigw_route;
+
+/* Append the REST API proxy event (payload format 1.0) for req on route to out, as API Gateway
+ * sends it from stage `stage`: headers keep their case, repeats go to multiValueHeaders (headers
+ * holds the last one); query parameters are decoded, the last repeat in queryStringParameters,
+ * all in multiValueQueryStringParameters; null for absent maps and an absent body; a body that is
+ * not UTF-8 text of a textual content type is base64-encoded. On a Cognito route whose
+ * Authorization header carries a decodable JWT, requestContext.authorizer.claims holds the token's
+ * claims the way the Cognito authorizer passes them: every value a string, exp and iat as dates
+ * ("Sun Dec 17 07:28:12 UTC 2017"), arrays joined with ','. The token is NOT verified here (the
+ * bootstrap verifies every token); an undecodable one gives no authorizer object.
+ * Returns 0, or MB_ERR_NOMEM. */
+int mb_apigw_rest_event_build(const mb_apigw_request *req, const mb_apigw_route *route,
+                              const char *stage, mb_buf *out, mb_err *err);
 
 /* Percent-decode src into out ('+' becomes a space when plus_is_space). Invalid escapes are kept
  * literally. Returns 0 or MB_ERR_NOMEM. */

@@ -150,8 +150,7 @@ async function sameAsInvoke(method, url, init = {}) {
   assert.ok(rid, 'apigw-requestid header missing');
   const eventFile = path.join(dumps, `${rid}.json`);
   const ev = JSON.parse(fs.readFileSync(eventFile, 'utf8'));
-  assert.equal(ev.version, '2.0');
-  assert.equal(ev.requestContext.http.method, method);
+  assert.equal(ev.version === '2.0' ? ev.requestContext.http.method : ev.httpMethod, method);
   const direct = invokeDirect(eventFile);
   assert.equal(r.status, direct.statusCode, `${method} ${url}: status differs`);
   let directBody = direct.body || '';
@@ -187,19 +186,24 @@ async function mainSuite() {
     assert.match(j.timestamp, /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d/);
   });
 
-  await test('the event is a v2 event with the /api prefix stripped', async () => {
+  await test('the event is a REST v1 event on the route\'s resource, /api prefix = stage', async () => {
     const { ev } = await sameAsInvoke('GET', '/api/hello?name=a%20b&x=1&x=2', {
       headers: { cookie: 'c1=v1; c2=v2', 'X-Custom': 'Yes' },
     });
-    assert.equal(ev.rawPath, '/hello');
-    assert.equal(ev.rawQueryString, 'name=a%20b&x=1&x=2');
-    assert.deepEqual(ev.queryStringParameters, { name: 'a b', x: '1,2' });
-    assert.deepEqual(ev.cookies, ['c1=v1', 'c2=v2']);
-    assert.equal(ev.headers['x-custom'], 'Yes');
-    assert.equal(ev.routeKey, '$default');
-    assert.equal(ev.requestContext.stage, '$default');
-    assert.equal(ev.requestContext.http.sourceIp, '127.0.0.1');
-    assert.equal(typeof ev.requestContext.timeEpoch, 'number');
+    assert.equal(ev.resource, '/hello');
+    assert.equal(ev.path, '/hello');
+    assert.deepEqual(ev.queryStringParameters, { name: 'a b', x: '2' });
+    assert.deepEqual(ev.multiValueQueryStringParameters, { name: ['a b'], x: ['1', '2'] });
+    assert.equal(ev.headers.cookie, 'c1=v1; c2=v2');
+    assert.equal(ev.headers['X-Custom'], 'Yes');
+    assert.equal(ev.requestContext.stage, 'api');
+    assert.equal(ev.requestContext.path, '/api/hello');
+    assert.equal(ev.requestContext.resourcePath, '/hello');
+    assert.equal(ev.requestContext.identity.sourceIp, '127.0.0.1');
+    assert.equal(typeof ev.requestContext.requestTimeEpoch, 'number');
+    const other = await sameAsInvoke('GET', '/api/no/such/route');
+    assert.equal(other.ev.resource, '/{proxy+}');
+    assert.deepEqual(other.ev.pathParameters, { proxy: 'no/such/route' });
   });
 
   await test('routes through the emulator equal `bootstrap invoke` (same event)', async () => {
@@ -321,6 +325,27 @@ async function mainSuite() {
   await test('SIGTERM: clean exit, workers reaped', () => stopDevserver(ds));
 }
 
+// --payload-format 2.0: the HTTP API event instead (the cheaper API type, docs/deploy.md).
+async function httpApiSuite() {
+  const ds = await startDevserver(['--timeout', '10', '--payload-format', '2.0']);
+  await test('--payload-format 2.0: a v2 event with the /api prefix stripped', async () => {
+    const { ev } = await sameAsInvoke('GET', '/api/hello?name=a%20b&x=1&x=2', {
+      headers: { cookie: 'c1=v1; c2=v2', 'X-Custom': 'Yes' },
+    });
+    assert.equal(ev.version, '2.0');
+    assert.equal(ev.rawPath, '/hello');
+    assert.equal(ev.rawQueryString, 'name=a%20b&x=1&x=2');
+    assert.deepEqual(ev.queryStringParameters, { name: 'a b', x: '1,2' });
+    assert.deepEqual(ev.cookies, ['c1=v1', 'c2=v2']);
+    assert.equal(ev.headers['x-custom'], 'Yes');
+    assert.equal(ev.routeKey, '$default');
+    assert.equal(ev.requestContext.stage, '$default');
+    assert.equal(ev.requestContext.http.sourceIp, '127.0.0.1');
+    assert.equal(typeof ev.requestContext.timeEpoch, 'number');
+  });
+  await stopDevserver(ds);
+}
+
 async function limitsSuite() {
   // Same port again: also proves the first instance released it.
   const ds = await startDevserver(['--timeout', '1', '--rate', '2', '--burst', '4']);
@@ -397,7 +422,7 @@ async function emulatorSuite() {
     assert.match(j.traceId, /^Root=1-[0-9a-f]{8}-[0-9a-f]{24};Parent=[0-9a-f]{16};Sampled=0$/);
     assert.match(j.arn, /^arn:aws:lambda:[a-z0-9-]+:\d{12}:function:moonbase-local$/);
     assert.deepEqual(j.env, { dev: '1', handlers: fs.realpathSync(handlers) });
-    assert.equal(j.event.rawPath, '/info');
+    assert.equal(j.event.path, '/info'); // REST v1 by default
   });
   await test('Runtime API: an unknown request id is refused (400), the real one still works', async () => {
     const j = await (await fetch(`${base}/api/wrong-id`)).json();
@@ -423,6 +448,7 @@ try {
   }
   prepare();
   await mainSuite();
+  await httpApiSuite();
   await limitsSuite();
   await emulatorSuite();
 } catch (e) {
