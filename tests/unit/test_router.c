@@ -215,8 +215,7 @@ static void test_router_bad_paths_rejected(void **state) {
         "/items/%",
         "/items/%%41",
         "/items/%g0",
-        "/items/a\x01"
-        "b",
+        "/items/a\001b", /* octal: at most three digits, so the 'b' stays a letter */
         "/items/a\x7f",
         "/items/%0a",
         "/items/%0D%0Aset-cookie:x",
