@@ -2,8 +2,9 @@
 # sam/bundle-libs.sh BINARY DESTDIR MAX_GLIBC - copy the shared libraries BINARY needs (the whole
 # closure that ldd resolves on this machine) into DESTDIR, leaving out glibc's own libraries, then
 # check that neither the binary nor any copied library needs a glibc symbol version newer than
-# MAX_GLIBC (what the Lambda runtime has). Exits non-zero, naming the file, when a library is not
-# found, when the binary is a sanitizer build, or when a glibc version is too new.
+# MAX_GLIBC (what the Lambda runtime has). An empty DESTDIR checks the binary alone (the function
+# bundle; its libraries travel in the layer). Exits non-zero, naming the file, when a library is
+# not found, when the binary is a sanitizer build, or when a glibc version is too new.
 set -euo pipefail
 
 if [ "$#" -ne 3 ]; then
@@ -29,6 +30,7 @@ is_glibc() {
 deps=$(ldd "$bin" 2>&1) || { echo "bundle-libs: ldd failed on $bin: $deps" >&2; exit 1; }
 # Libraries the binary loads with dlopen() on first use (core/http.c: libcurl, kept out of the
 # cold start) do not show in its ldd output: add them and their own closure.
+# shellcheck disable=SC2043 # one library today; the loop is the place to add another
 for lazy in libcurl.so.4; do
   lpath=$(ldconfig -p | awk -v n="$lazy" '$1 == n && /x86-64/ { print $NF; exit }')
   [ -n "$lpath" ] || { echo "bundle-libs: $lazy (loaded at run time) not found; apt-get install libcurl4" >&2; exit 1; }
@@ -45,10 +47,10 @@ if grep -Eq 'lib(asan|ubsan|tsan|lsan)\.so' <<<"$deps"; then
   exit 1
 fi
 
-mkdir -p "$dest"
 copied=0
+[ -n "$dest" ] && mkdir -p "$dest"
 # Lines look like "libcurl.so.4 => /lib/x86_64-linux-gnu/libcurl.so.4 (0x...)".
-while read -r name arrow path _; do
+while [ -n "$dest" ] && read -r name arrow path _; do
   [ "$arrow" = "=>" ] || continue
   case "$path" in /*) ;; *) continue ;; esac
   is_glibc "$name" && continue
@@ -62,7 +64,7 @@ needs() {
   objdump -T "$1" | awk '/\*UND\*/' | grep -o 'GLIBC_[0-9][0-9.]*' | sed 's/^GLIBC_//' | sort -uV | tail -n 1
 }
 bad=0
-for f in "$bin" "$dest"/*; do
+for f in "$bin" ${dest:+"$dest"/*}; do
   [ -f "$f" ] || continue
   v=$(needs "$f")
   [ -n "$v" ] || continue
@@ -72,4 +74,8 @@ for f in "$bin" "$dest"/*; do
   fi
 done
 [ "$bad" = 0 ] || exit 1
-echo "bundle-libs: copied $copied libraries into $dest (all need glibc <= $max)"
+if [ -n "$dest" ]; then
+  echo "bundle-libs: copied $copied libraries into $dest (all need glibc <= $max)"
+else
+  echo "bundle-libs: $(basename "$bin") needs glibc <= $max"
+fi

@@ -7,12 +7,28 @@ export const ALLOWED_DDB_ACTIONS = [
   'dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:UpdateItem', 'dynamodb:DeleteItem',
   'dynamodb:Query', 'dynamodb:BatchGetItem', 'dynamodb:BatchWriteItem',
 ];
-// Services without resource-level permissions: the only actions allowed on Resource "*".
-const STAR_RESOURCE_ACTIONS = ['xray:PutTraceSegments', 'xray:PutTelemetryRecords'];
+// The only statements allowed a wildcard resource, each because AWS offers nothing narrower:
+// Sid -> exactly the actions it may grant. Any other "*" (or a '*' inside an ARN) is an error.
+export const WILDCARD_STATEMENTS = {
+  // X-Ray has no resource-level permissions.
+  XRayWrite: ['xray:PutTraceSegments', 'xray:PutTelemetryRecords'],
+  // Lambda's VPC network interfaces (AWSLambdaVPCAccessExecutionRole is the same list on "*").
+  VpcNetworkInterfaces: ['ec2:CreateNetworkInterface', 'ec2:DescribeNetworkInterfaces',
+    'ec2:DescribeSubnets', 'ec2:DeleteNetworkInterface', 'ec2:AssignPrivateIpAddresses',
+    'ec2:UnassignPrivateIpAddresses'],
+  // The account-level API Gateway logging role serves every API of the account and region.
+  ApiGatewayAccountLogs: ['logs:CreateLogGroup', 'logs:CreateLogStream', 'logs:DescribeLogGroups',
+    'logs:DescribeLogStreams', 'logs:PutLogEvents', 'logs:GetLogEvents', 'logs:FilterLogEvents'],
+  // CloudWatch metric reads and Logs Insights results have no resource-level permissions.
+  CloudWatchMetricsRead: ['cloudwatch:GetMetricData', 'cloudwatch:ListMetrics',
+    'cloudwatch:DescribeAlarmsForMetric', 'cloudwatch:DescribeAlarmHistory',
+    'cloudwatch:GetInsightRuleReport'],
+  LogsQueryResults: ['logs:GetQueryResults', 'logs:StopQuery', 'logs:DescribeLogGroups'],
+};
 export const REQUIRED_ENV = ['TABLE_NAME', 'USER_POOL_ID', 'CLIENT_ID', 'ENVIRONMENT', 'LOG_LEVEL',
-  'CORS_ALLOWED_ORIGINS', 'METRICS_NAMESPACE', 'CURSOR_SECRET'];
+  'CORS_ALLOWED_ORIGINS', 'METRICS_NAMESPACE', 'CURSOR_SECRET', 'CURSOR_SECRET_ARN', 'SECRET_ARNS'];
 export const REQUIRED_OUTPUTS = ['ApiUrl', 'UserPoolId', 'UserPoolClientId', 'TableName',
-  'FrontendBucket', 'DistributionDomain', 'Region'];
+  'FrontendBucket', 'DistributionDomain', 'Region', 'AliasArn'];
 const PSEUDO = ['AWS::AccountId', 'AWS::NotificationARNs', 'AWS::NoValue', 'AWS::Partition',
   'AWS::Region', 'AWS::StackId', 'AWS::StackName', 'AWS::URLSuffix'];
 
@@ -21,18 +37,22 @@ const same = (a, b) => JSON.stringify(a) === JSON.stringify(b);
 const sortedSame = (a, b) => same([...a].sort(), [...b].sort());
 const ofType = (t, type) => Object.entries(t.Resources || {}).filter(([, r]) => r.Type === type);
 
-// Every IAM statement in the template, wherever it sits (roles, policies, SAM Policies).
+// Every IAM statement in the template, wherever it sits (roles, policies, SAM Policies); role =
+// the role it ends up on.
 function statements(t) {
   const out = [];
-  const push = (where, doc) => {
-    for (const s of asList(doc && doc.Statement)) out.push({ where, s });
+  const push = (where, doc, role) => {
+    for (const s of asList(doc && doc.Statement)) out.push({ where, s, role });
   };
   for (const [id, r] of Object.entries(t.Resources || {})) {
     const p = r.Properties || {};
     if (r.Type === 'AWS::IAM::Role') {
-      for (const pol of asList(p.Policies)) push(`${id}/${pol.PolicyName}`, pol.PolicyDocument);
+      for (const pol of asList(p.Policies)) push(`${id}/${pol.PolicyName}`, pol.PolicyDocument, id);
     }
-    if (r.Type === 'AWS::IAM::Policy' || r.Type === 'AWS::IAM::ManagedPolicy') push(id, p.PolicyDocument);
+    if (r.Type === 'AWS::IAM::Policy' || r.Type === 'AWS::IAM::ManagedPolicy') {
+      const roles = asList(p.Roles).map((x) => (x && x.Ref) || x);
+      push(id, p.PolicyDocument, roles.length === 1 ? roles[0] : undefined);
+    }
     if (r.Type === 'AWS::Serverless::Function') {
       for (const pol of asList(p.Policies)) if (pol && pol.Statement) push(`${id}/Policies`, pol);
     }
@@ -40,9 +60,13 @@ function statements(t) {
   return out;
 }
 
+// The literal text of a resource (Sub strings and GetAtt/Ref names), to spot a '*' in an ARN.
+const resourceText = (r) => JSON.stringify(r);
+const hasWildcard = (r) => r === '*' || /\*/.test(resourceText(r).replace(/\$\{[^}]*\}/g, ''));
+
 function checkIam(t, bad) {
   const ddbSeen = new Set();
-  for (const { where, s } of statements(t)) {
+  for (const { where, s, role } of statements(t)) {
     if (s.NotAction !== undefined) bad.push(`${where}: NotAction is not allowed`);
     if (s.Effect !== 'Allow') continue;
     const actions = asList(s.Action);
@@ -56,23 +80,45 @@ function checkIam(t, bad) {
       }
     }
     const resources = asList(s.Resource);
-    if (resources.includes('*') && !actions.every((a) => STAR_RESOURCE_ACTIONS.includes(a))) {
-      bad.push(`${where}: Resource "*" with ${actions.join(', ')}`);
+    if (resources.some(hasWildcard)) {
+      const allowed = WILDCARD_STATEMENTS[s.Sid];
+      if (!allowed || !actions.every((a) => allowed.includes(a))) {
+        bad.push(`${where}: Resource "*" (or a wildcard ARN) with ${actions.join(', ')}`);
+      }
     }
     if (actions.some((a) => String(a).startsWith('dynamodb:')) &&
         !same(resources, [{ 'Fn::GetAtt': ['Table', 'Arn'] }])) {
       bad.push(`${where}: DynamoDB actions must target exactly the table ARN, got ${JSON.stringify(resources)}`);
     }
-    if (actions.some((a) => String(a).startsWith('logs:')) &&
+    if (role === 'FunctionRole' && actions.some((a) => String(a).startsWith('logs:')) &&
         !same(resources, [{ 'Fn::GetAtt': ['FunctionLogGroup', 'Arn'] }])) {
       bad.push(`${where}: logs actions must target only the function's log group`);
     }
+    if (actions.includes('secretsmanager:GetSecretValue')) checkSecretResource(t, where, s, bad);
   }
   if (!sortedSame([...ddbSeen], ALLOWED_DDB_ACTIONS)) {
     bad.push(`DynamoDB actions granted are ${JSON.stringify([...ddbSeen].sort())}, expected exactly ${JSON.stringify([...ALLOWED_DDB_ACTIONS].sort())}`);
   }
   for (const [id, r] of ofType(t, 'AWS::IAM::Role')) {
     if (r.Properties.ManagedPolicyArns) bad.push(`${id}: managed policies are not allowed (least privilege)`);
+  }
+}
+
+// GetSecretValue on exactly the ARNs the function is told it may read (SECRET_ARNS): the same
+// cursor secret and SecretArns list, nothing more.
+function checkSecretResource(t, where, s, bad) {
+  const fn = t.Resources.MoonbaseFunction;
+  const env = (fn && fn.Properties.Environment && fn.Properties.Environment.Variables) || {};
+  const list = env.SECRET_ARNS;
+  const want = list && list['Fn::If']
+    ? { 'Fn::If': [list['Fn::If'][0], { 'Fn::Split': [',', list['Fn::If'][1]] }, [list['Fn::If'][2]]] }
+    : [list];
+  if (!same(s.Resource, want)) {
+    bad.push(`${where}: GetSecretValue must name exactly the SECRET_ARNS secrets, got ${JSON.stringify(s.Resource)}`);
+  }
+  const flat = JSON.stringify(s.Resource);
+  if (!flat.includes('"Ref":"CursorSecret"') || (flat.includes('SecretArns') && !flat.includes('HasSecretArns'))) {
+    bad.push(`${where}: GetSecretValue must cover the cursor secret and the SecretArns parameter`);
   }
 }
 
@@ -94,7 +140,42 @@ function checkFunction(t, bad, makefile) {
   if (!same(p.Role, { 'Fn::GetAtt': ['FunctionRole', 'Arn'] })) bad.push(`${id}: Role must be FunctionRole`);
   const env = (p.Environment && p.Environment.Variables) || {};
   for (const k of REQUIRED_ENV) if (!(k in env)) bad.push(`${id}: environment variable ${k} missing`);
-  if (env.LD_LIBRARY_PATH !== '/var/task/lib') bad.push(`${id}: LD_LIBRARY_PATH must be /var/task/lib`);
+  if (env.LD_LIBRARY_PATH !== '/opt/lib') bad.push(`${id}: LD_LIBRARY_PATH must be /opt/lib (the layer)`);
+  if (env.SSL_CERT_FILE !== '/opt/certs/ca-certificates.crt') bad.push(`${id}: SSL_CERT_FILE must be the layer's CA bundle`);
+  // The layer: shared libraries + CA bundle, built by sam/Makefile (glibc <= 2.34 check).
+  const layers = ofType(t, 'AWS::Serverless::LayerVersion');
+  if (layers.length !== 1) {
+    bad.push(`expected one AWS::Serverless::LayerVersion (shared libraries), found ${layers.length}`);
+  } else {
+    const [lid, layer] = layers[0];
+    if (!layer.Metadata || layer.Metadata.BuildMethod !== 'makefile') bad.push(`${lid}: Metadata.BuildMethod must be makefile`);
+    if (!same(layer.Properties.CompatibleRuntimes, ['provided.al2023'])) bad.push(`${lid}: CompatibleRuntimes must be [provided.al2023]`);
+    if (!same(p.Layers, [{ Ref: lid }])) bad.push(`${id}: Layers must be [${lid}]`);
+    if (makefile !== undefined && !new RegExp(`^build-${lid}:`, 'm').test(makefile)) bad.push(`sam/Makefile has no build-${lid} target`);
+  }
+  // Canary deploys: a live alias, CodeDeploy with the rollback alarms, canary in prod.
+  if (p.AutoPublishAlias !== 'live') bad.push(`${id}: AutoPublishAlias must be live`);
+  const dp = p.DeploymentPreference || {};
+  const map = (t.Mappings || {}).Deploy || {};
+  if (!same(dp.Type, { 'Fn::FindInMap': ['Deploy', { Ref: 'Environment' }, 'Type'] }) ||
+      (map.prod || {}).Type !== 'Canary10Percent5Minutes' || (map.dev || {}).Type !== 'AllAtOnce') {
+    bad.push(`${id}: DeploymentPreference.Type must be Canary10Percent5Minutes in prod, AllAtOnce in dev (Mappings.Deploy)`);
+  }
+  const alarms = asList(dp.Alarms).map((a) => a && a.Ref);
+  const alarmOn = (metric) => alarms.some((a) => {
+    const r = t.Resources[a];
+    return r && r.Type === 'AWS::CloudWatch::Alarm' && r.Properties.Namespace === 'AWS/Lambda' &&
+      r.Properties.MetricName === metric &&
+      asList(r.Properties.Dimensions).some((d) => d.Name === 'Resource' && JSON.stringify(d.Value).includes(':live'));
+  });
+  if (!alarmOn('Errors')) bad.push(`${id}: DeploymentPreference needs an error alarm on the live alias`);
+  if (!alarmOn('Duration')) bad.push(`${id}: DeploymentPreference needs a latency (Duration) alarm on the live alias`);
+  if (!same(p.ReservedConcurrentExecutions, { 'Fn::If': ['HasReserved', { Ref: 'ReservedConcurrency' }, { Ref: 'AWS::NoValue' }] })) {
+    bad.push(`${id}: ReservedConcurrentExecutions must come from the ReservedConcurrency parameter`);
+  }
+  if (!JSON.stringify(p.ProvisionedConcurrencyConfig || '').includes('"Ref":"ProvisionedConcurrency"')) {
+    bad.push(`${id}: ProvisionedConcurrencyConfig must come from the ProvisionedConcurrency parameter`);
+  }
   if (!same(env.TABLE_NAME, { Ref: 'Table' })) bad.push(`${id}: TABLE_NAME must be the table`);
   if (!same(env.USER_POOL_ID, { Ref: 'UserPool' })) bad.push(`${id}: USER_POOL_ID must be the user pool`);
   if (!same(env.CLIENT_ID, { Ref: 'UserPoolClient' })) bad.push(`${id}: CLIENT_ID must be the app client`);
@@ -170,6 +251,12 @@ function checkParameters(t, bad) {
   if (P.AlarmEmail && P.AlarmEmail.Default !== '') bad.push('Parameter AlarmEmail must be optional (Default "")');
   if (!P.MetricsNamespace || P.MetricsNamespace.Default !== 'ServerlessApp') {
     bad.push('Parameter MetricsNamespace must default to ServerlessApp');
+  }
+  for (const k of ['ThrottleRateLimit', 'ThrottleBurstLimit']) if (!P[k]) bad.push(`Parameter ${k} missing`);
+  if (P.ThrottleRateLimit && P.ThrottleRateLimit.Default !== 100) bad.push('Parameter ThrottleRateLimit must default to 100');
+  if (P.ThrottleBurstLimit && P.ThrottleBurstLimit.Default !== 200) bad.push('Parameter ThrottleBurstLimit must default to 200');
+  for (const k of ['GrafanaEnabled', 'VpcEnabled', 'GuardDutyEnabled']) {
+    if (!P[k] || P[k].Default !== 'false') bad.push(`Parameter ${k} must exist and default to "false" (optional extra)`);
   }
   const tr = asList(t.Transform);
   if (!tr.includes('AWS::Serverless-2016-10-31')) bad.push('Transform AWS::Serverless-2016-10-31 missing');
@@ -254,6 +341,149 @@ function checkMonitoring(t, bad) {
 
 function checkOutputs(t, bad) {
   for (const k of REQUIRED_OUTPUTS) if (!(t.Outputs || {})[k]) bad.push(`Output ${k} missing`);
+  const o = t.Outputs || {};
+  if (o.ApiUrl && !JSON.stringify(o.ApiUrl.Value).includes('${Api}.execute-api.')) bad.push('Output ApiUrl must be the REST API stage URL');
+  if (!o.GrafanaWorkspaceUrl || o.GrafanaWorkspaceUrl.Condition !== 'UseGrafana') {
+    bad.push('Output GrafanaWorkspaceUrl must exist under Condition UseGrafana');
+  }
+}
+
+// The REST API: stage throttling + usage plan, JSON access logs, X-Ray, WAF, prod cache.
+function checkApi(t, bad) {
+  if (ofType(t, 'AWS::Serverless::HttpApi').length) bad.push('the tested default is the REST API: no AWS::Serverless::HttpApi');
+  const apis = ofType(t, 'AWS::Serverless::Api');
+  if (apis.length !== 1) { bad.push(`expected one AWS::Serverless::Api (REST), found ${apis.length}`); return; }
+  const [aid, api] = apis[0];
+  const p = api.Properties || {};
+  if (p.TracingEnabled !== true) bad.push(`${aid}: TracingEnabled (X-Ray) must be true`);
+  const fmt = (p.AccessLogSetting || {}).Format;
+  let log;
+  try { log = JSON.parse(fmt); } catch { bad.push(`${aid}: AccessLogSetting.Format must be JSON`); }
+  if (log && !(log.requestId && log.status && log.ip)) bad.push(`${aid}: access log lacks requestId/status/ip`);
+  if (!same((p.AccessLogSetting || {}).DestinationArn, { 'Fn::GetAtt': ['ApiAccessLogGroup', 'Arn'] })) {
+    bad.push(`${aid}: access logs must go to ApiAccessLogGroup`);
+  }
+  const ms = asList(p.MethodSettings);
+  const all = ms.find((m) => m && m.ResourcePath === '/*' && m.HttpMethod === '*');
+  if (!all || !same(all.ThrottlingRateLimit, { Ref: 'ThrottleRateLimit' }) || !same(all.ThrottlingBurstLimit, { Ref: 'ThrottleBurstLimit' })) {
+    bad.push(`${aid}: MethodSettings /* must throttle with ThrottleRateLimit/ThrottleBurstLimit`);
+  }
+  const plans = ofType(t, 'AWS::ApiGateway::UsagePlan');
+  if (plans.length !== 1) bad.push(`expected one usage plan, found ${plans.length}`);
+  else {
+    const up = plans[0][1].Properties;
+    if (!asList(up.ApiStages).some((s) => same(s.ApiId, { Ref: aid }))) bad.push('UsagePlan must be bound to the API stage');
+    if (!same(up.Throttle, { RateLimit: { Ref: 'ThrottleRateLimit' }, BurstLimit: { Ref: 'ThrottleBurstLimit' } })) {
+      bad.push('UsagePlan.Throttle must use ThrottleRateLimit/ThrottleBurstLimit');
+    }
+  }
+  checkWaf(t, aid, bad);
+  checkCache(t, aid, p, bad);
+}
+
+function checkWaf(t, aid, bad) {
+  const acls = ofType(t, 'AWS::WAFv2::WebACL');
+  if (acls.length !== 1) { bad.push(`expected one WAFv2 web ACL, found ${acls.length}`); return; }
+  const [wid, acl] = acls[0];
+  if (acl.Properties.Scope !== 'REGIONAL') bad.push(`${wid}: Scope must be REGIONAL (API Gateway)`);
+  const groups = asList(acl.Properties.Rules).map((r) => r.Statement && r.Statement.ManagedRuleGroupStatement)
+    .filter(Boolean).map((g) => `${g.VendorName}/${g.Name}`);
+  for (const g of ['AWS/AWSManagedRulesCommonRuleSet', 'AWS/AWSManagedRulesKnownBadInputsRuleSet']) {
+    if (!groups.includes(g)) bad.push(`${wid}: managed rule group ${g} missing`);
+  }
+  if (!asList(acl.Properties.Rules).some((r) => r.Statement && r.Statement.RateBasedStatement && r.Action && r.Action.Block)) {
+    bad.push(`${wid}: a blocking rate-based rule is required`);
+  }
+  const assoc = ofType(t, 'AWS::WAFv2::WebACLAssociation').map(([, a]) => a);
+  const linked = assoc.find((a) => same(a.Properties.WebACLArn, { 'Fn::GetAtt': [wid, 'Arn'] }) &&
+    JSON.stringify(a.Properties.ResourceArn).includes(`/restapis/\${${aid}}/stages/`));
+  if (!linked) bad.push(`${wid}: must be associated with the ${aid} stage`);
+  if (acl.Condition !== 'UseWaf' || (linked && linked.Condition !== 'UseWaf')) bad.push(`${wid}: WAF must be switchable (Condition UseWaf)`);
+  const rule = ((t.Rules || {}).WafOffOnlyInDev || {});
+  if (!JSON.stringify(rule).includes('WafEnabled')) bad.push('Rule WafOffOnlyInDev must keep the WAF on outside dev');
+}
+
+// Response caching: only in prod, 0.5 GB, TTL 300 on GET /profile, and every cached method has
+// the Authorization header in its cache key (else users would see each other's responses).
+function checkCache(t, aid, p, bad) {
+  if (!same(p.CacheClusterEnabled, { 'Fn::If': ['IsProd', true, false] })) bad.push(`${aid}: CacheClusterEnabled must be on in prod only`);
+  if (!same(p.CacheClusterSize, { 'Fn::If': ['IsProd', '0.5', { Ref: 'AWS::NoValue' }] })) bad.push(`${aid}: CacheClusterSize must be 0.5 (GB) in prod`);
+  const settings = asList(p.MethodSettings).map((m) => (m && m['Fn::If'] ? m['Fn::If'][1] : m));
+  const cached = settings.filter((m) => m && m.CachingEnabled === true);
+  const profile = cached.find((m) => m.ResourcePath === '/~1profile' && m.HttpMethod === 'GET');
+  if (!profile || profile.CacheTtlInSeconds !== 300) bad.push(`${aid}: GET /profile must be cached with TTL 300`);
+  const events = apiEvents(t);
+  for (const m of cached) {
+    const path = m.ResourcePath.slice(1).replace(/~1/g, '/'); // "/~1profile" -> "/profile"
+    const ev = events.find((e) => e.path === path && e.method === m.HttpMethod);
+    const params = asList(ev && ev.props.RequestParameters);
+    const key = params.some((x) => x && typeof x === 'object' &&
+      x['method.request.header.Authorization'] && x['method.request.header.Authorization'].Caching === true);
+    if (!key) bad.push(`${m.HttpMethod} ${path} is cached but Authorization is not in its cache key (users would see each other's data)`);
+  }
+}
+
+// The function's Api events as {id, path, method, authorizer, props}.
+export function apiEvents(t) {
+  const fn = t.Resources.MoonbaseFunction;
+  const events = (fn && fn.Properties && fn.Properties.Events) || {};
+  return Object.entries(events).filter(([, e]) => e.Type === 'Api').map(([id, e]) => ({
+    id, path: e.Properties.Path, method: String(e.Properties.Method).toUpperCase(),
+    authorizer: e.Properties.Auth && e.Properties.Auth.Authorizer, props: e.Properties,
+  }));
+}
+
+// The Cognito authorizer sits on exactly the routes.lua entries marked auth = true.
+export function checkAuthorizer(t, routes) {
+  const bad = [];
+  const api = (t.Resources.Api || {}).Properties || {};
+  const auths = (api.Auth || {}).Authorizers || {};
+  const cognito = Object.entries(auths).find(([, a]) => a.UserPoolArn);
+  if (!cognito || !same(cognito[1].UserPoolArn, { 'Fn::GetAtt': ['UserPool', 'Arn'] })) {
+    bad.push('Api: a Cognito user-pool authorizer on UserPool is required');
+  }
+  if ((api.Auth || {}).DefaultAuthorizer && api.Auth.DefaultAuthorizer !== 'NONE') {
+    bad.push('Api: no DefaultAuthorizer (public routes must stay public)');
+  }
+  const name = cognito && cognito[0];
+  const events = apiEvents(t);
+  const ANY = new Set(['ANY']);
+  for (const r of routes) {
+    const ev = events.find((e) => e.path === r.path && (e.method === r.method || (ANY.has(r.method) && e.method === 'ANY')));
+    if (!ev) { bad.push(`routes.lua ${r.method} ${r.path} has no Api event in sam/template.yaml`); continue; }
+    if (r.auth && ev.authorizer !== name) bad.push(`${r.method} ${r.path} is auth = true but its API method has no Cognito authorizer`);
+    if (!r.auth && ev.authorizer) bad.push(`${r.method} ${r.path} is public but its API method has authorizer ${ev.authorizer}`);
+    if (!events.some((e) => e.path === r.path && e.method === 'OPTIONS' && !e.authorizer)) {
+      bad.push(`${r.path} has no OPTIONS (CORS preflight) method without authorizer`);
+    }
+  }
+  for (const e of events) {
+    if (e.authorizer && !routes.some((r) => r.auth && r.path === e.path && r.method === e.method)) {
+      bad.push(`${e.method} ${e.path} has authorizer ${e.authorizer} but routes.lua does not mark it auth = true`);
+    }
+  }
+  if (!events.some((e) => e.path === '/{proxy+}' && e.method === 'ANY' && !e.authorizer)) {
+    bad.push('the greedy ANY /{proxy+} method (unknown paths -> the function\'s 404) is missing');
+  }
+  return bad;
+}
+
+// Optional extras exist, each behind its condition.
+function checkExtras(t, bad) {
+  const want = [['AWS::Grafana::Workspace', 'UseGrafana'], ['AWS::GuardDuty::Detector', 'UseGuardDuty'],
+    ['AWS::EC2::VPC', 'UseVpc']];
+  for (const [type, cond] of want) {
+    const found = ofType(t, type);
+    if (found.length !== 1 || found[0][1].Condition !== cond) bad.push(`${type} must exist once under Condition ${cond}`);
+  }
+  const g = ofType(t, 'AWS::Grafana::Workspace')[0];
+  if (g && !(asList(g[1].Properties.DataSources).includes('CLOUDWATCH') && g[1].Properties.RoleArn)) {
+    bad.push('Grafana workspace needs the CLOUDWATCH data source and its own role');
+  }
+  const endpoints = ofType(t, 'AWS::EC2::VPCEndpoint').map(([, e]) => JSON.stringify(e.Properties.ServiceName));
+  for (const svc of ['dynamodb', 'secretsmanager']) {
+    if (!endpoints.some((e) => e.includes(`.${svc}`))) bad.push(`VPC mode needs a ${svc} VPC endpoint`);
+  }
 }
 
 // Every Ref / GetAtt / ${} / Condition names something that exists (what cfn-lint would catch).
@@ -261,7 +491,9 @@ function checkReferences(t, bad) {
   const params = new Set(Object.keys(t.Parameters || {}));
   const res = new Set(Object.keys(t.Resources || {}));
   const conds = new Set(Object.keys(t.Conditions || {}));
-  const known = (n) => params.has(n) || res.has(n) || PSEUDO.includes(n);
+  // SAM's own references: MyApi.Stage, MyFunction.Alias / .Version (resources it generates).
+  const samRef = (n) => /^(\w+)\.(Stage|Deployment|Alias|Version)$/.test(n) && res.has(n.split('.')[0]);
+  const known = (n) => params.has(n) || res.has(n) || PSEUDO.includes(n) || samRef(n);
   const walk = (v, path, locals) => {
     if (Array.isArray(v)) { v.forEach((x, i) => walk(x, `${path}[${i}]`, locals)); return; }
     if (!v || typeof v !== 'object') return;
@@ -291,7 +523,7 @@ function checkReferences(t, bad) {
   walk(t.Outputs, 'Outputs', new Set());
 }
 
-export function checkTemplate(t, { makefile } = {}) {
+export function checkTemplate(t, { makefile, routes } = {}) {
   const bad = [];
   if (!t || typeof t !== 'object' || !t.Resources) return ['not a template (no Resources)'];
   checkParameters(t, bad);
@@ -302,6 +534,9 @@ export function checkTemplate(t, { makefile } = {}) {
   checkFrontend(t, bad);
   checkMonitoring(t, bad);
   checkOutputs(t, bad);
+  checkApi(t, bad);
+  checkExtras(t, bad);
+  if (routes) bad.push(...checkAuthorizer(t, routes));
   checkReferences(t, bad);
   return bad;
 }

@@ -56,7 +56,7 @@ for want in '[--stack-name] [moonbase-pr-7]' '[--s3-prefix] [moonbase-pr-7]' '[-
   [[ "$deploy" == *"$want"* ]] || fail "sam deploy lacks $want"
 done
 # samconfig's dev list, with --param values replacing LogRetentionDays in place, then extras.
-want='[--parameter-overrides] [Environment=dev AllowedOrigins=http://localhost:3000 LogRetentionDays=3 LogLevel=debug MetricsNamespace=ServerlessApp/Preview AlarmEmail=ops@example.com]'
+want='[--parameter-overrides] [Environment=dev AllowedOrigins=http://localhost:3000 LogRetentionDays=3 LogLevel=debug ThrottleRateLimit=50 ThrottleBurstLimit=100 WafEnabled=false MetricsNamespace=ServerlessApp/Preview AlarmEmail=ops@example.com]'
 [[ "$deploy" == *"$want"* ]] || fail "parameter overrides not merged as expected: $deploy"
 node -e '
   const c = JSON.parse(require("fs").readFileSync(process.argv[1], "utf8"));
@@ -77,7 +77,7 @@ echo "ok: preview deploy drives sam/aws as expected"
 : >"$work/calls"
 unset ALARM_EMAIL
 bash "$root/sam/deploy.sh" --config-env prod >"$work/out" 2>&1 || { cat "$work/out"; fail "prod deploy failed"; }
-grep -q '^sam \[deploy\] .*\[--stack-name\] \[moonbase-prod\] .*\[Environment=prod LogRetentionDays=90 LogLevel=info\]' "$work/calls" \
+grep -q '^sam \[deploy\] .*\[--stack-name\] \[moonbase-prod\] .*\[Environment=prod LogRetentionDays=90 LogLevel=info ThrottleRateLimit=100 ThrottleBurstLimit=200 WafEnabled=true\]' "$work/calls" \
   || fail "prod did not use [prod.deploy.parameters]"
 : >"$work/calls"
 for args in "--config-env test" "--config-env dev --stack-name bad_name" "--config-env dev --param nokey" "--bogus"; do

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# tests/infra/test_sam_package.sh - `make build-MoonbaseFunction` (sam/Makefile, what `sam build`
-# runs) produces a Lambda artifact that can run: bootstrap + handlers/ + lib/ holding every
-# non-glibc library + the CA bundle; no glibc library copied; nothing needing glibc > 2.34.
+# tests/infra/test_sam_package.sh - `make build-MoonbaseFunction` and `make build-SharedLibsLayer`
+# (sam/Makefile, what `sam build` runs) produce a function bundle (bootstrap + handlers/) and a
+# layer (lib/ holding every non-glibc library + certs/ with the CA bundle) that together can run:
+# no glibc library copied; nothing needing glibc > 2.34.
 # Uses a stand-in binary linked like bootstrap (curl, OpenSSL, jansson, libjwt), so it runs before
 # the real binary exists; when the Release build/bootstrap exists it is packaged and checked too.
 # Also proves the guards fire: a too-new glibc requirement and a sanitizer build are refused.
@@ -32,19 +33,25 @@ int main(void) {
 C
 cc -O1 -o "$work/standin" "$work/standin.c" -lcurl -ljansson -ljwt -lcrypto || fail "cannot build the stand-in binary"
 
-package() { # package BINARY ARTIFACTS_DIR [extra make args]
+# package BINARY ARTIFACTS_DIR [extra make args]: the function bundle in ARTIFACTS_DIR and the layer
+# in ARTIFACTS_DIR.layer, as `sam build` makes them (each target gets its own folder).
+package() {
   local bin=$1 art=$2
   shift 2
   make --no-print-directory -C "$root/sam" build-MoonbaseFunction ARTIFACTS_DIR="$art" \
-    MOONBASE_BUILD=0 BOOTSTRAP="$bin" "$@"
+    MOONBASE_BUILD=0 BOOTSTRAP="$bin" "$@" &&
+    make --no-print-directory -C "$root/sam" build-SharedLibsLayer ARTIFACTS_DIR="$art.layer" \
+      MOONBASE_BUILD=0 BOOTSTRAP="$bin" "$@"
 }
 
-check_artifact() { # check_artifact ARTIFACTS_DIR
-  local art=$1
-  [ -x "$art/bootstrap" ] || fail "no executable bootstrap in the artifact"
-  [ -f "$art/handlers/routes.lua" ] || [ -z "$(ls -A "$root/handlers")" ] || fail "handlers/ not copied"
-  diff -r "$root/handlers" "$art/handlers" >/dev/null || fail "handlers/ differs from the repository's"
-  [ -s "$art/certs/ca-certificates.crt" ] || fail "CA bundle missing"
+check_artifact() { # check_artifact ARTIFACTS_DIR (the layer is ARTIFACTS_DIR.layer)
+  local fn=$1 art=$1.layer
+  [ -x "$fn/bootstrap" ] || fail "no executable bootstrap in the function bundle"
+  [ -f "$fn/handlers/routes.lua" ] || [ -z "$(ls -A "$root/handlers")" ] || fail "handlers/ not copied"
+  diff -r "$root/handlers" "$fn/handlers" >/dev/null || fail "handlers/ differs from the repository's"
+  if [ -e "$fn/lib" ] || [ -e "$fn/certs" ]; then fail "libraries or certs in the function bundle (they belong to the layer)"; fi
+  if [ -e "$art/bootstrap" ] || [ -e "$art/handlers" ]; then fail "the layer holds the function's files"; fi
+  [ -s "$art/certs/ca-certificates.crt" ] || fail "CA bundle missing from the layer"
   for lib in libcurl.so.4 libjansson.so.4 libcrypto.so.3 libssl.so.3; do
     [ -f "$art/lib/$lib" ] || fail "$lib not bundled"
   done
@@ -56,7 +63,7 @@ check_artifact() { # check_artifact ARTIFACTS_DIR
   done
   # With only the artifact's lib/ on the path, every non-glibc library resolves inside it.
   local out
-  out=$(env -i LD_LIBRARY_PATH="$art/lib" ldd "$art/bootstrap")
+  out=$(env -i LD_LIBRARY_PATH="$art/lib" ldd "$fn/bootstrap")
   ! grep -q 'not found' <<<"$out" || fail "unresolved libraries: $out"
   while read -r name arrow path _; do
     [ "$arrow" = "=>" ] || continue
@@ -68,8 +75,9 @@ check_artifact() { # check_artifact ARTIFACTS_DIR
 # 1. The stand-in: packaged, self-contained, and it runs from the artifact.
 package "$work/standin" "$work/art" >"$work/log" 2>&1 || { cat "$work/log"; fail "packaging failed"; }
 check_artifact "$work/art"
-env -i LD_LIBRARY_PATH="$work/art/lib" "$work/art/bootstrap" | grep -q '^standin ok' || fail "the packaged binary does not run"
-echo "ok: stand-in packaged ($(find "$work/art/lib" -type f | wc -l) libraries) and runs from the artifact"
+env -i LD_LIBRARY_PATH="$work/art.layer/lib" "$work/art/bootstrap" | grep -q '^standin ok' ||
+  fail "the packaged binary does not run with the layer's libraries"
+echo "ok: stand-in packaged ($(find "$work/art.layer/lib" -type f | wc -l) libraries in the layer) and runs from it"
 
 # 2. A runtime with an older glibc than the libraries need is refused, naming the library.
 if package "$work/standin" "$work/art2" MAX_GLIBC=2.17 >"$work/log" 2>&1; then
