@@ -1,13 +1,13 @@
-/* moonbase/ddb.h - DynamoDB JSON-protocol client: SigV4-signed POSTs over one keep-alive
- * mb_http handle, retries with exponential backoff and full jitter within a deadline, AWS errors
- * mapped to mb_status. Two layers:
+/* moonbase/ddb.h - DynamoDB client on the AWS JSON-protocol client (moonbase/aws_json.h: SigV4-
+ * signed POSTs over one keep-alive mb_http handle, retries with exponential backoff and full
+ * jitter within a deadline, AWS errors mapped to mb_status). Two layers:
  *   - mb_ddb_send(): request JSON in, response JSON out (no Lua);
  *   - mb_ddb_call() and the per-operation wrappers: a Lua request table in (shaped like the AWS
  *     request, items as plain Lua values, see mb_ddb_marshal_request), a Lua response table out
  *     (items unmarshalled, see mb_ddb_marshal_unmarshal_response).
  * Ownership: mb_ddb_new() returns a client the caller frees with mb_ddb_free(); it owns its
- * credentials, signer and HTTP handle (reuse one client across invocations: the connection and
- * the day's signing key survive). Requests borrow their inputs for the call only.
+ * mb_aws_json client (credentials, signer, HTTP handle) (reuse one client across invocations: the
+ * connection and the day's signing key survive). Requests borrow their inputs for the call only.
  * Not thread-safe: one client, one request at a time.
  * Errors (mb_err.msg keeps the AWS error type and message for logging, never credentials):
  *   ConditionalCheckFailedException            -> MB_ERR_CONFLICT    (409)
@@ -24,27 +24,19 @@
 
 #include <lua.h>
 
+#include "moonbase/aws_json.h"
 #include "moonbase/buf.h"
 #include "moonbase/err.h"
 #include "moonbase/sigv4.h"
 
 typedef struct mb_ddb mb_ddb;
 
-#define MB_DDB_DEFAULT_ATTEMPTS 5
-#define MB_DDB_DEFAULT_BASE_DELAY_MS 25
-#define MB_DDB_DEFAULT_MAX_DELAY_MS 1000
-#define MB_DDB_DEFAULT_ATTEMPT_TIMEOUT_MS 5000
+#define MB_DDB_DEFAULT_ATTEMPTS MB_AWS_JSON_DEFAULT_ATTEMPTS
+#define MB_DDB_DEFAULT_BASE_DELAY_MS MB_AWS_JSON_DEFAULT_BASE_DELAY_MS
+#define MB_DDB_DEFAULT_MAX_DELAY_MS MB_AWS_JSON_DEFAULT_MAX_DELAY_MS
+#define MB_DDB_DEFAULT_ATTEMPT_TIMEOUT_MS MB_AWS_JSON_DEFAULT_ATTEMPT_TIMEOUT_MS
 /* Batch calls re-send unprocessed keys/items at most this many times (backoff in between). */
 #define MB_DDB_BATCH_ROUNDS 8
-
-/* Seams for tests; NULL members mean the real thing. Times are milliseconds since the epoch
- * (the Lambda deadline is expressed that way); the signing time is now_ms / 1000. */
-typedef struct mb_ddb_seams {
-    int64_t (*now_ms)(void *ud);
-    void (*sleep_ms)(void *ud, int64_t ms);
-    uint64_t (*random)(void *ud); /* full jitter: delay = random() % cap */
-    void *ud;
-} mb_ddb_seams;
 
 typedef struct mb_ddb_config {
     const char *region; /* required, e.g. "us-east-1" */
@@ -54,29 +46,22 @@ typedef struct mb_ddb_config {
     int base_delay_ms; /* 0: MB_DDB_DEFAULT_BASE_DELAY_MS */
     int max_delay_ms;  /* 0: MB_DDB_DEFAULT_MAX_DELAY_MS */
     long attempt_timeout_ms; /* cap of one HTTP attempt; 0: MB_DDB_DEFAULT_ATTEMPT_TIMEOUT_MS */
-    mb_ddb_seams seams;
+    mb_aws_json_seams seams; /* clock and jitter source for tests; zeroed: the real ones */
 } mb_ddb_config;
 
 /* Create a client. creds are moved into it (*creds is left empty, also on failure, when they
  * are wiped). Returns NULL with err filled: MB_ERR_CONFIG (no region, bad endpoint URL),
  * MB_ERR_NOMEM, MB_ERR_IO (libcurl). */
 mb_ddb *mb_ddb_new(const mb_ddb_config *cfg, mb_sigv4_credentials *creds, mb_err *err);
-/* Create a client from the environment through getenv_fn: AWS_REGION (else
- * AWS_DEFAULT_REGION), DYNAMODB_ENDPOINT (optional), AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY,
- * AWS_SESSION_TOKEN. seams may be NULL. Same errors as mb_ddb_new plus MB_ERR_CONFIG naming a
- * missing variable. */
-mb_ddb *mb_ddb_new_from_env(mb_sigv4_getenv_fn getenv_fn, const mb_ddb_seams *seams, mb_err *err);
 /* Free the client (closes the connection, wipes the credentials). Accepts NULL. */
 void mb_ddb_free(mb_ddb *ddb);
 
-/* What the last mb_ddb_send saw: attempts made, final HTTP status (0: no answer) and the AWS
- * error type ("ConditionalCheckFailedException", "" on success), for logs and metrics. */
-typedef struct mb_ddb_stats {
-    int attempts;
-    long http_status;
-    char error_type[64];
-} mb_ddb_stats;
+/* What the last call saw: attempts made, final HTTP status (0: no answer) and the AWS error
+ * type ("ConditionalCheckFailedException", "" on success), for logs and metrics. */
+typedef mb_aws_json_stats mb_ddb_stats;
 const mb_ddb_stats *mb_ddb_last(const mb_ddb *ddb);
+/* The clock the client was configured with (for timing calls on the same clock). */
+const mb_clock *mb_ddb_clock(const mb_ddb *ddb);
 
 /* Send one operation ("GetItem", "Query"... without the DynamoDB_20120810. prefix) with the
  * request JSON body; on success `response` (reset first, caller-owned) holds the response

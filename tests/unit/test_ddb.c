@@ -64,7 +64,7 @@ static mb_ddb *make_client(fixture *f, int port) {
     mb_sigv4_credentials creds = {0};
     assert_int_equal(mb_sigv4_credentials_set(&creds, "AKIDTEST", "secret", "tok", NULL), 0);
     mb_ddb_config cfg = {.region = "us-east-1", .endpoint = endpoint, .attempt_timeout_ms = 2000};
-    cfg.seams = (mb_ddb_seams){fake_now, fake_sleep, max_random, &f->clock};
+    cfg.seams = (mb_aws_json_seams){{fake_now, NULL, fake_sleep, &f->clock}, max_random, NULL};
     mb_err err = {0};
     mb_ddb *d = mb_ddb_new(&cfg, &creds, &err);
     assert_non_null(d);

@@ -51,7 +51,7 @@ static int setup(void **state) {
     mb_sigv4_credentials creds = {0};
     assert_int_equal(mb_sigv4_credentials_set(&creds, "AKIDTEST", "secret", NULL, NULL), 0);
     mb_ddb_config dc = {.region = "us-east-1", .endpoint = endpoint, .attempt_timeout_ms = 2000};
-    dc.seams = (mb_ddb_seams){fake_now, fake_sleep, NULL, NULL};
+    dc.seams = (mb_aws_json_seams){{fake_now, NULL, fake_sleep, NULL}, NULL, NULL};
     f->cfg.table_name = "t";
     f->cfg.region = "us-east-1";
     f->svc.cfg = &f->cfg;
