@@ -14,6 +14,9 @@ export async function cognitoCall(endpoint, op, body) {
   const res = await fetch(endpoint + "/", {
     method: "POST",
     headers: {
+      // No kept-alive socket: callers block their event loop in spawnSync between calls, and a
+      // socket the server closed meanwhile would be reused unseen ("fetch failed" under load).
+      connection: "close",
       "content-type": "application/x-amz-json-1.1",
       "x-amz-target": `AWSCognitoIdentityProviderService.${op}`,
       // cognito-local does not check signatures; the header keeps the request AWS-shaped.

@@ -40,6 +40,10 @@ async function ddb(action, body) {
   const res = await fetch(ddbUrl, {
     method: 'POST',
     headers: {
+      // One connection per call: between calls the test blocks its event loop in spawnSync
+      // (bootstrap invoke), so a kept-alive socket can be closed by dynalite's 5 s keep-alive
+      // timeout unseen and then reused: "fetch failed" (other side closed) under load.
+      connection: 'close',
       'content-type': 'application/x-amz-json-1.0',
       'x-amz-target': `DynamoDB_20120810.${action}`,
       'x-amz-date': now,

@@ -47,6 +47,7 @@ function stack(cmd) {
 
 async function cognito(action, body) {
   const r = await fetch(cognitoUrl, { method: 'POST', headers: {
+    connection: 'close', // spawnSync blocks the event loop between calls: no stale kept-alive socket
     'content-type': 'application/x-amz-json-1.1',
     'x-amz-target': `AWSCognitoIdentityProviderService.${action}` }, body: JSON.stringify(body) });
   const j = await r.json();
