@@ -269,7 +269,7 @@ static bool s_authenticate(mb_app *app, inv_state *st, lua_State *L, int req) {
     int rc = mb_auth_authenticate(app->auth, L, st->ev.authorization, &rule, &err);
     if (rc == 0) { /* stack: user */
         int user = lua_gettop(L);
-        app->svc.tenant = s_str_field(L, user, "tenant");
+        app->svc.tenant = mb_tenant_key(mb_auth_tenant(app->auth)); /* lives until next auth */
         app->svc.user_sub = s_str_field(L, user, "sub");
         mb_log_set_user(app->log, app->svc.tenant, app->svc.user_sub);
         lua_setfield(L, req, "user");

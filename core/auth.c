@@ -30,6 +30,7 @@ struct mb_auth {
     mb_jwt_verifier *verifier;
     uint64_t logged_fetches; /* fetch failures are logged once per attempt, not per request */
     const char *detail;
+    mb_tenant tenant; /* of the last successful authentication */
 };
 
 mb_auth *mb_auth_new(const mb_config *cfg, mb_err *err) {
@@ -69,6 +70,137 @@ void mb_auth_set_clock(mb_auth *auth, mb_jwt_clock_fn now, void *ud) {
 
 const char *mb_auth_last_detail(const mb_auth *auth) {
     return auth->detail;
+}
+
+const mb_tenant *mb_auth_tenant(const mb_auth *auth) {
+    return &auth->tenant;
+}
+
+/* ---- tenancy (see the Tenancy section of moonbase/auth.h) ---- */
+
+mb_cur mb_tenant_key(const mb_tenant *t) {
+    return (mb_cur){t->key, t->key_len};
+}
+
+mb_cur mb_tenant_id(const mb_tenant *t) {
+    return (mb_cur){t->key + t->id_off, t->key_len - t->id_off};
+}
+
+const char *mb_tenant_kind_name(mb_tenant_kind kind) {
+    return kind == MB_TENANT_PERSONAL ? "personal" : kind == MB_TENANT_NAMED ? "named" : "none";
+}
+
+static bool s_lower_digit(char ch) {
+    return (ch >= 'a' && ch <= 'z') || (ch >= '0' && ch <= '9');
+}
+
+bool mb_tenant_name_valid(mb_cur name) {
+    if (name.len == 0 || name.len > MB_TENANT_NAME_MAX || !s_lower_digit(name.ptr[0])) {
+        return false;
+    }
+    for (size_t i = 1; i < name.len; i++) {
+        if (!s_lower_digit(name.ptr[i]) && name.ptr[i] != '-') {
+            return false;
+        }
+    }
+    return true;
+}
+
+/* Cognito subs are UUIDs; anything outside this shape is not a sub we key data by. */
+static bool s_sub_valid(mb_cur sub) {
+    if (sub.len == 0 || sub.len > MB_TENANT_SUB_MAX) {
+        return false;
+    }
+    for (size_t i = 0; i < sub.len; i++) {
+        char ch = sub.ptr[i];
+        bool ok = (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
+                  (ch >= '0' && ch <= '9') || ch == '-' || ch == '_' || ch == '.';
+        if (!ok) {
+            return false;
+        }
+    }
+    return true;
+}
+
+static void s_tenant_set(mb_tenant *t, mb_tenant_kind kind, const char *prefix, mb_cur id) {
+    size_t p = strlen(prefix);
+    t->kind = kind;
+    memcpy(t->key, prefix, p);
+    memcpy(t->key + p, id.ptr, id.len); /* callers checked id.len against the capacity */
+    t->key_len = p + id.len;
+    t->key[t->key_len] = '\0';
+    t->id_off = p;
+}
+
+/* Cognito group names have at most 128 characters; a longer one (6 bytes an escape) cannot come
+ * from Cognito and is refused rather than half-read. */
+#define MB_AUTH_GROUP_RAW_MAX (128 * 6)
+
+/* Find the one "tenant:<name>" group. Returns 0 with *name (copied into buf, which has
+ * MB_TENANT_NAME_MAX bytes) or empty when there is none; MB_ERR_FORBIDDEN when there are several,
+ * a name is malformed or a group name is too long to check. */
+static int s_tenant_group(mb_cur groups, char *buf, mb_cur *name, const char **detail) {
+    static const char prefix[] = MB_TENANT_GROUP_PREFIX;
+    const size_t plen = sizeof prefix - 1;
+    char tmp[MB_AUTH_GROUP_RAW_MAX];
+    mb_jwt_json_iter it;
+    mb_jwt_member e;
+    *name = (mb_cur){buf, 0};
+    if (groups.len == 0) {
+        return 0;
+    }
+    mb_jwt_json_iter_init(&it, groups);
+    while (mb_jwt_json_iter_next(&it, &e) == 1) {
+        size_t n = 0;
+        if (e.value.len > sizeof tmp || mb_jwt_json_unescape(e.value, tmp, sizeof tmp, &n) != 0) {
+            *detail = "a group name is too long or malformed";
+            return MB_ERR_FORBIDDEN;
+        }
+        if (n < plen || memcmp(tmp, prefix, plen) != 0) {
+            continue;
+        }
+        mb_cur nm = {tmp + plen, n - plen};
+        if (!mb_tenant_name_valid(nm)) {
+            *detail = "malformed tenant group name";
+            return MB_ERR_FORBIDDEN;
+        }
+        if (name->len != 0) {
+            *detail = "member of more than one tenant group";
+            return MB_ERR_FORBIDDEN;
+        }
+        memcpy(buf, nm.ptr, nm.len);
+        *name = (mb_cur){buf, nm.len};
+    }
+    return 0;
+}
+
+int mb_auth_resolve_tenant(const mb_jwt_claims *c, mb_tenant *out, const char **detail) {
+    const char *d = "";
+    char name_buf[MB_TENANT_NAME_MAX];
+    mb_cur name;
+    memset(out, 0, sizeof *out);
+    int rc = s_tenant_group(c->groups, name_buf, &name, &d);
+    if (rc == 0 && name.len == 0 && c->tenant.len != 0) {
+        d = "custom:tenant_id without its tenant group";
+        rc = MB_ERR_FORBIDDEN;
+    } else if (rc == 0 && name.len != 0 && c->tenant.len != 0 && !mb_cur_eq(name, c->tenant)) {
+        d = "custom:tenant_id differs from the tenant group";
+        rc = MB_ERR_FORBIDDEN;
+    } else if (rc == 0 && name.len == 0 && !s_sub_valid(c->sub)) {
+        d = "sub is not a valid personal tenant id";
+        rc = MB_ERR_FORBIDDEN;
+    }
+    if (rc == 0) {
+        if (name.len != 0) {
+            s_tenant_set(out, MB_TENANT_NAMED, "org:", name);
+        } else {
+            s_tenant_set(out, MB_TENANT_PERSONAL, "user:", c->sub);
+        }
+    }
+    if (detail != NULL) {
+        *detail = d;
+    }
+    return rc;
 }
 
 /* The default JWKS transport: GET over the keep-alive client, created on first use. */
@@ -298,14 +430,21 @@ static void s_set_cur(lua_State *L, const char *field, mb_cur v) {
     lua_setfield(L, -2, field);
 }
 
-/* lua_CFunction run under lua_pcall: (claims lightuserdata) -> user table. [-1, +1, m] */
+/* lua_CFunction run under lua_pcall: (claims lightuserdata, tenant lightuserdata) -> user
+ * table. [-2, +1, m] */
 static int s_push_user(lua_State *L) {
     const mb_jwt_claims *c = lua_touserdata(L, 1);
-    lua_createtable(L, 0, 8); /* stack: claims*, user */
+    const mb_tenant *t = lua_touserdata(L, 2);
+    lua_createtable(L, 0, 10); /* stack: claims*, tenant*, user */
     s_set_cur(L, "sub", c->sub);
     s_set_cur(L, "email", c->email);
     s_set_cur(L, "username", c->username);
-    s_set_cur(L, "tenant", c->tenant);
+    s_set_cur(L, "tenant", mb_tenant_key(t));
+    lua_pushstring(L, mb_tenant_kind_name(t->kind));
+    lua_setfield(L, -2, "tenant_kind");
+    if (t->kind == MB_TENANT_NAMED) {
+        s_set_cur(L, "tenant_name", mb_tenant_id(t));
+    }
     lua_pushstring(L, c->token_use == MB_JWT_USE_ID ? "id" : "access");
     lua_setfield(L, -2, "token_use");
     s_push_container(L, c->groups.len > 0 ? c->groups : MB_CUR_LIT("[]"), 0);
@@ -333,6 +472,7 @@ int mb_auth_authenticate(mb_auth *auth, lua_State *L, mb_cur authorization,
     mb_cur token;
     const mb_jwt_claims *c = NULL;
     auth->detail = "";
+    memset(&auth->tenant, 0, sizeof auth->tenant);
     if (authorization.len == 0) {
         return s_reject(auth, err, MB_ERR_UNAUTH, "missing bearer token", "no Authorization");
     }
@@ -361,14 +501,21 @@ int mb_auth_authenticate(mb_auth *auth, lua_State *L, mb_cur authorization,
         return s_reject(auth, err, MB_ERR_FORBIDDEN, "not in a required group",
                         "not in a required group");
     }
-    if (!lua_checkstack(L, 3)) {
+    mb_tenant t;
+    const char *why = "";
+    if (mb_auth_resolve_tenant(c, &t, &why) != 0) {
+        return s_reject(auth, err, MB_ERR_FORBIDDEN, "no valid tenant for this user", why);
+    }
+    if (!lua_checkstack(L, 4)) {
         return s_reject(auth, err, MB_ERR_NOMEM, "out of memory", "Lua stack full");
     }
     lua_pushcfunction(L, s_push_user);
     lua_pushlightuserdata(L, (void *)c);
-    if (lua_pcall(L, 1, 1, 0) != LUA_OK) { /* stack: user | error */
+    lua_pushlightuserdata(L, &t);
+    if (lua_pcall(L, 2, 1, 0) != LUA_OK) { /* stack: user | error */
         lua_pop(L, 1);
         return s_reject(auth, err, MB_ERR_NOMEM, "out of memory", "building req.user failed");
     }
+    auth->tenant = t;
     return 0;
 }

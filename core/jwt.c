@@ -419,9 +419,6 @@ static int s_identity(s_ctx *c, mb_jwt_claims *out, const char **detail, mb_err 
     if (out->username.len == 0) {
         out->username = out->sub;
     }
-    if (out->tenant.len == 0) {
-        out->tenant = out->sub;
-    }
     out->groups = groups != NULL ? groups->value : (mb_cur){"", 0};
     return 0;
 }

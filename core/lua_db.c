@@ -169,10 +169,10 @@ static int s_raise(lua_State *L, db_call *c, int rc, const mb_err *err, const ch
         return mb_lua_api_raise_fail(L, 409, "conflict", conflict);
     }
     if (rc == MB_ERR_INVALID || rc == MB_ERR_LIMIT) {
+        /* DynamoDB's text names key schemas, attribute types and limits: the log gets it, the
+         * client a generic answer (with the request id, which finds the log line). */
         s_log(c, MB_LOG_WARN, "DynamoDB refused the request", rc, err);
-        char msg[MB_ERR_MSG_MAX + 32];
-        snprintf(msg, sizeof msg, "invalid data for the database: %s", err ? err->msg : "");
-        return mb_lua_api_raise_fail(L, 400, "bad_request", msg);
+        return mb_lua_api_raise_fail(L, 400, "bad_request", "the database refused the request");
     }
     mb_log_set_error_type(c->svc->log, MB_CUR_LIT("DynamoDBError"));
     s_log(c, MB_LOG_ERROR, "DynamoDB call failed", rc, err);
@@ -714,10 +714,10 @@ static int s_update(lua_State *L) {
 
 /* ---- cursors ---- */
 
-/* The per-deployment cursor key: HMAC(CURSOR_SECRET, label); else, for long-term credentials
- * (local stacks), HMAC(AWS_SECRET_ACCESS_KEY, label); else 32 random bytes of this process
- * (Lambda's credentials are per execution environment, so deriving from them is no better:
- * cursors would then only work in the process that made them; set CURSOR_SECRET). */
+/* The per-deployment cursor key: HMAC(CURSOR_SECRET, label), else 32 random bytes of this
+ * process (cursors then work only in the process that made them: set CURSOR_SECRET). Never
+ * derived from AWS_SECRET_ACCESS_KEY: a local stack's is the public "local", which let anyone mint
+ * cursors; scripts/seed gives each local stack a random CURSOR_SECRET. */
 static void s_secret(lua_State *L, db_call *c) {
     db_state *st = c->st;
     if (st->have_secret) {
@@ -725,10 +725,8 @@ static void s_secret(lua_State *L, db_call *c) {
     }
     static const char label[] = "moonbase-cursor-secret";
     const char *src = getenv("CURSOR_SECRET");
-    if (!src || !src[0]) {
-        const char *k = getenv("AWS_SECRET_ACCESS_KEY");
-        const char *token = getenv("AWS_SESSION_TOKEN");
-        src = k && k[0] && !(token && token[0]) ? k : NULL;
+    if (src && !src[0]) {
+        src = NULL;
     }
     unsigned int len = 0;
     if (src) {

@@ -9,7 +9,9 @@ return function(req, ctx)
       sub = user.sub,
       email = user.email,
       username = user.username,
-      tenant = user.tenant,
+      tenant = user.tenant,           -- "user:<sub>" (personal) or "org:<name>" (named)
+      tenant_kind = user.tenant_kind, -- "personal" or "named"
+      tenant_name = user.tenant_name, -- the named tenant's name; nil (absent) when personal
       groups = user.groups,
       token_use = user.token_use,
     },

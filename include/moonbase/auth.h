@@ -1,7 +1,8 @@
 /* moonbase/auth.h - the glue between the request pipeline and JWT verification: parses the
  * Authorization header, verifies the bearer token (moonbase/jwt.h) against the issuer's JWKS
  * (moonbase/jwks.h, fetched over moonbase/http.h on first need), applies the route's token_use
- * and group rules and builds req.user in the Lua state.
+ * and group rules, resolves the request's tenant (the Tenancy section below) and builds req.user
+ * in the Lua state.
  * Ownership: mb_auth_new() borrows cfg (it must outlive the auth object) and returns an object
  * freed by mb_auth_free(). The HTTP handle, key set and verifier are created on the first
  * mb_auth_authenticate() call, so a process serving only public routes never pays for them.
@@ -9,6 +10,7 @@
 #ifndef MOONBASE_AUTH_H
 #define MOONBASE_AUTH_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #include <lua.h>
@@ -51,11 +53,65 @@ typedef struct mb_auth_rule {
     size_t group_count;
 } mb_auth_rule;
 
-/* Verify the Authorization header value ("Bearer <jwt>", scheme case-insensitive). On success
- * pushes the req.user table onto L's stack (sub, email, username, tenant = custom:tenant_id else
- * sub, groups (array), token_use, claims (raw claims table)) and returns 0 [-0, +1]. On failure
- * pushes nothing [-0, +0] and returns MB_ERR_UNAUTH (401), MB_ERR_FORBIDDEN (403, missing group)
- * or MB_ERR_UNAVAILABLE (503, JWKS unreachable or auth not configured), MB_ERR_NOMEM, with
+/* ---- Tenancy ----
+ * Every authenticated request has exactly one tenant, resolved here from the verified token and
+ * from nothing else. Two namespaces that can never be mistaken for one another:
+ *   personal: the user is in no tenant group. Key "user:<sub>" (sub: 1-128 of [A-Za-z0-9._-]).
+ *   named:    the user is in exactly one Cognito group "tenant:<name>" (name: 1-63 of [a-z0-9-],
+ *             starting with a letter or digit). Key "org:<name>".
+ * Group membership is the source of truth because only an administrator can add a user to a
+ * group (AdminAddUserToGroup), in Cognito and in cognito-local alike, and because both token types
+ * carry cognito:groups: an ID token and an access token of the same user resolve the same tenant.
+ * custom:tenant_id (ID tokens only; access tokens never carry it) is a cross-check: when present
+ * it must equal the group's name. A user attribute is not trusted on its own: cognito-local lets
+ * SignUp write any attribute (it stores an app client's WriteAttributes but never enforces them),
+ * and a misconfigured Cognito client could too.
+ * Refused (403, "no valid tenant for this user"): custom:tenant_id without the matching group,
+ * more than one tenant group, a malformed tenant name, a sub outside the shape above.
+ * ctx.db stores a tenant's items under PK = "TENANT#" + key ("TENANT#user:<sub>",
+ * "TENANT#org:acme"). */
+#define MB_TENANT_GROUP_PREFIX "tenant:"
+#define MB_TENANT_NAME_MAX 63
+#define MB_TENANT_SUB_MAX 128
+/* "user:" + sub, the longer of the two key shapes, and a NUL. */
+#define MB_TENANT_KEY_CAP (sizeof "user:" - 1 + MB_TENANT_SUB_MAX + 1)
+
+typedef enum {
+    MB_TENANT_NONE = 0, /* not resolved: public route, or authentication failed */
+    MB_TENANT_PERSONAL = 1,
+    MB_TENANT_NAMED = 2,
+} mb_tenant_kind;
+
+/* A resolved tenant; self-contained (no pointer into the token). */
+typedef struct mb_tenant {
+    mb_tenant_kind kind;
+    char key[MB_TENANT_KEY_CAP]; /* "user:<sub>" | "org:<name>", NUL-terminated; "" for NONE */
+    size_t key_len;
+    size_t id_off; /* key + id_off is the sub or the name */
+} mb_tenant;
+
+/* The tenant's key and its id part (sub or name) as borrowed views of t. */
+mb_cur mb_tenant_key(const mb_tenant *t);
+mb_cur mb_tenant_id(const mb_tenant *t);
+/* "personal", "named" or "none". */
+const char *mb_tenant_kind_name(mb_tenant_kind kind);
+/* True when `name` is a valid named-tenant name (see above). */
+bool mb_tenant_name_valid(mb_cur name);
+
+/* Resolve the tenant of verified claims by the rules above. Returns 0 with *out filled, or
+ * MB_ERR_FORBIDDEN with *out kind NONE and *detail (may be NULL) a static reason for logs. */
+int mb_auth_resolve_tenant(const mb_jwt_claims *claims, mb_tenant *out, const char **detail);
+
+/* The tenant of the last successful mb_auth_authenticate(); kind NONE after a failure. The
+ * pointer stays valid for the auth object's life, its content until the next authenticate. */
+const mb_tenant *mb_auth_tenant(const mb_auth *auth);
+
+/* Verify the Authorization header value ("Bearer <jwt>", scheme case-insensitive) and resolve
+ * the tenant. On success pushes the req.user table onto L's stack (sub, email, username, tenant
+ * (the key above), tenant_kind ("personal" | "named"), tenant_name (named only), groups (array),
+ * token_use, claims (raw claims table)) and returns 0 [-0, +1]. On failure pushes nothing
+ * [-0, +0] and returns MB_ERR_UNAUTH (401), MB_ERR_FORBIDDEN (403, missing group or no valid
+ * tenant) or MB_ERR_UNAVAILABLE (503, JWKS unreachable or auth not configured), MB_ERR_NOMEM, with
  * err->msg a short reason safe to show a client (never the token, never which check failed
  * beyond "invalid token", "token expired", "token not yet valid", "missing bearer token"...).
  * The Lua table is built under lua_pcall, so a Lua memory error becomes MB_ERR_NOMEM. */

@@ -72,7 +72,7 @@ typedef struct mb_jwt_claims {
     mb_cur sub;
     mb_cur email;
     mb_cur username; /* cognito:username (id) or username (access), else sub */
-    mb_cur tenant;   /* custom:tenant_id, else sub */
+    mb_cur tenant;   /* custom:tenant_id as sent, empty when absent (see mb_auth_tenant) */
     mb_cur groups;   /* the cognito:groups JSON array text, empty when absent */
     mb_jwt_token_use token_use;
     int64_t exp;

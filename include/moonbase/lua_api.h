@@ -27,7 +27,9 @@ typedef struct mb_lua_services {
     struct mb_ddb *ddb; /* created lazily by the db binding on first use; may be NULL */
     /* per invocation (borrowed, valid during the handler call only) */
     mb_cur request_id;
-    mb_cur tenant;       /* from the verified token only; empty on public routes */
+    /* the tenant key ("user:<sub>" | "org:<name>", moonbase/auth.h) resolved from the verified
+     * token only; empty on public routes, where ctx.db refuses to run */
+    mb_cur tenant;
     mb_cur user_sub;     /* verified `sub`; empty on public routes */
     int64_t deadline_ms; /* absolute epoch ms the invocation must finish by; 0 = none */
 } mb_lua_services;

@@ -73,13 +73,21 @@ static void s_auth(mb_cur token, int jwt_rc, mb_cur payload, bool in_group) {
         FZ_CHECK(rc != 0 && lua_gettop(L) == 0);
     } else if (rc == 0) {
         FZ_CHECK(lua_gettop(L) == 1 && lua_istable(L, 1));
+        const mb_tenant *t = mb_auth_tenant(a); /* success: exactly one tenant, as in req.user */
+        FZ_CHECK(t->kind != MB_TENANT_NONE && t->key_len > 0 && t->key_len < sizeof t->key);
+        lua_getfield(L, 1, "tenant"); /* stack: user, tenant */
+        size_t n = 0;
+        const char *k = lua_tolstring(L, -1, &n);
+        FZ_CHECK(k != NULL && n == t->key_len && memcmp(k, t->key, n) == 0);
+        lua_pop(L, 1);
         lua_getfield(L, 1, "claims"); /* stack: user, claims */
         mb_err derr = {0};
         int drc = mb_json_decode(L, payload, MB_JSON_MAX_DEPTH, &derr);
         FZ_CHECK(drc == 0 || (drc == MB_ERR_LIMIT && strstr(derr.msg, "out of range")));
         FZ_CHECK(drc != 0 || fz_lua_equal(L, -1, -2));
-    } else {
-        FZ_CHECK(rc == MB_ERR_FORBIDDEN && in_group);
+    } else { /* a verified token is refused only for a missing group or an invalid tenant */
+        FZ_CHECK(rc == MB_ERR_FORBIDDEN && mb_auth_tenant(a)->kind == MB_TENANT_NONE);
+        FZ_CHECK(in_group || strcmp(mb_auth_last_detail(a), "not in a required group") != 0);
     }
     lua_close(L);
     mb_buf_cleanup(&h);

@@ -110,7 +110,7 @@ function claims(extra = {}) {
   return {
     sub: 'local-user-1', iss: localIssuer, token_use: 'id', aud: 'local-client',
     email: 'local@moonbase.test', 'cognito:username': 'local-user-1',
-    'custom:tenant_id': 'tenant-a', 'cognito:groups': ['admins'],
+    'custom:tenant_id': 'tenant-a', 'cognito:groups': ['admins', 'tenant:tenant-a'],
     iat: now() - 5, exp: now() + 600, ...extra,
   };
 }
@@ -131,7 +131,7 @@ await test('cognito-local id token: 200 with the identity', async () => {
   assert.equal(r.body.sub, p.sub);
   assert.equal(r.body.email, a.email);
   assert.equal(r.body.username, p['cognito:username']);
-  assert.equal(r.body.tenant, p.sub);
+  assert.equal(r.body.tenant, `user:${p.sub}`);
   assert.deepEqual(r.body.groups, []);
   assert.equal(r.body.token_use, 'id');
 });
@@ -165,8 +165,8 @@ await test('missing, malformed and forged tokens: 401, never a crash', async () 
 await test('local issuer: valid token 200 (with groups and tenant), expired token 401', async () => {
   const ok = await invoke(`Bearer ${sign(k1, claims())}`, localEnv);
   assert.equal(ok.status, 200, ok.raw + ok.stderr);
-  assert.deepEqual(ok.body.groups, ['admins']);
-  assert.equal(ok.body.tenant, 'tenant-a');
+  assert.deepEqual(ok.body.groups, ['admins', 'tenant:tenant-a']);
+  assert.equal(ok.body.tenant, 'org:tenant-a');
   const expired = sign(k1, claims({ iat: now() - 7200, exp: now() - 3600 }));
   const r = await invoke(`Bearer ${expired}`, localEnv);
   assert401(r, expired);

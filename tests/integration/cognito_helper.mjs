@@ -1,6 +1,8 @@
 // cognito_helper.mjs - real tokens from cognito-local for integration tests, over the Cognito
 // JSON API with plain fetch: create a user pool (username = email, custom:tenant_id) and an app
-// client, sign a user up, confirm it (AdminConfirmSignUp), log in with USER_PASSWORD_AUTH.
+// client (configured as scripts/seed does: users may write only `email`), sign a user up, confirm
+// it (AdminConfirmSignUp), log in with USER_PASSWORD_AUTH; or, for a named tenant, the admin path
+// (AdminCreateUser with custom:tenant_id, then the group tenant:<name>).
 // As a module: `await cognitoTokens({ endpoint, email, password, tenant })`.
 // As a script: `node tests/integration/cognito_helper.mjs [email] [password]` prints one JSON
 // object {endpoint, poolId, clientId, issuer, idToken, accessToken} on stdout.
@@ -49,17 +51,37 @@ export async function createPoolAndClient(endpoint, name = `moonbase-test-${Date
     UserPoolId: poolId,
     ClientName: `${name}-client`,
     ExplicitAuthFlows: ["ALLOW_USER_PASSWORD_AUTH", "ALLOW_REFRESH_TOKEN_AUTH"],
+    ReadAttributes: ["email", "email_verified", "custom:tenant_id"],
+    WriteAttributes: ["email"],
   });
   return { poolId, clientId: client.UserPoolClient.ClientId };
 }
 
-export async function signUpConfirmLogin(endpoint, { poolId, clientId }, email, password, tenant) {
-  const attrs = [{ Name: "email", Value: email }];
-  if (tenant) attrs.push({ Name: "custom:tenant_id", Value: tenant });
-  await cognitoCall(endpoint, "SignUp", {
-    ClientId: clientId, Username: email, Password: password, UserAttributes: attrs,
+// The admin path into a named tenant: the group tenant:<name>, which only an administrator can
+// add a user to (custom:tenant_id is immutable: an admin sets it only when creating a user).
+export async function adminAddToTenant(endpoint, poolId, email, tenant) {
+  const group = `tenant:${tenant}`;
+  try {
+    await cognitoCall(endpoint, "CreateGroup", { UserPoolId: poolId, GroupName: group });
+  } catch (e) {
+    if (!/GroupExists/.test(e.message)) throw e;
+  }
+  await cognitoCall(endpoint, "AdminAddUserToGroup", { UserPoolId: poolId, Username: email, GroupName: group });
+}
+
+// An administrator creates a tenant member: custom:tenant_id at creation, then the group.
+export async function adminCreateTenantUser(endpoint, { poolId, clientId }, email, password, tenant) {
+  await cognitoCall(endpoint, "AdminCreateUser", {
+    UserPoolId: poolId, Username: email, MessageAction: "SUPPRESS", TemporaryPassword: password,
+    UserAttributes: [{ Name: "email", Value: email }, { Name: "email_verified", Value: "true" },
+      { Name: "custom:tenant_id", Value: tenant }],
   });
-  await cognitoCall(endpoint, "AdminConfirmSignUp", { UserPoolId: poolId, Username: email });
+  await cognitoCall(endpoint, "AdminSetUserPassword", { UserPoolId: poolId, Username: email, Password: password, Permanent: true });
+  await adminAddToTenant(endpoint, poolId, email, tenant);
+  return login(endpoint, clientId, email, password);
+}
+
+export async function login(endpoint, clientId, email, password) {
   const auth = await cognitoCall(endpoint, "InitiateAuth", {
     AuthFlow: "USER_PASSWORD_AUTH",
     ClientId: clientId,
@@ -70,6 +92,19 @@ export async function signUpConfirmLogin(endpoint, { poolId, clientId }, email, 
     throw new Error(`InitiateAuth returned no tokens: ${JSON.stringify(auth)}`);
   }
   return { idToken: r.IdToken, accessToken: r.AccessToken };
+}
+
+// Sign up as a user would (only `email`, plus `selfAttrs` to try what a user could send),
+// confirm, log in. With `tenant`, an administrator creates the user in that tenant instead.
+export async function signUpConfirmLogin(endpoint, ids, email, password, tenant, selfAttrs = []) {
+  const { poolId, clientId } = ids;
+  if (tenant) return adminCreateTenantUser(endpoint, ids, email, password, tenant);
+  await cognitoCall(endpoint, "SignUp", {
+    ClientId: clientId, Username: email, Password: password,
+    UserAttributes: [{ Name: "email", Value: email }, ...selfAttrs],
+  });
+  await cognitoCall(endpoint, "AdminConfirmSignUp", { UserPoolId: poolId, Username: email });
+  return login(endpoint, clientId, email, password);
 }
 
 export async function cognitoTokens({

@@ -7,19 +7,20 @@
 // tries to reach another tenant's partition; the activity counters.
 // Environment: MB_BUILD_DIR (bootstrap), MB_SOURCE_DIR, MB_DYNAMODB_PORT (18000),
 //   MB_COGNITO_PORT (19229) — the ctest `services` fixture.
-import { spawnSync } from 'node:child_process';
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import assert from 'node:assert/strict';
 import { cognitoEndpoint, createPoolAndClient, signUpConfirmLogin } from './cognito_helper.mjs';
+import { createTable, ddb, ddbUrl, expectStatus, invoke, scanAll as scanTable } from './invoke_helper.mjs';
 
 const src = process.env.MB_SOURCE_DIR || process.cwd();
 const build = path.resolve(src, process.env.MB_BUILD_DIR || 'build');
 const bootstrap = path.join(build, 'bootstrap');
-const ddbUrl = `http://127.0.0.1:${process.env.MB_DYNAMODB_PORT || 18000}`;
 const table = `data-api-test-${Date.now()}-${process.pid}`;
+// Each bootstrap invoke is a process of its own: they share cursors through CURSOR_SECRET.
+const cursorSecret = crypto.randomBytes(32).toString('hex');
 
 let failures = 0;
 async function test(name, fn) {
@@ -35,53 +36,7 @@ async function test(name, fn) {
 
 // ---- dynalite (direct, for set-up and for checking what really is in the table) ----
 
-async function ddb(action, body) {
-  const now = new Date().toISOString().replace(/[-:]/g, '').replace(/\.\d+/, '');
-  const res = await fetch(ddbUrl, {
-    method: 'POST',
-    headers: {
-      // One connection per call: between calls the test blocks its event loop in spawnSync
-      // (bootstrap invoke), so a kept-alive socket can be closed by dynalite's 5 s keep-alive
-      // timeout unseen and then reused: "fetch failed" (other side closed) under load.
-      connection: 'close',
-      'content-type': 'application/x-amz-json-1.0',
-      'x-amz-target': `DynamoDB_20120810.${action}`,
-      'x-amz-date': now,
-      // dynalite wants a well-formed SigV4 header; it does not check the signature.
-      authorization: `AWS4-HMAC-SHA256 Credential=local/${now.slice(0, 8)}/us-east-1/dynamodb/aws4_request, SignedHeaders=host;x-amz-date;x-amz-target, Signature=${'0'.repeat(64)}`,
-    },
-    body: JSON.stringify(body),
-  });
-  const json = await res.json();
-  assert.ok(res.ok, `${action}: ${JSON.stringify(json)}`);
-  return json;
-}
-
-async function createTable() {
-  await ddb('CreateTable', {
-    TableName: table,
-    AttributeDefinitions: [{ AttributeName: 'PK', AttributeType: 'S' }, { AttributeName: 'SK', AttributeType: 'S' }],
-    KeySchema: [{ AttributeName: 'PK', KeyType: 'HASH' }, { AttributeName: 'SK', KeyType: 'RANGE' }],
-    BillingMode: 'PAY_PER_REQUEST',
-  });
-  for (let i = 0; i < 100; i++) {
-    const d = await ddb('DescribeTable', { TableName: table });
-    if (d.Table.TableStatus === 'ACTIVE') return;
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  throw new Error('table did not become ACTIVE');
-}
-
-async function scanAll() {
-  const out = [];
-  let start;
-  do {
-    const r = await ddb('Scan', { TableName: table, ...(start ? { ExclusiveStartKey: start } : {}) });
-    out.push(...r.Items);
-    start = r.LastEvaluatedKey;
-  } while (start);
-  return out;
-}
+const scanAll = () => scanTable(table);
 
 // A deliberately malicious handler: each attempt to name a partition (or to override the
 // generated placeholders) must be refused with a Lua error; a plain read of another tenant's
@@ -93,7 +48,7 @@ return function(req, ctx)
     local ok, err = pcall(db.get, "ITEM#x")
     return { status = 200, body = { public_ok = ok, public_err = tostring(err) } }
   end
-  local other = "TENANT#globex"
+  local other = "TENANT#org:globex"
   local attempts = {}
   local function try(name, fn, ...)
     local ok, err = pcall(fn, ...)
@@ -191,41 +146,9 @@ end
 
 let baseEnv;
 
-function event(method, rawPath, { token, body, query = '' } = {}) {
-  const headers = { accept: 'application/json', host: 'localhost' };
-  if (token) headers.authorization = `Bearer ${token}`;
-  if (body !== undefined) headers['content-type'] = 'application/json';
-  return {
-    version: '2.0', routeKey: '$default', rawPath, rawQueryString: query, headers,
-    // API Gateway sends both; the runtime reads the decoded map (repeated keys joined by ',').
-    queryStringParameters: query ? Object.fromEntries(new URLSearchParams(query)) : undefined,
-    requestContext: {
-      http: { method, path: rawPath, protocol: 'HTTP/1.1', sourceIp: '127.0.0.1' },
-      requestId: `data-${crypto.randomUUID()}`, stage: '$default',
-    },
-    body: body === undefined ? undefined : (typeof body === 'string' ? body : JSON.stringify(body)),
-    isBase64Encoded: false,
-  };
-}
-
 // One request through `bootstrap invoke --event -`: {status, headers, body (parsed), stderr}.
 function call(method, rawPath, opts = {}, env = {}) {
-  const r = spawnSync(bootstrap, ['invoke', '--event', '-'], {
-    input: JSON.stringify(event(method, rawPath, opts)),
-    env: { ...baseEnv, ...env },
-    encoding: 'utf8',
-    timeout: 30000,
-  });
-  assert.equal(r.status, 0, `bootstrap exited ${r.status}: ${r.stderr}`);
-  const res = JSON.parse(r.stdout);
-  let body = res.body;
-  try { body = JSON.parse(res.body); } catch { /* empty or not JSON */ }
-  return { status: res.statusCode, headers: res.headers || {}, body, raw: res.body, stderr: r.stderr };
-}
-
-function expectStatus(res, status, what = '') {
-  assert.equal(res.status, status, `${what} expected ${status}, got ${res.status}: ${res.raw}\n${res.stderr}`);
-  return res.body;
+  return invoke(bootstrap, { ...baseEnv, ...env }, method, rawPath, opts);
 }
 
 const ULID = /^[0-9A-HJKMNP-TV-Z]{26}$/;
@@ -235,7 +158,7 @@ const today = () => new Date().toISOString().slice(0, 10);
 // ---- set-up: table, one pool, three users (two explicit tenants, one default = sub) ----
 
 const endpoint = cognitoEndpoint();
-await createTable();
+await createTable(table);
 const pool = await createPoolAndClient(endpoint, `data-api-${Date.now()}`);
 const stamp = Date.now();
 const users = {};
@@ -252,7 +175,8 @@ baseEnv = {
   DYNAMODB_ENDPOINT: ddbUrl,
   AWS_REGION: 'us-east-1',
   AWS_ACCESS_KEY_ID: 'local',
-  AWS_SECRET_ACCESS_KEY: 'local-test-secret',
+  AWS_SECRET_ACCESS_KEY: 'local',
+  CURSOR_SECRET: cursorSecret,
   COGNITO_ISSUER: `${endpoint}/${pool.poolId}`,
   USER_POOL_ID: pool.poolId,
   CLIENT_ID: pool.clientId,
@@ -278,7 +202,7 @@ await test('GET /profile creates the profile from the token email on first use',
   assert.deepEqual(again, p, 'the second GET reads the same stored profile');
   const rows = (await scanAll()).filter((i) => i.SK.S.startsWith('USER#'));
   assert.equal(rows.length, 1);
-  assert.equal(rows[0].PK.S, 'TENANT#acme', 'stored in the tenant partition from custom:tenant_id');
+  assert.equal(rows[0].PK.S, 'TENANT#org:acme', 'stored in the partition of the tenant group');
 });
 
 await test('PUT /profile updates a subset, merges preferences, keeps the rest', async () => {
@@ -330,12 +254,12 @@ await test('PUT /profile refuses unknown and invalid fields with a 400 naming th
   assert.equal(p.displayName, 'Ada Lovelace', 'nothing was written by the refused requests');
 });
 
-await test('a user without custom:tenant_id gets their own partition (tenant = sub)', async () => {
+await test('a user in no tenant gets their own personal partition (user:<sub>)', async () => {
   const p = expectStatus(call('GET', '/profile', { token: C }), 200);
   assert.equal(p.email, users.carol.email);
   const rows = (await scanAll()).filter((i) => i.email && i.email.S === users.carol.email);
   assert.equal(rows.length, 1);
-  assert.match(rows[0].PK.S, /^TENANT#[0-9a-f-]{36}$/);
+  assert.match(rows[0].PK.S, /^TENANT#user:[0-9a-f-]{36}$/);
 });
 
 // ---- items ----
@@ -353,7 +277,7 @@ await test('POST /items creates an item (201) with a ULID id and version 1; GET 
   assert.equal(r.headers.location, `/items/${item.id}`);
   assert.deepEqual(expectStatus(call('GET', `/items/${item.id}`, { token: A }), 200), item);
   const stored = (await scanAll()).find((i) => i.SK.S === `ITEM#${item.id}`);
-  assert.equal(stored.PK.S, 'TENANT#acme');
+  assert.equal(stored.PK.S, 'TENANT#org:acme');
   assert.equal(stored.version.N, '1');
 });
 
@@ -489,7 +413,7 @@ await test('a handler that tries to reach another tenant is refused by ctx.db', 
     // Nothing was written outside the known partitions.
     const pks = new Set((await scanAll()).map((i) => i.PK.S));
     for (const pk of pks) {
-      assert.ok(pk === 'TENANT#acme' || pk === 'TENANT#globex' || /^TENANT#[0-9a-f-]{36}$/.test(pk), pk);
+      assert.ok(pk === 'TENANT#org:acme' || pk === 'TENANT#org:globex' || /^TENANT#user:[0-9a-f-]{36}$/.test(pk), pk);
     }
     assert.ok(!pks.has('TENANT#globex-evil'));
 
@@ -515,7 +439,7 @@ await test('a handler that tries to reach another tenant is refused by ctx.db', 
     assert.ok(p.ulid.a < p.ulid.b, 'ULIDs of one process increase');
     const carolRows = (await scanAll()).filter((i) => i.SK.S.startsWith('PROBE#'));
     assert.equal(carolRows.length, 1);
-    assert.match(carolRows[0].PK.S, /^TENANT#[0-9a-f-]{36}$/, 'written to the caller\'s partition');
+    assert.match(carolRows[0].PK.S, /^TENANT#user:[0-9a-f-]{36}$/, 'written to the caller\'s partition');
   } finally {
     fs.rmSync(dir, { recursive: true, force: true });
   }

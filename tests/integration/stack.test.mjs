@@ -10,6 +10,7 @@ import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import assert from 'node:assert/strict';
+import { ddb } from './invoke_helper.mjs';
 
 const src = process.env.MB_SOURCE_DIR || process.cwd();
 const build = path.resolve(src, process.env.MB_BUILD_DIR || 'build');
@@ -95,6 +96,18 @@ await test('the user pool has the contract password policy and custom:tenant_id'
   assert.equal(pp.RequireSymbols, false);
   assert.deepEqual(d.UserPool.UsernameAttributes, ['email']);
   assert.ok(d.UserPool.SchemaAttributes.some((a) => a.Name === 'custom:tenant_id'));
+  // Issue 19, finding 1: users may not write their tenant (only the admin path sets it).
+  const c = await cognito('DescribeUserPoolClient', { UserPoolId: ids.userPoolId, ClientId: ids.clientId });
+  assert.deepEqual(c.UserPoolClient.WriteAttributes, ['email']);
+});
+
+await test('the stack has its own random cursor key, owner-only, stable across seeds', async () => {
+  const key = fs.readFileSync(path.join(state, 'cursor.key'), 'utf8').trim();
+  assert.match(key, /^[0-9a-f]{64}$/);
+  assert.equal(fs.statSync(path.join(state, 'cursor.key')).mode & 0o077, 0);
+  const senv = fs.readFileSync(path.join(state, 'stack.env'), 'utf8');
+  assert.match(senv, new RegExp(`^CURSOR_SECRET=${key}$`, 'm'));
+  assert.equal(fs.statSync(path.join(state, 'stack.env')).mode & 0o077, 0);
 });
 
 await test('/config.json has the contract shape and the seeded ids', async () => {
@@ -118,7 +131,8 @@ await test('the demo user logs in and GET /api/me answers with its claims', asyn
   const me = JSON.parse(text);
   assert.equal(me.email, 'demo@moonbase.local');
   assert.equal(me.sub, ids.demoUser.sub);
-  assert.equal(me.tenant, ids.demoUser.sub);
+  assert.equal(me.tenant, `user:${ids.demoUser.sub}`);
+  assert.equal(me.tenant_kind, 'personal');
   const anon = await fetch(`${base}/api/me`);
   assert.equal(anon.status, 401);
 });
@@ -135,6 +149,24 @@ await test('the seeded demo items are listed through the devserver', async () =>
     }
   }
   assert.ok(j.items.some((it) => it.title === 'Edit handlers/hello.lua'));
+});
+
+await test('the seed moves a personal tenant\'s items from TENANT#<sub> to TENANT#user:<sub>', async () => {
+  const url = `http://127.0.0.1:${env.MB_DYNAMODB_PORT}`;
+  const sub = ids.demoUser.sub;
+  const legacy = { PK: { S: `TENANT#${sub}` }, SK: { S: 'ITEM#00000000000000000000LEGACY' },
+    id: { S: '00000000000000000000LEGACY' }, title: { S: 'from before the namespaces' },
+    status: { S: 'todo' }, version: { N: '1' }, createdAt: { S: '2026-01-01T00:00:00Z' },
+    updatedAt: { S: '2026-01-01T00:00:00Z' } };
+  await ddb('PutItem', { TableName: ids.tableName, Item: legacy }, url);
+  const r = spawnSync(path.join(src, 'scripts/seed'), [], { env, encoding: 'utf8', timeout: 60000 });
+  assert.equal(r.status, 0, r.stdout + r.stderr);
+  assert.match(r.stdout, /moved 1 items/);
+  const old = await ddb('GetItem', { TableName: ids.tableName, Key: { PK: legacy.PK, SK: legacy.SK } }, url);
+  assert.equal(old.Item, undefined);
+  const res = await fetch(`${base}/api/items?limit=100`, { headers: { authorization: `Bearer ${token}` } });
+  assert.equal(res.status, 200);
+  assert.ok((await res.json()).items.some((it) => it.title === 'from before the namespaces'));
 });
 
 await test('scripts/stack stop stops exactly what start started', async () => {

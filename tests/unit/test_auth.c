@@ -99,7 +99,7 @@ static const char *s_id_claims =
     "{\"sub\":\"u-1\",\"iss\":\"" ISS "\",\"token_use\":\"id\",\"aud\":\"client-a\","
     "\"exp\":1767229200,\"iat\":1767225590,\"email\":\"a@example.com\","
     "\"cognito:username\":\"alice\",\"custom:tenant_id\":\"acme\","
-    "\"cognito:groups\":[\"admin\",\"users\"],\"email_verified\":true,\"x\":null,"
+    "\"cognito:groups\":[\"admin\",\"tenant:acme\"],\"email_verified\":true,\"x\":null,"
     "\"nested\":{\"list\":[1,2.5,\"t\\u00e9\"]}}";
 
 static const char *s_access_claims =
@@ -130,12 +130,16 @@ static void test_auth_pushes_user_for_id_token(void **state) {
     assert_string_equal(s_field(f->L, "sub"), "u-1");
     assert_string_equal(s_field(f->L, "email"), "a@example.com");
     assert_string_equal(s_field(f->L, "username"), "alice");
-    assert_string_equal(s_field(f->L, "tenant"), "acme");
+    assert_string_equal(s_field(f->L, "tenant"), "org:acme");
+    assert_string_equal(s_field(f->L, "tenant_kind"), "named");
+    assert_string_equal(s_field(f->L, "tenant_name"), "acme");
     assert_string_equal(s_field(f->L, "token_use"), "id");
+    assert_int_equal(mb_auth_tenant(f->auth)->kind, MB_TENANT_NAMED);
+    assert_true(mb_cur_eq(mb_tenant_key(mb_auth_tenant(f->auth)), MB_CUR_LIT("org:acme")));
     lua_getfield(f->L, -1, "groups"); /* stack: user, groups */
     assert_int_equal(luaL_len(f->L, -1), 2);
     lua_rawgeti(f->L, -1, 2);
-    assert_string_equal(lua_tostring(f->L, -1), "users");
+    assert_string_equal(lua_tostring(f->L, -1), "tenant:acme");
     lua_pop(f->L, 1);
     assert_true(lua_getmetatable(f->L, -1));
     luaL_getmetatable(f->L, "moonbase.array_mt");
@@ -162,12 +166,14 @@ static void test_auth_pushes_user_for_id_token(void **state) {
     assert_string_equal(mb_auth_last_detail(f->auth), "");
 }
 
-static void test_auth_access_token_and_tenant_fallback(void **state) {
+static void test_auth_access_token_personal_tenant(void **state) {
     fx *f = *state;
     assert_int_equal(s_auth(f, s_access_claims, "bearer ", NULL, NULL), 0);
     assert_string_equal(s_field(f->L, "token_use"), "access");
     assert_string_equal(s_field(f->L, "username"), "bob");
-    assert_string_equal(s_field(f->L, "tenant"), "u-2");
+    assert_string_equal(s_field(f->L, "tenant"), "user:u-2");
+    assert_string_equal(s_field(f->L, "tenant_kind"), "personal");
+    assert_null(s_field(f->L, "tenant_name"));
     assert_string_equal(s_field(f->L, "email"), "");
     lua_getfield(f->L, -1, "groups");
     assert_int_equal(luaL_len(f->L, -1), 0);
@@ -283,11 +289,134 @@ static void test_auth_lua_memory_error_is_nomem(void **state) {
     lua_settop(f->L, top);
 }
 
+/* Claims of one user (sub u-7): an ID token and an access token, with `extra` members. */
+static void s_claims_of(mb_buf *out, bool id, const char *extra) {
+    mb_buf_reset(out);
+    mb_buf_appendf(out,
+                   "{\"sub\":\"u-7\",\"iss\":\"" ISS "\",\"token_use\":\"%s\",\"%s\":\"client-a\","
+                   "\"exp\":1767229200%s%s}",
+                   id ? "id" : "access", id ? "aud" : "client_id", extra[0] ? "," : "", extra);
+}
+
+/* Finding 2 of issue 19: the access token carries no custom:tenant_id, so a tenant taken from
+ * the attribute changed with the token type. Groups are in both: the same tenant either way. */
+static void test_auth_tenant_same_for_id_and_access_token(void **state) {
+    fx *f = *state;
+    mb_buf c = {0};
+    s_claims_of(&c, true, "\"custom:tenant_id\":\"acme\",\"cognito:groups\":[\"tenant:acme\"]");
+    assert_int_equal(s_auth(f, c.ptr, "Bearer ", NULL, NULL), 0);
+    assert_string_equal(s_field(f->L, "tenant"), "org:acme");
+    lua_pop(f->L, 1);
+    s_claims_of(&c, false, "\"cognito:groups\":[\"tenant:acme\"]");
+    assert_int_equal(s_auth(f, c.ptr, "Bearer ", NULL, NULL), 0);
+    assert_string_equal(s_field(f->L, "tenant"), "org:acme");
+    lua_pop(f->L, 1);
+    s_claims_of(&c, true, "");
+    assert_int_equal(s_auth(f, c.ptr, "Bearer ", NULL, NULL), 0);
+    assert_string_equal(s_field(f->L, "tenant"), "user:u-7");
+    lua_pop(f->L, 1);
+    s_claims_of(&c, false, "");
+    assert_int_equal(s_auth(f, c.ptr, "Bearer ", NULL, NULL), 0);
+    assert_string_equal(s_field(f->L, "tenant"), "user:u-7");
+    lua_pop(f->L, 1);
+    mb_buf_cleanup(&c);
+}
+
+/* Finding 1 of issue 19: a user who wrote custom:tenant_id at sign-up (cognito-local does not
+ * enforce the client's WriteAttributes) is in no tenant group: refused, never placed in the
+ * tenant (or personal tenant) the attribute names. */
+static void test_auth_tenant_attribute_needs_its_group(void **state) {
+    fx *f = *state;
+    mb_err err = {0};
+    mb_buf c = {0};
+    int top = lua_gettop(f->L);
+    const char *cases[] = {
+        "\"custom:tenant_id\":\"acme\"",
+        "\"custom:tenant_id\":\"3f1c0e8a-0000-4000-8000-000000000001\"",
+        "\"custom:tenant_id\":\"acme\",\"cognito:groups\":[\"tenant:globex\"]",
+        "\"custom:tenant_id\":\"acme\",\"cognito:groups\":[\"acme\",\"tenant-admin\"]",
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+        s_claims_of(&c, true, cases[i]);
+        assert_int_equal(s_auth(f, c.ptr, "Bearer ", NULL, &err), MB_ERR_FORBIDDEN);
+        assert_string_equal(err.msg, "no valid tenant for this user");
+        assert_non_null(strstr(mb_auth_last_detail(f->auth), "custom:tenant_id"));
+        assert_int_equal(mb_auth_tenant(f->auth)->kind, MB_TENANT_NONE);
+        assert_int_equal(mb_auth_tenant(f->auth)->key_len, 0);
+        assert_int_equal(lua_gettop(f->L), top);
+    }
+    mb_buf_cleanup(&c);
+}
+
+static void test_auth_tenant_refused_shapes(void **state) {
+    fx *f = *state;
+    mb_err err = {0};
+    mb_buf c = {0};
+    const char *cases[] = {
+        "\"cognito:groups\":[\"tenant:acme\",\"tenant:globex\"]", /* which one? */
+        "\"cognito:groups\":[\"tenant:\"]", "\"cognito:groups\":[\"tenant:Acme\"]",
+        "\"cognito:groups\":[\"tenant:-acme\"]", "\"cognito:groups\":[\"tenant:a#b\"]",
+        "\"cognito:groups\":[\"tenant:a:b\"]",
+        /* 64 characters: one too many */
+        ("\"cognito:groups\":[\"tenant:"
+         "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\"]"),
+        "\"cognito:groups\":[\"\\u0074enant:acme\",\"tenant:globex\"]", /* escaped prefix */
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+        s_claims_of(&c, false, cases[i]);
+        assert_int_equal(s_auth(f, c.ptr, "Bearer ", NULL, &err), MB_ERR_FORBIDDEN);
+        assert_int_equal(mb_auth_tenant(f->auth)->kind, MB_TENANT_NONE);
+    }
+    /* 63 characters and an escaped (but valid) group name are fine */
+    s_claims_of(&c, false,
+                "\"cognito:groups\":[\"\\u0074enant:"
+                "a23456789012345678901234567890123456789012345678901234567890123\"]");
+    assert_int_equal(s_auth(f, c.ptr, "Bearer ", NULL, &err), 0);
+    assert_int_equal(mb_tenant_id(mb_auth_tenant(f->auth)).len, 63);
+    lua_pop(f->L, 1);
+    /* a sub that is not a plain id is not keyed by */
+    const char *subs[] = {"u#1", "u:1", "u 1", "caf\\u00e9"};
+    for (size_t i = 0; i < sizeof subs / sizeof *subs; i++) {
+        mb_buf_reset(&c);
+        mb_buf_appendf(&c,
+                       "{\"sub\":\"%s\",\"iss\":\"" ISS "\",\"token_use\":\"access\","
+                       "\"client_id\":\"client-a\",\"exp\":1767229200}",
+                       subs[i]);
+        assert_int_equal(s_auth(f, c.ptr, "Bearer ", NULL, &err), MB_ERR_FORBIDDEN);
+    }
+    mb_buf_cleanup(&c);
+}
+
+/* A named tenant called like a user's sub still has a different key: "org:" vs "user:". */
+static void test_auth_tenant_namespaces_never_meet(void **state) {
+    (void)state;
+    mb_jwt_claims c = {0};
+    mb_tenant personal, named;
+    c.sub = MB_CUR_LIT("3f1c0e8a-0000-4000-8000-000000000001");
+    assert_int_equal(mb_auth_resolve_tenant(&c, &personal, NULL), 0);
+    c.groups = MB_CUR_LIT("[\"tenant:3f1c0e8a-0000-4000-8000-000000000001\"]");
+    c.sub = MB_CUR_LIT("other");
+    assert_int_equal(mb_auth_resolve_tenant(&c, &named, NULL), 0);
+    assert_true(mb_cur_eq(mb_tenant_id(&personal), mb_tenant_id(&named)));
+    assert_false(mb_cur_eq(mb_tenant_key(&personal), mb_tenant_key(&named)));
+    assert_string_equal(personal.key, "user:3f1c0e8a-0000-4000-8000-000000000001");
+    assert_string_equal(named.key, "org:3f1c0e8a-0000-4000-8000-000000000001");
+    assert_string_equal(mb_tenant_kind_name(personal.kind), "personal");
+    assert_string_equal(mb_tenant_kind_name(named.kind), "named");
+    assert_true(mb_tenant_name_valid(MB_CUR_LIT("acme-2")));
+    assert_false(mb_tenant_name_valid(MB_CUR_LIT("")));
+    assert_false(mb_tenant_name_valid(MB_CUR_LIT("user:x")));
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
 #define T(name) cmocka_unit_test_setup_teardown(name, setup, teardown)
         T(test_auth_pushes_user_for_id_token),
-        T(test_auth_access_token_and_tenant_fallback),
+        T(test_auth_access_token_personal_tenant),
+        T(test_auth_tenant_same_for_id_and_access_token),
+        T(test_auth_tenant_attribute_needs_its_group),
+        T(test_auth_tenant_refused_shapes),
+        T(test_auth_tenant_namespaces_never_meet),
         T(test_auth_bearer_parsing),
         T(test_auth_rejects_missing_or_malformed_header),
         T(test_auth_route_token_use),

@@ -211,7 +211,7 @@ static void s_key_fixture(void) {
     tk_sign(&g_kf.token, &g_kf.key, "{\"alg\":\"RS256\",\"kid\":\"oom-key\"}",
             "{\"sub\":\"u-1\",\"iss\":\"https://issuer.example/pool\",\"aud\":\"client-a\","
             "\"token_use\":\"id\",\"exp\":1700003600,\"iat\":1699999000,"
-            "\"cognito:groups\":[\"admins\",\"staff\"],\"email\":\"a@example.com\","
+            "\"cognito:groups\":[\"admins\",\"tenant:t-9\"],\"email\":\"a@example.com\","
             "\"custom:tenant_id\":\"t-9\",\"cognito:username\":\"ada\"}");
 }
 
@@ -294,7 +294,7 @@ static int s_step_auth(void *ud) {
         rc = mb_buf_append_cstr(&h, "Bearer ") || mb_buf_append_cur(&h, mb_buf_cur(&g_kf.token))
                  ? MB_ERR_NOMEM
                  : 0;
-        static const char *const groups[] = {"staff"};
+        static const char *const groups[] = {"admins"};
         mb_auth_rule rule = {MB_TOKEN_USE_ID, groups, 1};
         int top = lua_gettop(L);
         if (rc == 0) {
