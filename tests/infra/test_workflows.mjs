@@ -1,7 +1,10 @@
-// tests/infra/test_workflows.mjs - the GitHub Actions workflows parse (a YAML error fails CI here,
-// since actionlint is not available) and keep their shape: every job has a runner and steps, every
-// step exactly one of `uses`/`run`, `${{ }}` balanced, AWS only through OIDC (no stored keys),
-// builds in debian:12, prod behind a GitHub environment, previews never for forks.
+// tests/infra/test_workflows.mjs - the GitHub Actions workflows keep their design (actionlint
+// checks the syntax and expressions separately, unit_actionlint): every job has a runner and steps
+// (or calls a local reusable workflow), every step exactly one of `uses`/`run`, third-party actions
+// pinned by full commit SHA with the version in a comment, no permissions at the top and only what
+// each job needs, AWS only through OIDC, builds in debian:12, deploys only after CI passed and
+// promoted dev -> staging -> prod through GitHub environments, previews queued (never cancelled),
+// recovered when stuck, never for forks, deleted on close.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync, readdirSync } from 'node:fs';
@@ -20,9 +23,27 @@ function load(name) {
 }
 
 // Shape problems of one parsed workflow (empty = fine); used on the real files and broken copies.
+// Permissions a job may ask for, and why (anything else, or any at the top level, is refused).
+const ALLOWED_PERMISSIONS = {
+  contents: ['read'], // checkout
+  'id-token': ['write'], // OIDC role for AWS (jobs with configure-aws-credentials or deploy-stage)
+  actions: ['read'], // deploy gate: find the CI run of the commit
+  'pull-requests': ['write'], // preview: comment the URLs
+};
+
 export function workflowProblems(name, text, wf) {
   const bad = [];
   if (!wf || typeof wf !== 'object') return [`${name}: not a mapping`];
+  if (!wf.permissions || typeof wf.permissions !== 'object' || Object.keys(wf.permissions).length) {
+    bad.push(`${name}: top-level permissions must be {} (each job asks for its own)`);
+  }
+  // Third-party actions by full commit SHA with the version in a comment.
+  for (const m of text.matchAll(/^\s*-?\s*uses:\s*(\S+)(.*)$/gm)) {
+    const [, ref, rest] = m;
+    if (ref.startsWith('./')) continue;
+    if (!/@[0-9a-f]{40}$/.test(ref)) bad.push(`${name}: ${ref} is not pinned by a full commit SHA`);
+    else if (!/#\s*v\d+(\.\d+)*/.test(rest)) bad.push(`${name}: ${ref} has no "# vX.Y.Z" version comment`);
+  }
   if (typeof wf.name !== 'string') bad.push(`${name}: no name`);
   if (!wf.on) bad.push(`${name}: no "on" trigger`);
   if (!wf.jobs || typeof wf.jobs !== 'object' || !Object.keys(wf.jobs).length) bad.push(`${name}: no jobs`);
@@ -33,6 +54,18 @@ export function workflowProblems(name, text, wf) {
     bad.push(`${name}: stored AWS keys are not allowed (use OIDC)`);
   }
   for (const [id, job] of Object.entries(wf.jobs || {})) {
+    const perms = job.permissions;
+    if (!perms || typeof perms !== 'object') bad.push(`${name}/${id}: declare the job's permissions`);
+    for (const [k, v] of Object.entries(perms || {})) {
+      if (!(ALLOWED_PERMISSIONS[k] || []).includes(v)) bad.push(`${name}/${id}: permission ${k}: ${v} is not needed`);
+    }
+    if (typeof job.uses === 'string') { // a reusable workflow call: no steps of its own
+      if (!/^\.\/\.github\/workflows\/[\w-]+\.yml$/.test(job.uses)) bad.push(`${name}/${id}: calls ${job.uses}, not a local workflow`);
+      continue;
+    }
+    if (perms && perms['id-token'] && !job.steps.some((s) => String(s.uses || '').startsWith('aws-actions/configure-aws-credentials@'))) {
+      bad.push(`${name}/${id}: id-token: write without AWS credentials`);
+    }
     if (!job['runs-on']) bad.push(`${name}/${id}: no runs-on`);
     if (!Array.isArray(job.steps) || !job.steps.length) { bad.push(`${name}/${id}: no steps`); continue; }
     if (!job.container || job.container !== 'debian:12') bad.push(`${name}/${id}: must run in container debian:12`);
@@ -43,8 +76,7 @@ export function workflowProblems(name, text, wf) {
     });
     const usesAws = job.steps.some((s) => String(s.uses || '').startsWith('aws-actions/configure-aws-credentials@'));
     if (usesAws) {
-      const perms = { ...(wf.permissions || {}), ...(job.permissions || {}) };
-      if (perms['id-token'] !== 'write') bad.push(`${name}/${id}: OIDC needs permissions id-token: write`);
+      if ((perms || {})['id-token'] !== 'write') bad.push(`${name}/${id}: OIDC needs permissions id-token: write`);
       const cred = job.steps.find((s) => String(s.uses || '').startsWith('aws-actions/configure-aws-credentials@'));
       if (!cred.with || !cred.with['role-to-assume']) bad.push(`${name}/${id}: configure-aws-credentials without role-to-assume`);
       if (!job.environment) bad.push(`${name}/${id}: AWS jobs run in a GitHub environment (its reviewers and role)`);
@@ -53,8 +85,8 @@ export function workflowProblems(name, text, wf) {
   return bad;
 }
 
-test('there are the four workflows', () => {
-  assert.deepEqual(files, ['ci.yml', 'deploy.yml', 'preview-cleanup.yml', 'preview.yml']);
+test('there are the five workflows', () => {
+  assert.deepEqual(files, ['ci.yml', 'deploy-stage.yml', 'deploy.yml', 'preview-cleanup.yml', 'preview.yml']);
 });
 
 for (const f of files) {
@@ -64,24 +96,50 @@ for (const f of files) {
   });
 }
 
-test('ci runs .ci/run in debian:12 on push and pull_request', () => {
+const runs = (job) => job.steps.map((s) => s.run || '').join('\n');
+
+test('ci runs .ci/run in debian:12 on push and pull_request, plus coverage', () => {
   const { wf } = load('ci.yml');
   assert.ok('push' in wf.on && 'pull_request' in wf.on);
   const steps = wf.jobs.test.steps.map((s) => s.run || '').join('\n');
   assert.match(steps, /\.ci\/run/);
+  const cov = wf.jobs.coverage;
+  assert.match(runs(cov), /scripts\/coverage/);
+  assert.match(runs(cov), />>"\$GITHUB_STEP_SUMMARY"/);
+  const upload = cov.steps.find((s) => String(s.uses || '').startsWith('actions/upload-artifact@'));
+  assert.ok(upload && upload.with.name === 'coverage' && /build-coverage\/coverage/.test(upload.with.path));
   const lint = wf.jobs['template-lint'].steps.map((s) => s.run || '').join('\n');
   assert.match(lint, /pip install --quiet cfn-lint/);
   assert.match(lint, /tests\/infra\/cfn_lint\.sh/);
 });
 
-test('deploy: main -> dev, manual staging/prod through GitHub environments', () => {
+test('deploy: only after CI passed for the commit, then dev -> staging -> prod', () => {
   const { wf } = load('deploy.yml');
-  assert.deepEqual(wf.on.push.branches, ['main']);
-  assert.deepEqual(wf.on.workflow_dispatch.inputs.environment.options, ['dev', 'staging', 'prod']);
-  const job = wf.jobs.deploy;
-  assert.match(job.environment.name, /inputs\.environment \|\| 'dev'/);
-  assert.match(job.steps.map((s) => s.run || '').join('\n'), /sam\/deploy\.sh --config-env "\$TARGET_ENV"/);
-  assert.equal(wf.concurrency['cancel-in-progress'], false);
+  assert.equal(wf.on.push, undefined, 'a push must not deploy before CI');
+  assert.deepEqual(wf.on.workflow_run, { workflows: ['ci'], types: ['completed'], branches: ['main'] });
+  const gate = wf.jobs.gate;
+  assert.match(gate.if, /workflow_run\.conclusion == 'success'/);
+  assert.match(gate.if, /workflow_run\.event == 'push'/);
+  assert.match(gate.if, /head_repository\.full_name == github\.repository/);
+  assert.match(gate.steps[0].with.script, /listWorkflowRuns\([^)]*workflow_id: 'ci\.yml', head_sha: sha, status: 'success'/s);
+  const chain = [['dev', ['gate']], ['staging', ['gate', 'dev']], ['prod', ['gate', 'staging']]];
+  for (const [env, needs] of chain) {
+    const job = wf.jobs[env];
+    assert.deepEqual([job.needs].flat(), needs, `${env} needs`);
+    assert.equal(job.uses, './.github/workflows/deploy-stage.yml');
+    assert.equal(job.with.environment, env);
+    assert.equal(job.with.ref, '${{ needs.gate.outputs.sha }}');
+  }
+  const stage = load('deploy-stage.yml').wf;
+  const job = stage.jobs.deploy;
+  assert.equal(job.environment.name, '${{ inputs.environment }}');
+  assert.equal(job.concurrency['cancel-in-progress'], false);
+  const checkout = job.steps.find((s) => String(s.uses || '').startsWith('actions/checkout@'));
+  assert.equal(checkout.with.ref, '${{ inputs.ref }}');
+  const order = job.steps.map((s) => s.run || '');
+  const ready = order.findIndex((r) => /sam\/stack-ready\.sh "\$STACK"/.test(r));
+  const deploy = order.findIndex((r) => /sam\/deploy\.sh --config-env "\$TARGET_ENV"/.test(r));
+  assert.ok(ready >= 0 && deploy > ready, 'stack-ready must run before the deploy');
 });
 
 test('previews: per-PR stack, never for forks, deleted on close', () => {
@@ -93,27 +151,44 @@ test('previews: per-PR stack, never for forks, deleted on close', () => {
     assert.equal(job.if, 'github.event.pull_request.head.repo.full_name == github.repository');
     assert.equal(job.env.STACK, 'moonbase-pr-${{ github.event.pull_request.number }}');
   }
-  assert.equal(p.permissions['pull-requests'], 'write');
-  assert.match(p.jobs.preview.steps.map((s) => s.run || '').join('\n'), /--config-env dev --stack-name "\$STACK"/);
-  assert.match(c.jobs.cleanup.steps.map((s) => s.run || '').join('\n'), /sam\/delete-stack\.sh "\$STACK"/);
+  assert.equal(p.jobs.preview.permissions['pull-requests'], 'write');
+  assert.match(runs(p.jobs.preview), /--config-env dev --stack-name "\$STACK"/);
+  assert.match(runs(c.jobs.cleanup), /sam\/delete-stack\.sh "\$STACK"/);
+  // Queued, never cancelled, and sharing one group so the delete waits for a deploy in flight.
+  assert.equal(p.concurrency['cancel-in-progress'], false);
+  assert.equal(p.concurrency.group, c.concurrency.group);
+  for (const job of [p.jobs.preview, c.jobs.cleanup]) {
+    const order = job.steps.map((s) => s.run || '');
+    const ready = order.findIndex((r) => /sam\/stack-ready\.sh "\$STACK"/.test(r));
+    const act = order.findIndex((r) => /sam\/(deploy|delete-stack)\.sh/.test(r));
+    assert.ok(ready >= 0 && act > ready, 'stack-ready must run before the deploy/delete');
+  }
 });
 
 test('the shape check catches broken workflows', () => {
-  const { text, wf } = load('deploy.yml');
+  const { text, wf } = load('deploy-stage.yml');
   const clone = () => JSON.parse(JSON.stringify(wf));
   const cases = [
-    [(w) => { delete w.permissions['id-token']; }, /id-token/],
+    [(w) => { delete w.jobs.deploy.permissions['id-token']; }, /id-token/],
     [(w) => { w.jobs.deploy.steps[0].uses = 'actions/checkout@v4'; }, /exactly one of uses\/run/],
     [(w) => { w.jobs.deploy.container = 'ubuntu:24.04'; }, /debian:12/],
     [(w) => { delete w.jobs.deploy.environment; }, /GitHub environment/],
     [(w) => { delete w.jobs.deploy['runs-on']; }, /runs-on/],
+    [(w) => { w.permissions = { contents: 'write' }; }, /top-level permissions/],
+    [(w) => { w.jobs.deploy.permissions.contents = 'write'; }, /contents: write is not needed/],
+    [(w) => { w.jobs.deploy.permissions.packages = 'write'; }, /packages: write/],
+    [(w) => { delete w.jobs.deploy.permissions; }, /declare the job's permissions/],
   ];
   for (const [mutate, expect] of cases) {
     const w = clone();
     mutate(w);
-    const problems = workflowProblems('deploy.yml', text, w);
+    const problems = workflowProblems('deploy-stage.yml', text, w);
     assert.ok(problems.some((p) => expect.test(p)), `${expect} not reported: ${JSON.stringify(problems)}`);
   }
+  const tagOnly = text.replace(/(actions\/checkout)@[0-9a-f]{40}/, '$1@v7');
+  assert.ok(workflowProblems('x', tagOnly, wf).some((p) => /not pinned by a full commit SHA/.test(p)));
+  const noComment = text.replace(/(actions\/checkout@[0-9a-f]{40}) # v[\d.]+/, '$1');
+  assert.ok(workflowProblems('x', noComment, wf).some((p) => /version comment/.test(p)));
   assert.ok(workflowProblems('x', `${text}\n# \${{ broken`, wf).some((p) => /"\$\{\{"/.test(p)));
   assert.ok(workflowProblems('x', `${text}\n# AWS_SECRET_ACCESS_KEY`, wf).some((p) => /OIDC/.test(p)));
   assert.throws(() => {

@@ -15,6 +15,7 @@ fail() { echo "FAIL: $*" >&2; failures=$((failures + 1)); }
 
 # check_response FILE EXPECTED_STATUS(optional): one line of JSON shaped like a proxy response.
 check_response() {
+  # shellcheck disable=SC2016 # the $ belong to the JavaScript
   node -e '
     const fs = require("fs");
     const text = fs.readFileSync(process.argv[1], "utf8");
