@@ -2,6 +2,7 @@
 #include "moonbase/ddb_marshal.h"
 
 #include "moonbase/base64.h"
+#include "moonbase/ddb_value.h"
 
 #include <inttypes.h>
 #include <math.h>
@@ -15,10 +16,6 @@
 #endif
 
 #include <lauxlib.h>
-
-/* A DynamoDB number has at most 38 significant digits and an exponent within +-130; text
- * longer than this cannot be a number DynamoDB produced and is refused. */
-#define NUMBER_MAX_TEXT 128
 
 #define NOMEM(err) mb_err_set((err), MB_ERR_NOMEM, "ddb: out of memory")
 
@@ -230,334 +227,47 @@ int mb_ddb_marshal_json_string(mb_buf *out, mb_cur s, mb_err *err) {
     return 0;
 }
 
-/* ---- numbers ---- */
-
-/* Powers of ten that a double holds exactly. */
-static const double s_pow10[] = {1e0,  1e1,  1e2,  1e3,  1e4,  1e5,  1e6,  1e7,
-                                 1e8,  1e9,  1e10, 1e11, 1e12, 1e13, 1e14, 1e15,
-                                 1e16, 1e17, 1e18, 1e19, 1e20, 1e21, 1e22};
-
-/* Write m x 10^-k (m > 0) as %g writes it in fixed notation, trailing zeros dropped, into buf
- * (at least 32 bytes). Returns the length, or 0 when %g would use an exponent (below 1e-4). */
-static int s_write_fixed(bool neg, uint64_t m, int k, char *buf) {
-    char digits[24];
-    int nd = 0, o = 0;
-    while (k > 0 && m % 10 == 0) {
-        m /= 10;
-        k--;
-    }
-    for (; m; m /= 10) {
-        digits[nd++] = (char)('0' + m % 10); /* reversed */
-    }
-    if (nd - 1 - k < -4) {
-        return 0;
-    }
-    buf[o] = '-';
-    o += neg;
-    if (nd <= k) { /* 0.00ddd */
-        memcpy(buf + o, "0.000", (size_t)(2 + k - nd));
-        o += 2 + k - nd;
-    }
-    for (int i = nd - 1; i >= 0; i--) {
-        buf[o++] = digits[i];
-        if (i == k && k > 0) {
-            buf[o++] = '.';
-        }
-    }
-    buf[o] = '\0';
-    return o;
-}
-
-/* %.15g of d without printf when d is the double nearest a decimal m / 10^k of at most 15
- * significant digits and 1e-4 <= |d| < 1e15: the common case (prices, ratios, scores), and
- * printf + strtod cost ~40x more. Returns the length, or 0 to leave d to printf. Exact because
- * two 15-digit decimals are at least 1e-15 apart relative to their size and a double's rounding
- * error is at most 1.1e-16: the one decimal that rounds to d is the one %.15g prints, and it
- * reads back as d (m / 10^k is a single correctly rounded division of exact values). */
-static int s_format_short_double(double d, char *buf) {
-    double a = fabs(d);
-    if (!(a >= 1e-4 && a < 1e15)) {
-        return 0;
-    }
-    for (int k = 0; k <= 19; k++) { /* 15 digits from 1e-4 down: at most 19 places */
-        double m = a * s_pow10[k];
-        if (m >= 1e15) {
-            return 0;
-        }
-        if (m == (double)(uint64_t)m && m / s_pow10[k] == a) {
-            return s_write_fixed(d < 0, (uint64_t)m, k, buf);
-        }
-    }
-    return 0;
-}
-
-/* The shortest %.Ng (N = 15..17) that reads back as exactly d. buf holds at least 32 bytes. */
-static int s_format_double(double d, char *buf, size_t size) {
-    if (d == 0) {
-        return snprintf(buf, size, "0"); /* -0 has no DynamoDB form: it is zero */
-    }
-    int n = s_format_short_double(d, buf);
-    if (n > 0) {
-        return n;
-    }
-    for (int prec = 15; prec <= 17; prec++) {
-        n = snprintf(buf, size, "%.*g", prec, d);
-        if (strtod(buf, NULL) == d) {
-            break;
-        }
-    }
-    return n;
-}
-
-/* Decimal text of v into buf (at least 21 bytes); snprintf is several times slower. */
-static int s_format_int(lua_Integer v, char *buf, size_t size) {
-    char tmp[24];
-    size_t n = 0;
-    uint64_t u = v < 0 ? 0 - (uint64_t)v : (uint64_t)v;
-    do {
-        tmp[n++] = (char)('0' + u % 10);
-        u /= 10;
-    } while (u);
-    size_t o = 0;
-    if (v < 0 && o < size) {
-        buf[o++] = '-';
-    }
-    while (n && o + 1 < size) {
-        buf[o++] = tmp[--n];
-    }
-    buf[o] = '\0';
-    return (int)o;
-}
-
-/* Check the JSON/DynamoDB number grammar: -?digits(.digits)?([eE][+-]?digits)? and report
- * whether the text has a fraction or an exponent. */
-static bool s_number_syntax(const char *p, size_t n, bool *is_int) {
-    size_t i = 0;
-    if (i < n && p[i] == '-') {
-        i++;
-    }
-    size_t d0 = i;
-    while (i < n && p[i] >= '0' && p[i] <= '9') {
-        i++;
-    }
-    if (i == d0) {
-        return false;
-    }
-    *is_int = true;
-    if (i < n && p[i] == '.') {
-        size_t f0 = ++i;
-        while (i < n && p[i] >= '0' && p[i] <= '9') {
-            i++;
-        }
-        if (i == f0) {
-            return false;
-        }
-        *is_int = false;
-    }
-    if (i < n && (p[i] == 'e' || p[i] == 'E')) {
-        i++;
-        if (i < n && (p[i] == '+' || p[i] == '-')) {
-            i++;
-        }
-        size_t e0 = i;
-        while (i < n && p[i] >= '0' && p[i] <= '9') {
-            i++;
-        }
-        if (i == e0) {
-            return false;
-        }
-        *is_int = false;
-    }
-    return i == n;
-}
-
-/* Parse a plain integer (no fraction or exponent) that fits int64. */
-static bool s_parse_int64(const char *p, size_t n, int64_t *out) {
-    bool neg = n > 0 && p[0] == '-';
-    uint64_t limit = neg ? (uint64_t)INT64_MAX + 1 : (uint64_t)INT64_MAX;
-    uint64_t v = 0;
-    for (size_t i = neg; i < n; i++) {
-        uint64_t digit = (uint64_t)(p[i] - '0');
-        if (v > (limit - digit) / 10) {
-            return false;
-        }
-        v = v * 10 + digit;
-    }
-    *out = neg ? (int64_t)(0 - v) : (int64_t)v;
-    return true;
-}
-
-/* Decimal value of a valid number text as (negative, significant digits, exponent) with
- * value = 0.DIGITS x 10^exp; leading and trailing zeros dropped, zero has no digits. */
-typedef struct s_decimal {
-    bool neg;
-    char digits[NUMBER_MAX_TEXT];
-    size_t count;
-    long exp;
-} s_decimal;
-
-static void s_decimal_of(const char *p, size_t n, s_decimal *d) {
-    size_t i = 0;
-    d->neg = n > 0 && p[0] == '-';
-    i += d->neg;
-    d->count = 0;
-    long point = 0; /* digits before the decimal point, counting from the first significant */
-    bool seen_point = false, significant = false;
-    for (; i < n && p[i] != 'e' && p[i] != 'E'; i++) {
-        if (p[i] == '.') {
-            seen_point = true;
-            continue;
-        }
-        if (!significant && p[i] == '0') {
-            point -= seen_point; /* 0.001: each zero after the point lowers the exponent */
-            continue;
-        }
-        significant = true;
-        d->digits[d->count++] = p[i];
-        point += !seen_point;
-    }
-    long e = 0;
-    if (i < n) { /* exponent: saturate, a huge one only has to compare unequal */
-        bool eneg = p[i + 1] == '-';
-        for (i += 1 + (p[i + 1] == '-' || p[i + 1] == '+'); i < n; i++) {
-            e = e < 1000000 ? e * 10 + (p[i] - '0') : e;
-        }
-        e = eneg ? -e : e;
-    }
-    while (d->count > 0 && d->digits[d->count - 1] == '0') {
-        d->count--;
-    }
-    d->exp = d->count ? point + e : 0;
-    d->neg = d->neg && d->count > 0;
-}
-
-static bool s_decimal_eq(const s_decimal *a, const s_decimal *b) {
-    return a->neg == b->neg && a->count == b->count && a->exp == b->exp &&
-           memcmp(a->digits, b->digits, a->count) == 0;
-}
-
-/* The double of a valid number text (grammar checked) when it has at most 15 significant digits
- * and a decimal exponent within +-22: m * 10^e or m / 10^-e is then one correctly rounded
- * operation on exact values, so it equals strtod (Clinger's fast path), and by the argument at
- * s_format_short_double the double's shortest form has the text's value: no check needed. */
-static bool s_parse_short_double(const char *p, size_t n, double *out) {
-    bool neg = p[0] == '-', frac = false;
-    size_t i = neg;
-    uint64_t m = 0;
-    int sig = 0;
-    long exp = 0;
-    for (; i < n && p[i] != 'e' && p[i] != 'E'; i++) {
-        if (p[i] == '.') {
-            frac = true;
-            continue;
-        }
-        sig += sig > 0 || p[i] != '0';
-        if (sig > 15) {
-            return false;
-        }
-        m = m * 10 + (uint64_t)(p[i] - '0');
-        exp -= frac;
-    }
-    if (i < n) { /* exponent digits, saturated: a large one only has to fail the range test */
-        bool eneg = p[i + 1] == '-';
-        long e = 0;
-        for (i += 1 + (p[i + 1] == '-' || p[i + 1] == '+'); i < n; i++) {
-            e = e < 1000 ? e * 10 + (p[i] - '0') : e;
-        }
-        exp += eneg ? -e : e;
-    }
-    if (exp < -22 || exp > 22) {
-        return false;
-    }
-    double d = exp >= 0 ? (double)m * s_pow10[exp] : (double)m / s_pow10[-exp];
-    *out = neg ? -d : d;
-    return true;
-}
-
-/* Push the Lua value of an N text: integer, exact float, or the string itself. */
-static int s_push_number(lua_State *L, const char *p, size_t n, mb_err *err) {
-    bool is_int = false;
-    if (n == 0 || n >= NUMBER_MAX_TEXT || !s_number_syntax(p, n, &is_int)) {
-        return mb_err_set(err, MB_ERR_INVALID, "ddb: bad number \"%.*s\"", (int)(n < 40 ? n : 40),
-                          p);
-    }
-    int64_t iv;
-    if (is_int && s_parse_int64(p, n, &iv)) {
-        lua_pushinteger(L, (lua_Integer)iv);
-        return 0;
-    }
-    double fast;
-    if (!is_int && s_parse_short_double(p, n, &fast)) {
-        lua_pushnumber(L, fast);
-        return 0;
-    }
-    char text[NUMBER_MAX_TEXT], back[40];
-    memcpy(text, p, n);
-    text[n] = '\0';
-    double d = strtod(text, NULL);
-    if (!is_int && isfinite(d)) {
-        s_decimal a, b;
-        s_decimal_of(text, n, &a);
-        int blen = s_format_double(d, back, sizeof back);
-        s_decimal_of(back, (size_t)blen, &b);
-        if (s_decimal_eq(&a, &b)) {
-            lua_pushnumber(L, d);
-            return 0;
-        }
-    }
-    lua_pushlstring(L, p, n); /* exact text: a double would round it */
-    return 0;
-}
-
-/* The N text of the Lua number at idx into buf[40]; returns its length or MB_ERR_INVALID. */
-static int s_number_text(lua_State *L, int idx, char *buf, size_t size, mb_err *err) {
-    if (lua_isinteger(L, idx)) {
-        return s_format_int(lua_tointeger(L, idx), buf, size);
-    }
-    double d = (double)lua_tonumber(L, idx);
-    if (!isfinite(d)) {
-        return mb_err_set(err, MB_ERR_INVALID, "ddb: NaN and infinity cannot be stored");
-    }
-    return s_format_double(d, buf, size);
-}
-
 /* ---- Lua -> AttributeValue JSON ---- */
 
-/* Marshalling state for one call. mts holds the addresses of the set, binary and array
- * metatables (lua_topointer), looked up in the registry the first time a table with a
- * metatable comes along, so that classifying a table compares addresses: most items have no
- * metatable at all, and the three lookups by name cost more than marshalling a short item.
+/* Marshalling state for one call. mts holds the addresses of the set, binary, array and number
+ * metatables (lua_topointer), looked up in the registry the first time a value with a
+ * metatable comes along, so that classifying a value compares addresses: most items have no
+ * metatable at all, and the lookups by name cost more than marshalling a short item.
  * The registry keeps the metatables alive, so their addresses stay theirs for the call. */
+enum { MT_SET, MT_BINARY, MT_ARRAY, MT_NUMBER, MT_COUNT };
+enum s_kind { S_MAP, S_LIST, S_SET };
+
 typedef struct s_writer {
     lua_State *L;
     mb_buf *out;
     mb_err *err;
     bool have_mts;
-    const void *mts[3];
+    const void *mts[MT_COUNT];
 } s_writer;
 
-enum { MT_SET, MT_BINARY, MT_ARRAY };
-enum s_kind { S_MAP, S_LIST, S_SET, S_BINARY };
+/* Levels of M/L an attribute value may hold: DynamoDB counts the item as the first level. */
+#define S_MAX_NEST (MB_DDB_MAX_DEPTH - 1)
 
 /* Stack room each container level makes for itself and for what a leaf pushes meanwhile (a
  * map's key and value, a set's type and member, a binary's bytes, 'next' keys). */
 #define S_LEVEL_SLOTS 8
 
 static int s_writer_start(s_writer *w, lua_State *L, mb_buf *out, mb_err *err) {
-    *w = (s_writer){L, out, err, false, {NULL, NULL, NULL}};
+    *w = (s_writer){L, out, err, false, {NULL}};
     if (!lua_checkstack(L, S_LEVEL_SLOTS)) {
         return mb_err_set(err, MB_ERR_NOMEM, "ddb: Lua stack exhausted");
     }
     return 0;
 }
 
-/* Which of the three metatables the metatable on top of the stack is (-1: none of them). A
+/* Which of our metatables the metatable on top of the stack is (-1: none of them). A
  * metatable nobody registered is nil, whose address is NULL, which no table has. */
 static int s_which_mt(s_writer *w) {
     lua_State *L = w->L;
     if (!w->have_mts) {
-        static const char *const names[] = {MB_DDB_SET_MT, MB_DDB_BINARY_MT, MB_DDB_ARRAY_MT};
-        for (int i = 0; i < 3; i++) {
+        static const char *const names[MT_COUNT] = {MB_DDB_SET_MT, MB_DDB_BINARY_MT,
+                                                    MB_DDB_ARRAY_MT, MB_DDB_NUMBER_MT};
+        for (int i = 0; i < MT_COUNT; i++) {
             luaL_getmetatable(L, names[i]); /* stack: ..., mt, registered */
             w->mts[i] = lua_topointer(L, -1);
             lua_pop(L, 1);
@@ -565,7 +275,7 @@ static int s_which_mt(s_writer *w) {
         w->have_mts = true;
     }
     const void *mt = lua_topointer(L, -1);
-    for (int i = 0; i < 3; i++) {
+    for (int i = 0; i < MT_COUNT; i++) {
         if (mt == w->mts[i]) {
             return i;
         }
@@ -662,8 +372,8 @@ static inline mb_cur s_string_cur(lua_State *L, int idx) {
 }
 
 static int s_put_number(s_writer *w, int idx) {
-    char buf[40];
-    int n = s_number_text(w->L, idx, buf, sizeof buf, w->err);
+    char buf[MB_DDB_NUMBER_MAX_CANONICAL];
+    int n = mb_ddb_value_lua_number_text(w->L, idx, buf, w->err);
     return n < 0 ? n : s_put(w, buf, (size_t)n);
 }
 
@@ -709,8 +419,8 @@ static int s_table_kind(s_writer *w, int idx, lua_Integer *n) {
         mt = s_which_mt(w);
         lua_pop(L, 1);
     }
-    if (mt == MT_SET || mt == MT_BINARY) {
-        return mt == MT_SET ? S_SET : S_BINARY;
+    if (mt == MT_SET) {
+        return S_SET;
     }
     if (lua_rawlen(L, idx) > 0) {
         return s_list_keys(w, idx, n);
@@ -728,6 +438,19 @@ static int s_table_kind(s_writer *w, int idx, lua_Integer *n) {
 
 static int s_value(s_writer *w, int idx, int depth);
 
+/* Say which attribute of an item a refused value belongs to: "ddb: attribute \"doc\": ...",
+ * so a handler author (and the 400 the client gets) can tell which one to fix. */
+__attribute__((noinline)) static int s_name_attribute(s_writer *w, mb_cur name, int rc) {
+    if (rc == MB_ERR_NOMEM || !w->err) {
+        return rc;
+    }
+    char inner[MB_ERR_MSG_MAX];
+    const char *m = strncmp(w->err->msg, "ddb: ", 5) == 0 ? w->err->msg + 5 : w->err->msg;
+    snprintf(inner, sizeof inner, "%s", m);
+    return mb_err_set(w->err, rc, "ddb: attribute \"%.*s\": %s",
+                      (int)(name.len < 64 ? name.len : 64), name.ptr, inner);
+}
+
 /* ,"name":AttributeValue for the key and value at v - 1 and v (the top of the stack). */
 static int s_map_entry(s_writer *w, int v, bool first, int depth) {
     if (lua_type(w->L, v - 1) != LUA_TSTRING) { /* lua_tolstring would break 'next' */
@@ -735,7 +458,8 @@ static int s_map_entry(s_writer *w, int v, bool first, int depth) {
     }
     mb_cur k = s_string_cur(w->L, v - 1);
     int rc = first ? s_put_string(w, "", 0, k, ":", 1) : s_put_string(w, ",", 1, k, ":", 1);
-    return rc ? rc : s_value(w, v, depth);
+    rc = rc ? rc : s_value(w, v, depth);
+    return rc && depth == 0 ? s_name_attribute(w, k, rc) : rc;
 }
 
 /* {"name": AttributeValue, ...} of the map at idx (absolute). */
@@ -770,31 +494,44 @@ static int s_list_body(s_writer *w, int idx, lua_Integer n, int depth) {
     return rc ? rc : S_LIT(w, "]");
 }
 
-/* One member of a set: an SS string, an NS number or numeric string, a BS string. */
-static int s_set_member(s_writer *w, int idx, char kind) {
-    lua_State *L = w->L;
+/* What a set member puts on the wire, before quoting: an NS member's canonical text (from a Lua
+ * number, a decimal number or a numeric string) into buf, a BS member's bytes (a binary value or
+ * a string), an SS member's string. Shared by the writer and the set constructor. */
+static int s_member_text(lua_State *L, int idx, char kind, char *buf, mb_cur *out, mb_err *err) {
     int t = lua_type(L, idx);
-    size_t len = 0;
-    const char *p = t == LUA_TSTRING ? lua_tolstring(L, idx, &len) : NULL;
-    if (kind == 'N' && t == LUA_TNUMBER) {
-        int rc = S_LIT(w, "\"");
-        rc = rc ? rc : s_put_number(w, idx);
-        return rc ? rc : S_LIT(w, "\"");
+    if ((kind == 'N' && mb_ddb_value_to_number(L, idx, out)) ||
+        (kind == 'B' && mb_ddb_value_to_binary(L, idx, out))) {
+        return 0;
     }
-    if (!p) {
-        return mb_err_set(w->err, MB_ERR_INVALID, "ddb: %cS member of type %s", kind,
-                          luaL_typename(L, idx));
+    if (kind == 'N' && (t == LUA_TNUMBER || t == LUA_TSTRING)) {
+        int n = t == LUA_TNUMBER ? mb_ddb_value_lua_number_text(L, idx, buf, err)
+                                 : mb_ddb_value_number_canonical(s_string_cur(L, idx), buf, err);
+        *out = (mb_cur){buf, n < 0 ? 0 : (size_t)n};
+        return n < 0 ? n : 0;
     }
-    bool is_int;
-    if (kind == 'N' && (len >= NUMBER_MAX_TEXT || !s_number_syntax(p, len, &is_int))) {
-        return mb_err_set(w->err, MB_ERR_INVALID, "ddb: NS member is not a number");
+    if (t == LUA_TSTRING) {
+        *out = s_string_cur(L, idx);
+        return 0;
     }
-    if (kind == 'B') {
-        int rc = S_LIT(w, "\"");
-        rc = rc ? rc : (mb_base64_encode(w->out, (mb_cur){p, len}) ? NOMEM(w->err) : 0);
-        return rc ? rc : S_LIT(w, "\"");
+    return mb_err_set(err, MB_ERR_INVALID, "ddb: %cS member of type %s", kind,
+                      luaL_typename(L, idx));
+}
+
+/* One member of a set: an SS string, an NS number, a BS binary (or string). */
+static int s_set_member(s_writer *w, int idx, char kind) {
+    char buf[MB_DDB_NUMBER_MAX_CANONICAL];
+    mb_cur v;
+    int rc = s_member_text(w->L, idx, kind, buf, &v, w->err);
+    if (rc != 0 || kind == 'S') {
+        return rc ? rc : mb_ddb_marshal_json_string(w->out, v, w->err);
     }
-    return mb_ddb_marshal_json_string(w->out, (mb_cur){p, len}, w->err);
+    rc = S_LIT(w, "\"");
+    if (rc == 0 && kind == 'N') {
+        rc = s_put(w, v.ptr, v.len);
+    } else if (rc == 0) {
+        rc = mb_base64_encode(w->out, v) ? NOMEM(w->err) : 0;
+    }
+    return rc ? rc : S_LIT(w, "\"");
 }
 
 /* The type letter of a set table ('S', 'N' or 'B'), or 0 when malformed. */
@@ -825,16 +562,26 @@ static int s_set(s_writer *w, int idx) {
     return rc ? rc : S_LIT(w, "]}");
 }
 
-static int s_binary(s_writer *w, int idx) {
+/* A binary (B) or decimal number (N) value: userdata with our metatable. */
+static int s_userdata_value(s_writer *w, int idx) {
     lua_State *L = w->L;
-    lua_getfield(L, idx, "value");
-    size_t len = 0;
-    const char *p = lua_type(L, -1) == LUA_TSTRING ? lua_tolstring(L, -1, &len) : NULL;
-    int rc = p ? S_LIT(w, "{\"B\":\"")
-               : mb_err_set(w->err, MB_ERR_INVALID, "ddb: binary value without bytes");
-    rc = rc ? rc : (mb_base64_encode(w->out, (mb_cur){p, len}) ? NOMEM(w->err) : 0);
-    lua_pop(L, 1);
-    return rc ? rc : S_LIT(w, "\"}");
+    int mt = -1;
+    if (lua_getmetatable(L, idx)) { /* stack: ..., mt */
+        mt = s_which_mt(w);
+        lua_pop(L, 1);
+    }
+    mb_cur v = {lua_touserdata(L, idx), lua_rawlen(L, idx)};
+    if (mt == MT_BINARY) {
+        int rc = S_LIT(w, "{\"B\":\"");
+        rc = rc ? rc : (mb_base64_encode(w->out, v) ? NOMEM(w->err) : 0);
+        return rc ? rc : S_LIT(w, "\"}");
+    }
+    if (mt == MT_NUMBER) { /* canonical text, checked when the value was made */
+        int rc = S_LIT(w, "{\"N\":\"");
+        rc = rc ? rc : s_put(w, v.ptr, v.len);
+        return rc ? rc : S_LIT(w, "\"}");
+    }
+    return mb_err_set(w->err, MB_ERR_INVALID, "ddb: cannot store a userdata");
 }
 
 static int s_table_value(s_writer *w, int idx, int depth) {
@@ -846,12 +593,10 @@ static int s_table_value(s_writer *w, int idx, int depth) {
     if (kind == S_SET) {
         return s_set(w, idx);
     }
-    if (kind == S_BINARY) {
-        return s_binary(w, idx);
-    }
-    if (depth >= MB_DDB_MAX_DEPTH) {
-        return mb_err_set(w->err, MB_ERR_LIMIT, "ddb: nesting deeper than %d levels",
-                          MB_DDB_MAX_DEPTH);
+    if (depth >= S_MAX_NEST) {
+        return mb_err_set(w->err, MB_ERR_LIMIT,
+                          "ddb: maps and lists nested deeper than %d levels (%d with the item)",
+                          S_MAX_NEST, MB_DDB_MAX_DEPTH);
     }
     int rc = kind == S_LIST ? S_LIT(w, "{\"L\":") : S_LIT(w, "{\"M\":");
     rc = rc ? rc
@@ -882,6 +627,8 @@ static int s_value(s_writer *w, int idx, int depth) {
         break;
     case LUA_TTABLE:
         return s_table_value(w, idx, depth);
+    case LUA_TUSERDATA:
+        return s_userdata_value(w, idx);
     default:
         break;
     }
@@ -1046,22 +793,19 @@ int mb_ddb_marshal_request(lua_State *L, int idx, mb_buf *out, mb_err *err) {
 
 /* ---- constructors ---- */
 
-static void s_push_mt(lua_State *L, const char *name) {
-    luaL_newmetatable(L, name); /* pushes the existing one when already registered */
+/* Push the set metatable, made on first use. Protected (__metatable = false): every request
+ * and tenant of the process shares it, so a handler must not be able to reach and change it. */
+static void s_push_set_mt(lua_State *L) {
+    if (luaL_newmetatable(L, MB_DDB_SET_MT)) { /* stack: ..., mt */
+        lua_pushboolean(L, 0);
+        lua_setfield(L, -2, "__metatable");
+    }
 }
 
 void mb_ddb_marshal_open(lua_State *L) {
-    s_push_mt(L, MB_DDB_SET_MT);
-    s_push_mt(L, MB_DDB_BINARY_MT);
-    lua_pop(L, 2);
-}
-
-void mb_ddb_marshal_push_binary(lua_State *L, mb_cur bytes) {
-    lua_createtable(L, 0, 1);
-    lua_pushlstring(L, bytes.len ? bytes.ptr : "", bytes.len);
-    lua_setfield(L, -2, "value");
-    s_push_mt(L, MB_DDB_BINARY_MT);
-    lua_setmetatable(L, -2);
+    s_push_set_mt(L);
+    lua_pop(L, 1);
+    mb_ddb_value_open(L);
 }
 
 /* The type letter of a set to build ('S', 'N', 'B'), inferring from the first member. */
@@ -1070,35 +814,31 @@ static char s_new_set_kind(lua_State *L, int members, const char *type) {
         bool ok = strlen(type) == 2 && type[1] == 'S' && strchr("SNB", type[0]);
         return ok ? type[0] : 0;
     }
-    lua_rawgeti(L, members, 1);
+    lua_rawgeti(L, members, 1); /* stack: ..., first */
     int t = lua_type(L, -1);
+    mb_cur v;
+    char kind = t == LUA_TSTRING                    ? 'S'
+                : t == LUA_TNUMBER                  ? 'N'
+                : mb_ddb_value_to_number(L, -1, &v) ? 'N'
+                : mb_ddb_value_to_binary(L, -1, &v) ? 'B'
+                                                    : 0;
     lua_pop(L, 1);
-    return t == LUA_TSTRING ? 'S' : t == LUA_TNUMBER ? 'N' : 0;
+    return kind;
 }
 
-/* Check one member and push its de-duplication key (the member, or an NS number's text). */
+/* Check one member and push its de-duplication key: what goes on the wire (an NS member's
+ * canonical text, so 1, 1.0 and "1.0" are one member, as DynamoDB sees them). */
 static int s_push_member_key(lua_State *L, int v, char kind, mb_err *err) {
-    int t = lua_type(L, v);
-    if (kind == 'N' && t == LUA_TNUMBER) {
-        char buf[40];
-        int n = s_number_text(L, v, buf, sizeof buf, err);
-        if (n >= 0) {
-            lua_pushlstring(L, buf, (size_t)n);
-        }
-        return n < 0 ? n : 0;
+    char buf[MB_DDB_NUMBER_MAX_CANONICAL];
+    mb_cur key;
+    int rc = s_member_text(L, v, kind, buf, &key, err);
+    if (rc == 0 && kind == 'S' && !s_utf8_valid(key.ptr, key.len)) {
+        rc = mb_err_set(err, MB_ERR_INVALID, "ddb: SS member is not valid UTF-8");
     }
-    size_t len = 0;
-    const char *p = t == LUA_TSTRING ? lua_tolstring(L, v, &len) : NULL;
-    bool is_int;
-    if (!p || (kind == 'N' && (len >= NUMBER_MAX_TEXT || !s_number_syntax(p, len, &is_int)))) {
-        return mb_err_set(err, MB_ERR_INVALID, "ddb: bad %cS member (%s)", kind,
-                          luaL_typename(L, v));
+    if (rc == 0) {
+        lua_pushlstring(L, key.len ? key.ptr : "", key.len);
     }
-    if (kind == 'S' && !s_utf8_valid(p, len)) {
-        return mb_err_set(err, MB_ERR_INVALID, "ddb: SS member is not valid UTF-8");
-    }
-    lua_pushvalue(L, v);
-    return 0;
+    return rc;
 }
 
 static int s_fill_set(lua_State *L, int members, lua_Integer n, char kind, int set, mb_err *err) {
@@ -1146,7 +886,7 @@ int mb_ddb_marshal_push_set(lua_State *L, int members_idx, const char *type, mb_
     char t[3] = {kind, 'S', 0};
     lua_pushstring(L, t);
     lua_setfield(L, -2, "type");
-    s_push_mt(L, MB_DDB_SET_MT);
+    s_push_set_mt(L);
     lua_setmetatable(L, -2);
     return 0;
 }
@@ -1470,28 +1210,34 @@ static int s_push_name(lua_State *L, s_reader *r) {
     return 0;
 }
 
+/* A B value or BS member -> a binary value (the same kind ctx.db.binary makes, so writing it
+ * back sends B again). The text is decoded straight into the userdata, sized exactly. */
 static int s_push_base64(lua_State *L, s_reader *r) {
     int rc = s_push_string_value(L, r); /* stack: ..., text */
     if (rc != 0) {
         return rc;
     }
-    size_t n;
+    size_t n, len = 0;
     const char *text = lua_tolstring(L, -1, &n);
-    luaL_Buffer b;
-    size_t cap = n / 4 * 3 + 1, len = 0;
-    unsigned char *o = (unsigned char *)luaL_buffinitsize(L, &b, cap);
-    if (mb_base64_decode_to((mb_cur){text, n}, o, cap, &len) != 0) {
+    size_t pad = (n >= 1 && text[n - 1] == '=') + (n >= 2 && text[n - 2] == '=');
+    size_t body = n - pad, want = body / 4 * 3 + (body % 4 ? body % 4 - 1 : 0);
+    if (n % 4 != 0) {
+        lua_pop(L, 1);
         return s_bad(r, "bad base64");
     }
-    luaL_pushresultsize(&b, len); /* stack: ..., text, bytes */
-    lua_remove(L, -2);
+    unsigned char *o = mb_ddb_value_new_binary(L, want); /* stack: ..., text, binary */
+    if (mb_base64_decode_to((mb_cur){text, n}, o, want, &len) != 0 || len != want) {
+        lua_pop(L, 2);
+        return s_bad(r, "bad base64");
+    }
+    lua_remove(L, -2); /* stack: ..., binary */
     return 0;
 }
 
 static int s_push_number_value(lua_State *L, s_reader *r) {
     mb_cur s;
     int rc = s_plain_string(r, &s, "N must be a string");
-    return rc ? rc : s_push_number(L, s.ptr, s.len, r->err);
+    return rc ? rc : mb_ddb_value_push_n(L, s, r->err);
 }
 
 /* Build the table of the n key/value pairs (or n values when keys is false) above slot, which
@@ -1586,7 +1332,7 @@ static int s_av_set(lua_State *L, s_reader *r, char kind) {
     char t[3] = {kind, 'S', 0};
     lua_pushstring(L, t);
     lua_setfield(L, -2, "type");
-    s_push_mt(L, MB_DDB_SET_MT);
+    s_push_set_mt(L);
     lua_setmetatable(L, -2);
     lua_Integer n = 0;
     do {
@@ -1619,9 +1365,10 @@ static int s_av_bool(lua_State *L, s_reader *r, bool null) {
 }
 
 static int s_av_nested(lua_State *L, s_reader *r, char kind, int depth) {
-    if (depth >= MB_DDB_MAX_DEPTH) {
-        return mb_err_set(r->err, MB_ERR_LIMIT, "ddb: nesting deeper than %d levels",
-                          MB_DDB_MAX_DEPTH);
+    if (depth >= S_MAX_NEST) { /* the writer's bound: what it sends, it reads back */
+        return mb_err_set(r->err, MB_ERR_LIMIT,
+                          "ddb: maps and lists nested deeper than %d levels (%d with the item)",
+                          S_MAX_NEST, MB_DDB_MAX_DEPTH);
     }
     return kind == 'M' ? s_av_map(L, r, depth + 1) : s_av_list(L, r, depth + 1);
 }
@@ -1793,12 +1540,20 @@ static int s_responses_value(lua_State *L, s_reader *r, int depth) {
     return s_eat(r, '}') ? 0 : s_bad(r, "expected ',' or '}'");
 }
 
+/* An item field of the envelope (Item, Attributes...): its attributes nest from level 0 whatever
+ * the envelope's depth, as the writer counts them (reading them at the envelope's depth once made
+ * an item that put accepted too deep for get). */
+static int s_item_value(lua_State *L, s_reader *r, int depth) {
+    (void)depth;
+    return s_av_map(L, r, 0);
+}
+
 static s_parse_fn s_field_parser(mb_cur key, bool escaped) {
     if (escaped) {
         return s_json;
     }
     if (s_is_item_field(key.ptr, key.len)) {
-        return s_av_map;
+        return s_item_value;
     }
     if (s_is_item_list_field(key.ptr, key.len)) {
         return s_item_list_value;
@@ -1851,26 +1606,14 @@ static int s_json_array(lua_State *L, s_reader *r, int depth) {
     return s_eat(r, ']') ? 0 : s_bad(r, "expected ',' or ']'");
 }
 
+/* A plain JSON number of the envelope (Count, CapacityUnits): read by DynamoDB's number rules. */
 static int s_json_number(lua_State *L, s_reader *r) {
     const char *start = r->p;
     while (r->p < r->end && strchr("+-.eE0123456789", *r->p)) {
         r->p++;
     }
-    size_t n = (size_t)(r->p - start);
-    bool is_int;
-    int64_t iv;
-    if (n == 0 || n >= NUMBER_MAX_TEXT || !s_number_syntax(start, n, &is_int)) {
-        return s_bad(r, "bad number");
-    }
-    if (is_int && s_parse_int64(start, n, &iv)) {
-        lua_pushinteger(L, (lua_Integer)iv);
-        return 0;
-    }
-    char text[NUMBER_MAX_TEXT];
-    memcpy(text, start, n);
-    text[n] = '\0';
-    lua_pushnumber(L, strtod(text, NULL));
-    return 0;
+    mb_cur text = {start, (size_t)(r->p - start)};
+    return mb_ddb_value_push_n(L, text, NULL) == 0 ? 0 : s_bad(r, "bad number");
 }
 
 static int s_json(lua_State *L, s_reader *r, int depth) {

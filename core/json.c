@@ -12,6 +12,8 @@
 
 #include <lauxlib.h>
 
+#include "moonbase/base64.h"
+#include "moonbase/ddb_value.h"
 #include "moonbase/lua_api.h"
 #include "moonbase/numfmt.h"
 
@@ -494,6 +496,23 @@ static int s_enc_number(je *e, int idx) {
 
 static int s_enc_value(je *e, int idx, int depth);
 
+/* ctx.db's binary and decimal number values: binary as a base64 string (JSON has no bytes), a
+ * decimal as the JSON number of its exact text (JSON numbers have no precision limit; a client
+ * that reads numbers as doubles rounds it, as it would any 64-bit integer). */
+static int s_enc_ddb_value(je *e, int idx) {
+    mb_cur v;
+    int rc;
+    if (mb_ddb_value_to_binary(e->L, idx, &v)) {
+        rc = mb_buf_append_byte(e->out, '"') || mb_base64_encode(e->out, v) ||
+             mb_buf_append_byte(e->out, '"');
+    } else if (mb_ddb_value_to_number(e->L, idx, &v)) {
+        rc = mb_buf_append(e->out, v.ptr, v.len);
+    } else {
+        return s_efail(e, MB_ERR_INVALID, "userdata");
+    }
+    return rc == 0 ? 0 : s_efail(e, MB_ERR_NOMEM, "out of memory");
+}
+
 /* Array length if the table at idx is an array (keys exactly 1..n, or marked), else -1. */
 static lua_Integer s_array_len(je *e, int idx) {
     lua_State *L = e->L;
@@ -597,7 +616,9 @@ static int s_enc_value(je *e, int idx, int depth) {
         if (lua_touserdata(L, idx) == NULL) {
             return mb_buf_append(e->out, "null", 4) == 0 ? 0 : s_efail(e, MB_ERR_NOMEM, "oom");
         }
-        /* fall through */
+        return s_efail(e, MB_ERR_INVALID, "userdata");
+    case LUA_TUSERDATA:
+        return s_enc_ddb_value(e, idx);
     default:
         return s_efail(e, MB_ERR_INVALID, lua_typename(L, lua_type(L, idx)));
     }

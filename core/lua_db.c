@@ -26,6 +26,7 @@
 #include "moonbase/base64.h"
 #include "moonbase/ddb.h"
 #include "moonbase/ddb_marshal.h"
+#include "moonbase/ddb_value.h"
 #include "moonbase/emf.h"
 #include "moonbase/log.h"
 
@@ -59,6 +60,7 @@ typedef struct db_state {
     mb_buf tmp;              /* cursor JSON, MAC input */
     mb_buf raw;              /* cursor bytes */
     mb_buf b64;              /* cursor text */
+    mb_buf value;            /* a value checked before it becomes a placeholder */
 } db_state;
 
 /* One ctx.db call: what it works on. */
@@ -84,6 +86,7 @@ static int s_state_gc(lua_State *L) {
     mb_buf_cleanup(&st->tmp);
     mb_buf_cleanup(&st->raw);
     mb_buf_cleanup(&st->b64);
+    mb_buf_cleanup(&st->value);
     OPENSSL_cleanse(st->secret, sizeof st->secret);
     return 0;
 }
@@ -491,6 +494,25 @@ static void s_strip_list(lua_State *L) {
 
 /* ---- conditions ---- */
 
+/* A value given for an attribute (set/add/delete/expect) must be one DynamoDB can hold: checked
+ * here, where the attribute's name is known, so the 400 names it rather than the generated
+ * placeholder (":mb_3") the request carries. */
+static void s_check_value(lua_State *L, db_call *c, int name_idx, int value_idx) {
+    mb_buf *b = &c->st->value;
+    mb_buf_reset(b);
+    mb_err err = {0};
+    int rc = mb_ddb_marshal_value(L, value_idx, b, &err);
+    if (rc == MB_ERR_NOMEM) {
+        luaL_error(L, "not enough memory");
+    }
+    if (rc != 0) {
+        mb_err named = {0};
+        const char *m = strncmp(err.msg, "ddb: ", 5) == 0 ? err.msg + 5 : err.msg;
+        mb_err_set(&named, rc, "ddb: attribute \"%.64s\": %s", lua_tostring(L, name_idx), m);
+        s_raise(L, c, rc, &named, NULL);
+    }
+}
+
 /* Append "#mb_N<sep>:mb_N" to b (either part may be left out, index 0), registering the name
  * and the value in the request's maps. */
 static void s_placeholder(lua_State *L, db_call *c, mb_buf *b, int name_idx, int value_idx,
@@ -502,6 +524,9 @@ static void s_placeholder(lua_State *L, db_call *c, mb_buf *b, int name_idx, int
         lua_pushvalue(L, name_idx);
         lua_setfield(L, c->names, ph);
         s_appends(L, b, ph);
+    }
+    if (value_idx && name_idx) {
+        s_check_value(L, c, name_idx, value_idx);
     }
     if (value_idx) {
         snprintf(ph, sizeof ph, VALUE_PREFIX "%d", n);
@@ -1064,12 +1089,49 @@ static int s_set(lua_State *L) {
     return 1;
 }
 
-/* ctx.db.binary(bytes) -> a value stored as DynamoDB binary (B). */
+/* ctx.db.binary(bytes) -> a binary value, stored as DynamoDB binary (B); what ctx.db reads B
+ * back as. Given a binary value, returns it (values are immutable). [-1, +1, m] */
 static int s_binary(lua_State *L) {
+    mb_cur b;
+    if (mb_ddb_value_to_binary(L, 1, &b)) {
+        lua_settop(L, 1);
+        return 1;
+    }
     size_t n;
     const char *s = luaL_checklstring(L, 1, &n);
-    mb_ddb_marshal_open(L);
-    mb_ddb_marshal_push_binary(L, (mb_cur){s, n});
+    mb_ddb_value_push_binary(L, (mb_cur){s, n});
+    return 1;
+}
+
+/* ctx.db.number(text | number | decimal) -> an exact decimal number value, stored as N with
+ * every digit (up to DynamoDB's 38). Text that is not a number DynamoDB can hold (grammar, 38
+ * significant digits, 1E-130..9.99E+125, no NaN/Infinity) is the caller's bad input: a 400,
+ * like any value the database refuses. [-1, +1, v] */
+static int s_number(lua_State *L) {
+    mb_cur t;
+    if (mb_ddb_value_to_number(L, 1, &t)) {
+        lua_settop(L, 1);
+        return 1;
+    }
+    char buf[MB_DDB_NUMBER_MAX_CANONICAL];
+    mb_err err = {0};
+    int rc;
+    if (lua_type(L, 1) == LUA_TNUMBER) {
+        rc = mb_ddb_value_lua_number_text(L, 1, buf, &err);
+        t = (mb_cur){buf, rc < 0 ? 0 : (size_t)rc};
+    } else {
+        size_t n;
+        const char *s = luaL_checklstring(L, 1, &n);
+        rc = 0;
+        t = (mb_cur){s, n};
+    }
+    rc = rc < 0 ? rc : mb_ddb_value_push_number(L, t, &err);
+    if (rc != 0) {
+        char msg[MB_ERR_MSG_MAX + 32];
+        snprintf(msg, sizeof msg, "invalid number: %s",
+                 err.msg + (strncmp(err.msg, "ddb: ", 5) ? 0 : 5));
+        return mb_lua_api_raise_fail(L, 400, "bad_request", msg);
+    }
     return 1;
 }
 
@@ -1127,6 +1189,7 @@ void mb_lua_inject_db_api(lua_State *L) {
         {"batch_write", s_batch_write},
         {"set", s_set},
         {"binary", s_binary},
+        {"number", s_number},
         {"is_conflict", s_is_conflict},
         {NULL, NULL},
     };

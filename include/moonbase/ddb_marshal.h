@@ -1,27 +1,33 @@
 /* moonbase/ddb_marshal.h - Lua values <-> DynamoDB AttributeValue JSON, both ways, in C.
  *
- * Mapping (Lua -> DynamoDB, and back):
+ * Mapping (Lua -> DynamoDB, and back); docs/handlers.md has the handler's view of it:
  *   string            <-> S   (any bytes that are valid UTF-8, embedded NULs included; a string
  *                              that is not UTF-8 is refused: store it as binary)
  *   integer           <-> N   exact to 64 bits ("9223372036854775807")
- *   float             <-> N   shortest of %.15g/%.16g/%.17g that round-trips; NaN/inf refused
- *                              (an integral float such as 2.0 is sent as "2" and comes back
- *                              as the integer 2: DynamoDB keeps no integer/float distinction)
+ *   float             <-> N   shortest decimal that reads back as the same double, written in
+ *                              DynamoDB's canonical form (moonbase/ddb_value.h); NaN, infinities
+ *                              and magnitudes outside 1E-130..9.99E+125 refused (an integral float
+ *                              such as 2.0 is sent as "2" and comes back as the integer 2:
+ *                              DynamoDB keeps no integer/float distinction)
+ *   decimal number value (mb_ddb_value_push_number) <-> N   exact, up to 38 digits
  *   N on the way back:  an integer when it has no fraction/exponent and fits int64; a float when
  *                       the double's shortest form has the same decimal value as the text;
- *                       otherwise the Lua STRING of the number (never silently rounded).
- *   mb_ddb_marshal_push_binary() value -> B (base64); B comes back as a plain Lua string
+ *                       otherwise a decimal number value (never silently rounded).
+ *   binary value (mb_ddb_value_push_binary) <-> B (base64); B comes back as a binary value
  *   boolean           <-> BOOL
  *   NULL lightuserdata <-> NULL (cjson.null is that value)
  *   table, keys 1..n  <-> L   (also an empty table with the "moonbase.array_mt" metatable)
  *   table, string keys <-> M  (an empty table without that metatable is an empty M)
  *   set (mb_ddb_marshal_push_set) <-> SS / NS / BS (sets come back as set tables)
- * Nesting of M/L is bounded at MB_DDB_MAX_DEPTH levels both ways; deeper input is MB_ERR_LIMIT.
+ * Nesting: DynamoDB's MB_DDB_MAX_DEPTH levels counting the item, so an attribute value holds at
+ * most MB_DDB_MAX_DEPTH - 1 levels of M/L; both directions check the same bound (a standalone
+ * value counts like an attribute), and deeper input is MB_ERR_LIMIT. An error in an item's
+ * attribute names the attribute ("ddb: attribute \"doc\": ...").
  *
- * Sets and binary values are Lua tables with a registry metatable:
+ * Sets are Lua tables with a registry metatable (protected: getmetatable gives false):
  *   set:    { type = "SS"|"NS"|"BS", m1, m2, ... }   metatable registry["moonbase.set"]
- *   binary: { value = "<bytes>" }                       metatable registry["moonbase.binary"]
- * NS members are integers, floats or numeric strings (big numbers); BS members are strings.
+ * NS members are integers, floats, decimal number values or numeric strings (sent canonical);
+ * BS members are binary values or strings; they come back as decimals/numbers and binaries.
  *
  * Why a C reader for unmarshalling (and not lua-cjson + a conversion pass): the reader builds
  * the final Lua values in one pass straight from the response bytes (no intermediate tables of
@@ -48,23 +54,25 @@
 #include <lua.h>
 
 #include "moonbase/buf.h"
+#include "moonbase/ddb_value.h"
 #include "moonbase/err.h"
 
-/* DynamoDB allows 32 levels of nested M/L. */
+/* DynamoDB allows 32 levels of nesting counting the item itself (31 M/L inside an attribute;
+ * AWS answers "Nesting Levels have exceeded supported limits" past that). */
 #define MB_DDB_MAX_DEPTH 32
 /* Bound on the nesting of the plain-JSON envelope of requests and responses. */
 #define MB_DDB_MAX_ENVELOPE_DEPTH 16
 
 #define MB_DDB_SET_MT "moonbase.set"
-#define MB_DDB_BINARY_MT "moonbase.binary"
 /* The shared "this empty table is an array" metatable, registered by the Lua host. */
 #define MB_DDB_ARRAY_MT "moonbase.array_mt"
 
 /* ---- Lua -> JSON ---- */
 
 /* Append the AttributeValue JSON of the Lua value at idx ({"S":"..."}, {"M":{...}}...) to out.
- * Returns 0; MB_ERR_INVALID for a value DynamoDB cannot hold (function, NaN, non-UTF-8 string,
- * mixed-key table, malformed set), MB_ERR_LIMIT past MB_DDB_MAX_DEPTH, MB_ERR_NOMEM. On error
+ * Returns 0; MB_ERR_INVALID for a value DynamoDB cannot hold (function, NaN, a float out of
+ * range, non-UTF-8 string, mixed-key table, malformed set), MB_ERR_LIMIT past the nesting bound,
+ * MB_ERR_NOMEM. On error
  * out may hold a partial write: reset it. */
 int mb_ddb_marshal_value(lua_State *L, int idx, mb_buf *out, mb_err *err);
 /* Append an item / key / ExpressionAttributeValues map: {"name": AttributeValue, ...} from a
@@ -85,21 +93,22 @@ int mb_ddb_marshal_json_string(mb_buf *out, mb_cur s, mb_err *err);
 /* ---- constructors ([-0, +1, m]) ---- */
 
 /* Push a new set built from the sequence table at members_idx. type is "SS", "NS", "BS", or
- * NULL to infer it (all strings: SS; all numbers: NS). Duplicates are dropped (DynamoDB refuses
- * them); members keep their first-seen order. Returns 0 with the set on the stack; on error
- * (MB_ERR_INVALID: empty, wrong member type, NS string that is not a number, unknown type)
- * nothing is pushed. */
+ * NULL to infer it from the first member (string: SS; number or decimal: NS; binary: BS).
+ * Duplicates are dropped (DynamoDB refuses them; NS members compare by value, so 1 and "1.0" are
+ * one); members keep their first-seen order. Returns 0 with the set on the stack; on error
+ * (MB_ERR_INVALID: empty, wrong member type, NS member that is not a valid DynamoDB number,
+ * unknown type) nothing is pushed. */
 int mb_ddb_marshal_push_set(lua_State *L, int members_idx, const char *type, mb_err *err);
-/* Push a binary value wrapping a copy of bytes (marshalled as B). */
-void mb_ddb_marshal_push_binary(lua_State *L, mb_cur bytes);
-/* Register the set and binary metatables (idempotent; unmarshal also creates them lazily). */
+/* Register the set, binary and number metatables (idempotent; unmarshal also creates them
+ * lazily). */
 void mb_ddb_marshal_open(lua_State *L);
 
 /* ---- JSON -> Lua ([-0, +1, m] on success, [-0, +0, m] on error) ---- */
 
 /* Parse one AttributeValue ({"S":"x"}) and push the Lua value. Returns 0; MB_ERR_INVALID for
- * malformed JSON, an unknown or missing type tag, two tags, a wrong value type, bad base64, a bad
- * number, invalid UTF-8 or trailing bytes; MB_ERR_LIMIT past MB_DDB_MAX_DEPTH. */
+ * malformed JSON, an unknown or missing type tag, two tags, a wrong value type, bad base64, a
+ * number DynamoDB cannot hold, invalid UTF-8 or trailing bytes; MB_ERR_LIMIT past the nesting
+ * bound. */
 int mb_ddb_marshal_unmarshal_value(lua_State *L, mb_cur json, mb_err *err);
 /* Parse an item map {"name": AttributeValue, ...} and push a table. Same errors. */
 int mb_ddb_marshal_unmarshal_item(lua_State *L, mb_cur json, mb_err *err);

@@ -31,8 +31,10 @@ int mb_json_decode(lua_State *L, mb_cur text, int max_depth, mb_err *err);
 
 /* Append the JSON encoding of the value at `idx` to out. Tables with keys exactly 1..n (or marked
  * with MB_LUA_ARRAY_MT) are arrays, other tables objects with string keys; an empty unmarked
- * table is {}. Functions, userdata (except null), NaN/Infinity, mixed or sparse keys and cycles
- * (depth) are errors: MB_ERR_INVALID with a message naming the problem. [-0, +0, m] */
+ * table is {}. ctx.db's binary values are base64 strings and its decimal numbers exact JSON
+ * numbers (moonbase/ddb_value.h). Functions, other userdata (except null), NaN/Infinity, mixed or
+ * sparse keys and cycles (depth) are errors: MB_ERR_INVALID with a message naming the problem.
+ * [-0, +0, m] */
 int mb_json_encode(lua_State *L, int idx, mb_buf *out, mb_err *err);
 
 /* Append `s` as a JSON string literal (quotes included), escaping control characters and

@@ -68,6 +68,9 @@ static bool fz_lua_equal_at(lua_State *L, int a, int b, int depth) {
     if (lua_type(L, a) != lua_type(L, b)) {
         return false;
     }
+    if (lua_type(L, a) == LUA_TUSERDATA) { /* binary and decimal values compare by __eq */
+        return lua_compare(L, a, b, LUA_OPEQ);
+    }
     if (lua_type(L, a) != LUA_TTABLE) {
         return lua_rawequal(L, a, b);
     }

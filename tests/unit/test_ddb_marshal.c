@@ -19,7 +19,7 @@
 
 /* Test-only bindings so cases read as Lua: marshal(v [, "item"|"request"]) -> json | nil, msg;
  * unmarshal(json [, "item"|"response"]) -> value | nil, msg, status; set(t [, type]);
- * binary(s). */
+ * binary(s); number(text) -> decimal | nil, msg; kind(v) -> "binary" | "decimal" | type(v). */
 static int l_marshal(lua_State *L) {
     const char *mode = luaL_optstring(L, 2, "value");
     mb_buf b = {0};
@@ -79,7 +79,27 @@ static int l_set(lua_State *L) {
 static int l_binary(lua_State *L) {
     size_t n;
     const char *s = luaL_checklstring(L, 1, &n);
-    mb_ddb_marshal_push_binary(L, (mb_cur){s, n});
+    mb_ddb_value_push_binary(L, (mb_cur){s, n});
+    return 1;
+}
+
+static int l_number(lua_State *L) {
+    size_t n;
+    const char *s = luaL_checklstring(L, 1, &n);
+    mb_err err = {0};
+    if (mb_ddb_value_push_number(L, (mb_cur){s, n}, &err) != 0) {
+        lua_pushnil(L);
+        lua_pushstring(L, err.msg);
+        return 2;
+    }
+    return 1;
+}
+
+static int l_kind(lua_State *L) {
+    mb_cur v;
+    lua_pushstring(L, mb_ddb_value_to_binary(L, 1, &v)   ? "binary"
+                      : mb_ddb_value_to_number(L, 1, &v) ? "decimal"
+                                                         : luaL_typename(L, 1));
     return 1;
 }
 
@@ -113,6 +133,8 @@ static int setup(void **state) {
     lua_register(L, "unmarshal", l_unmarshal);
     lua_register(L, "set", l_set);
     lua_register(L, "binary", l_binary);
+    lua_register(L, "number", l_number);
+    lua_register(L, "kind", l_kind);
     lua_pushlightuserdata(L, NULL);
     lua_setglobal(L, "marshal_null");
     lua_pushinteger(L, MB_ERR_INVALID);
@@ -155,7 +177,15 @@ static void test_ddb_marshal_exact_json_for_scalars(void **state) {
         "check(marshal(0.1) == '{\"N\":\"0.1\"}', marshal(0.1))\n"
         "check(marshal(1/3) == '{\"N\":\"0.3333333333333333\"}', marshal(1/3))\n"
         "check(marshal(-0.0) == '{\"N\":\"0\"}')\n"
-        "check(marshal(1e300) == '{\"N\":\"1e+300\"}')\n"
+        /* floats are written in DynamoDB's canonical form, and must be in its range */
+        "check(marshal(1e20) == '{\"N\":\"100000000000000000000\"}', marshal(1e20))\n"
+        "check(marshal(-1.5e-7) == '{\"N\":\"-0.00000015\"}', marshal(-1.5e-7))\n"
+        "check(marshal(1e125) == '{\"N\":\"1' .. string.rep('0', 125) .. '\"}')\n"
+        "check(marshal(1e-130) == '{\"N\":\"0.' .. string.rep('0', 129) .. '1\"}')\n"
+        "check(marshal(1e126) == nil and marshal(1e300) == nil and marshal(5e-324) == nil)\n"
+        "check(marshal(number('12345678901234567890')) == '{\"N\":\"12345678901234567890\"}')\n"
+        "check(marshal(number('-001.2500e2')) == '{\"N\":\"-125\"}')\n"
+        "check(marshal(binary('')) == '{\"B\":\"\"}')\n"
         "check(marshal(true) == '{\"BOOL\":true}' and marshal(false) == '{\"BOOL\":false}')\n"
         "check(marshal(null) == '{\"NULL\":true}')\n"
         "check(marshal(binary('\\0\\255ab')) == '{\"B\":\"AP9hYg==\"}', "
@@ -173,6 +203,10 @@ static void test_ddb_marshal_exact_json_for_scalars(void **state) {
         "check(marshal(set({3, 1.5, '12345678901234567890123'})) =="
         "  '{\"NS\":[\"3\",\"1.5\",\"12345678901234567890123\"]}')\n"
         "check(marshal(set({'\\0\\1'}, 'BS')) == '{\"BS\":[\"AAE=\"]}')\n"
+        "check(marshal(set({binary('\\0\\1'), binary('')})) == '{\"BS\":[\"AAE=\",\"\"]}')\n"
+        /* NS members are sent canonical and compare by value: 1, '1.0' and number('1') are one */
+        "check(marshal(set({1, '1.0', number('1'), 2.5, '0.1e1', number('3')})) =="
+        "  '{\"NS\":[\"1\",\"2.5\",\"3\"]}', marshal(set({1, '1.0', number('1'), 2.5, '3'})))\n"
         "check(marshal({a = 1}, 'item') == '{\"a\":{\"N\":\"1\"}}')\n");
 }
 
@@ -181,7 +215,7 @@ static void test_ddb_marshal_round_trips_every_type(void **state) {
         state,
         "roundtrip('') roundtrip('with\\0nul\\0') roundtrip('\\u{10FFFF}\\u{2028}\\127')\n"
         "roundtrip(0) roundtrip(-1) roundtrip(math.maxinteger) roundtrip(math.mininteger)\n"
-        "roundtrip(0.1) roundtrip(-2.5) roundtrip(1e300) roundtrip(5e-324)\n"
+        "roundtrip(0.1) roundtrip(-2.5) roundtrip(1e125) roundtrip(1e-130) roundtrip(-9.5e-100)\n"
         /* an integral float is sent as integer text: it comes back an integer */
         "check(math.type(unmarshal(marshal(2^53 + 0.0))) == 'integer' and unmarshal(marshal(2.0)) "
         "== 2)\n"
@@ -195,10 +229,16 @@ static void test_ddb_marshal_round_trips_every_type(void **state) {
         "  ss = set({'a', 'b'}), ns = set({1, 2})}\n"
         "local j = assert(marshal(item, 'item'))\n"
         "check(eq(item, assert(unmarshal(j, 'item'))), j)\n"
-        /* B comes back as a plain string */
-        "check(unmarshal(marshal(binary('\\0\\255'))) == '\\0\\255')\n"
+        /* B comes back as a binary value, BS members too */
+        "roundtrip(binary('\\0\\255')) roundtrip(binary(''))\n"
+        "check(kind(unmarshal(marshal(binary('\\0\\255')))) == 'binary')\n"
         "local bs = unmarshal('{\"BS\":[\"AAE=\",\"/w==\"]}')\n"
-        "check(getmetatable(bs) and bs.type == 'BS' and bs[1] == '\\0\\1' and bs[2] == '\\255')\n");
+        "check(getmetatable(bs) == false and bs.type == 'BS' and bs[1] == binary('\\0\\1'))\n"
+        "check(kind(bs[2]) == 'binary' and bs[2] == binary('\\255') and bs[2] ~= '\\255')\n"
+        "roundtrip(set({binary('a'), binary('\\0')})) "
+        "roundtrip(number('12345678901234567890123'))\n"
+        "roundtrip({b = binary('\\1\\2'), n = number('0.1000000000000000000001'), l = "
+        "{binary('')}})\n");
 }
 
 static void test_ddb_marshal_numbers_never_silently_rounded(void **state) {
@@ -208,15 +248,22 @@ static void test_ddb_marshal_numbers_never_silently_rounded(void **state) {
         "check(math.type(n('42')) == 'integer' and n('42') == 42)\n"
         "check(n('-9223372036854775808') == math.mininteger)\n"
         "check(n('9223372036854775807') == math.maxinteger)\n"
-        "check(n('9223372036854775808') == '9223372036854775808', 'beyond int64 stays a string')\n"
-        "check(n('12345678901234567890123456789012345678') == "
-        "'12345678901234567890123456789012345678')\n"
+        "local function dec(v, text) return kind(v) == 'decimal' and tostring(v) == text end\n"
+        "check(dec(n('9223372036854775808'), '9223372036854775808'), 'beyond int64: a decimal')\n"
+        "check(dec(n('12345678901234567890123456789012345678'),"
+        "  '12345678901234567890123456789012345678'))\n"
+        "check(dec(n('-12345678901234567890123456789012345678e88'),"
+        "  '-12345678901234567890123456789012345678' .. string.rep('0', 88)), 'canonical')\n"
+        "check(n('100000000000000000000') == 1e20, 'a double that holds it exactly')\n"
         "check(math.type(n('1.5')) == 'float' and n('1.5') == 1.5)\n"
         "check(n('0.1') == 0.1 and n('1.10') == 1.1 and n('1E+2') == 100.0 and n('-0.0') == 0)\n"
         "check(n('1.5e-7') == 1.5e-7)\n"
-        "check(n('0.10000000000000000001') == '0.10000000000000000001', 'rounding refused')\n"
-        "check(n('3.141592653589793238') == '3.141592653589793238')\n"
-        "check(n('1e400') == '1e400', 'overflow stays a string')\n"
+        "check(dec(n('0.10000000000000000001'), '0.10000000000000000001'), 'rounding refused')\n"
+        "check(dec(n('3.141592653589793238'), '3.141592653589793238'))\n"
+        /* what DynamoDB cannot hold is not a number it sent: refused */
+        "for _, bad in ipairs({'1e400', '1E126', '1E-131', "
+        "'123456789012345678901234567890123456789'}) do\n"
+        "  local v, msg, st = n(bad); check(v == nil and st == INVALID, 'accepted N', bad) end\n"
         "for _, bad in ipairs({'', '-', '1.', '.5', '1e', '1e+', 'abc', '--1', '+1', '1 ', '0x10',"
         "  'NaN', 'Infinity', '1.2.3'}) do\n"
         "  local v, msg, st = n(bad); check(v == nil and st == INVALID, 'accepted N', bad) end\n"
@@ -237,10 +284,8 @@ static void test_ddb_marshal_rejects_unstorable_lua_values(void **state) {
         "bad(print) bad(coroutine.create(print)) bad(io.stdout) bad(nil)\n"
         "bad('\\255') bad('\\192\\128') bad('\\237\\160\\128') bad('\\244\\144\\128\\128')\n"
         "bad({1, 2, nil, 4}) bad({1, x = 2}) bad({[1.5] = 1}) bad({[true] = 1}) bad({[0] = 1})\n"
-        "bad({x = print}) bad(setmetatable({}, getmetatable(set({'a'}))))\n"
-        "local d = 'x' for i = 1, 32 do d = {d} end\n"
-        "check(marshal(d), 'depth 32 is allowed')\n"
-        "bad({d}, LIMIT)\n"
+        "bad({x = print}) check(getmetatable(set({'a'})) == false, 'the set metatable is "
+        "protected')\n"
         "local m = {} local cur = m for i = 1, 40 do cur.k = {} cur = cur.k end bad(m, LIMIT)\n"
         "check(marshal(1, 'item') == nil and marshal({1}, 'item') == nil)\n");
 }
@@ -259,8 +304,9 @@ static void test_ddb_marshal_unmarshal_rejects_malformed(void **state) {
         "refused('{\"M\":{\"a\\\\\\0\":{\"S\":\"x\"}}}', nil, INVALID)\n"
         "for _, b in ipairs({'A', 'AA=', 'A===', 'AB==', 'AAB=', '@@@@', 'AA==AA=='}) do\n"
         "  refused('{\"B\":\"' .. b .. '\"}', nil, INVALID) end\n"
-        "check(unmarshal('{\"B\":\"AA\\\\u003d=\"}') == '\\0', 'escaped base64')\n"
-        "check(unmarshal('{\"B\":\"\"}') == '' and unmarshal('{\"B\":\"AA==\"}') == '\\0')\n"
+        "check(unmarshal('{\"B\":\"AA\\\\u003d=\"}') == binary('\\0'), 'escaped base64')\n"
+        "check(unmarshal('{\"B\":\"\"}') == binary('') and unmarshal('{\"B\":\"AA==\"}') == "
+        "binary('\\0'))\n"
         "refused('{\"S\":\"a\"') refused('{\"S\":\"a') refused('{\"S\":\"a\"}x')\n"
         "refused('{\"S\":\"\\1\"}') refused('{\"S\":\"\\255\"}') refused('{\"S\":\"\\\\x\"}')\n"
         "refused('{\"S\":\"\\\\ud800\"}') refused('{\"S\":\"\\\\udc00\"}')\n"
@@ -269,8 +315,8 @@ static void test_ddb_marshal_unmarshal_rejects_malformed(void **state) {
         "'\\0\\u{1F600}/\\n')\n"
         "check(unmarshal(' { \"S\" : \"a\" } ') == 'a')\n"
         "refused('{\"M\":{\"a\":{\"S\":\"x\"},}}') refused('[{\"S\":\"x\"}]') refused('\"S\"')\n"
-        "local deep = '{\"S\":\"x\"}' for i = 1, 32 do deep = '{\"L\":[' .. deep .. ']}' end\n"
-        "check(unmarshal(deep), 'depth 32 accepted')\n"
+        "local deep = '{\"S\":\"x\"}' for i = 1, 31 do deep = '{\"L\":[' .. deep .. ']}' end\n"
+        "check(unmarshal(deep), '31 levels accepted')\n"
         "refused('{\"L\":[' .. deep .. ']}', nil, LIMIT)\n"
         "local huge = string.rep('{\"L\":[', 100000)\n"
         "refused(huge, nil, LIMIT) refused(string.rep('[', 100000), 'response', LIMIT)\n"
@@ -315,6 +361,144 @@ static void test_ddb_marshal_request_and_response_envelopes(void **state) {
         "refused('{\"Item\":{\"a\":{\"Q\":1}}}', 'response', INVALID)\n"
         "refused('{\"Items\":{}}', 'response', INVALID) refused('{\"a\":01x}', 'response')\n"
         "refused('{\"a\":tru}', 'response') refused('{\"a\" 1}', 'response')\n");
+}
+
+/* Binary values both ways: every byte value, the empty value, B and BS read back as the same kind
+ * of value binary() makes (so writing them back sends B/BS again, byte for byte), and the byte
+ * operations handlers use. */
+static void test_ddb_marshal_binary_values_round_trip(void **state) {
+    run_lua(
+        state,
+        "local all = {} for i = 0, 255 do all[#all + 1] = string.char(i) end\n"
+        "all = table.concat(all)\n"
+        "local b = binary(all)\n"
+        "check(#b == 256 and b:bytes() == all and tostring(b) == all, 'bytes')\n"
+        "local j = assert(marshal(b))\n"
+        "local back = assert(unmarshal(j))\n"
+        "check(kind(back) == 'binary' and back == b and back:bytes() == all, 'Lua -> B -> Lua')\n"
+        "check(marshal(back) == j, 'B -> Lua -> B: the same bytes on the wire')\n"
+        "for i = 0, 255 do local one = binary(string.char(i))\n"
+        "  local w = assert(marshal(one)); local r = assert(unmarshal(w))\n"
+        "  check(r == one and #r == 1 and r:byte(1) == i and marshal(r) == w, 'byte', i) end\n"
+        /* the empty binary: B "" both ways, and an empty BS member */
+        "local e = assert(unmarshal('{\"B\":\"\"}'))\n"
+        "check(kind(e) == 'binary' and #e == 0 and e == binary('') and marshal(e) == "
+        "'{\"B\":\"\"}')\n"
+        "check(unmarshal('{\"B\":\"AA\\\\u003d=\"}') == binary('\\0'), 'escaped base64')\n"
+        "local bs = assert(unmarshal('{\"BS\":[\"\",\"AP8=\"]}'))\n"
+        "check(kind(bs[1]) == 'binary' and #bs[1] == 0 and bs[2] == binary('\\0\\255'))\n"
+        "check(marshal(bs) == '{\"BS\":[\"\",\"AP8=\"]}', marshal(bs))\n"
+        /* as bytes: string.sub/byte rules, DynamoDB's unsigned order, concatenation */
+        "local x = binary('\\0abc\\255')\n"
+        "check(x:sub(2, 3) == 'ab' and x:sub(-1) == '\\255' and x:sub(4, 2) == '' and x:sub(0) == "
+        "x:bytes())\n"
+        "check(select('#', x:byte(1, -1)) == 5 and select(5, x:byte(1, -1)) == 255 and x:byte(9) "
+        "== "
+        "nil)\n"
+        "check(binary('a') < binary('b') and binary('a') < binary('ab') and binary('\\127') < "
+        "binary('\\128'))\n"
+        "check(binary('') <= binary('') and not (binary('b') <= binary('a')))\n"
+        "check(binary('x') ~= 'x' and binary('x') ~= number('1'), 'a binary equals only a "
+        "binary')\n"
+        "check(('<' .. binary('\\1') .. '>') == '<\\1>' and binary('a') .. binary('b') == 'ab')\n"
+        "check(getmetatable(x) == false, 'protected metatable')\n"
+        "check(not pcall(function() return x < 'a' end), 'binary < string is an error')\n");
+}
+
+/* Decimal numbers: DynamoDB's rules (38 digits, 1E-130..9.99E+125, grammar), the canonical form
+ * DynamoDB sends back, N read back beyond int64/double as a decimal that writes the same N, and
+ * decimals in items, keys, expression values and sets. */
+static void test_ddb_marshal_decimal_numbers_exact(void **state) {
+    run_lua(
+        state,
+        "local function text(v) return kind(v) == 'decimal' and tostring(v) end\n"
+        "local nines = string.rep('9', 38)\n"
+        "local cases = {\n"
+        "  {'12345678901234567890', '12345678901234567890'}, {'-0', '0'}, {'0.000', '0'},\n"
+        "  {'1.50', '1.5'}, {'1e3', '1000'}, {'00012', '12'}, {'-1.0e-5', '-0.00001'},\n"
+        "  {'1E-130', '0.' .. string.rep('0', 129) .. '1'},\n"
+        "  {'-1E-130', '-0.' .. string.rep('0', 129) .. '1'},\n"
+        "  {'9.' .. string.rep('9', 37) .. 'E+125', nines .. string.rep('0', 88)},\n"
+        "  {nines, nines}, {'0.' .. nines, '0.' .. nines}, {'123.456e-2', '1.23456'},\n"
+        "}\n"
+        "for _, c in ipairs(cases) do local v, msg = number(c[1])\n"
+        "  check(text(v) == c[2], c[1], tostring(v), msg) end\n"
+        "for _, bad in ipairs({'', '-', '1.', '.5', '+1', '1e', 'NaN', 'Infinity', '-Infinity',\n"
+        "  'inf', '0x10', ' 1', '1 ', '1e126', '1E-131', nines .. '9', '1' .. string.rep('0', "
+        "300),\n"
+        "  '9.' .. string.rep('9', 38) .. 'E+125'}) do\n"
+        "  local v, msg = number(bad); check(v == nil and msg, 'accepted', bad) end\n"
+        "local _, msg = number(nines .. '1'); check(msg:find('38 significant digits'), msg)\n"
+        "_, msg = number('1e126'); check(msg:find('range'), msg)\n"
+        /* both directions, and the wire text stays the same */
+        "for _, t in ipairs({'12345678901234567890', '-' .. nines, '0.1000000000000000000001',\n"
+        "  nines .. string.rep('0', 88), '0.' .. string.rep('0', 129) .. '1234567890123456789'}) "
+        "do\n"
+        "  local w = '{\"N\":\"' .. t .. '\"}'\n"
+        "  local v = assert(unmarshal(w)); check(text(v) == t, 'read back as a decimal', t)\n"
+        "  check(marshal(v) == w, 'written back the same', marshal(v), w)\n"
+        "  check(marshal(number(t)) == w) end\n"
+        /* comparisons: exact, with decimals and Lua numbers; concatenation; equality */
+        "local big = number('12345678901234567890')\n"
+        "check(big == number('1234567890123456789e1') and big ~= number('12345678901234567891'))\n"
+        "check(big > math.maxinteger and big < 1.3e19 and big >= number('12345678901234567890'))\n"
+        "check(number('-0.5') < 0 and number('0.1') == number('0.10') and number('2') <= 2)\n"
+        "check(number('0.1') > 0.1 == false and number('0.1') < 0.1 == false, '0.1 as stored')\n"
+        "check(big < math.huge and big > -math.huge and not (big < 0/0) and not (big >= 0/0))\n"
+        "check('n=' .. big == 'n=12345678901234567890' and number('5') ~= 5)\n"
+        "check(getmetatable(big) == false and not pcall(function() return big < 'x' end))\n"
+        /* in an item, a key, expression values, a set */
+        "local item = {n = big, l = {number('1e-100')}, m = {d = number('-7.25')}}\n"
+        "local j = assert(marshal(item, 'item'))\n"
+        "check(eq(assert(unmarshal(j, 'item')), {n = big, l = {1e-100}, m = {d = -7.25}}), j)\n"
+        "local r = assert(marshal({Key = {PK = 'p', SK = big}, ExpressionAttributeValues =\n"
+        "  {[':v'] = number('0.123456789012345678901234567891')}}, 'request'))\n"
+        "check(r:find('\"SK\":{\"N\":\"12345678901234567890\"}', 1, true), r)\n"
+        "check(r:find('\":v\":{\"N\":\"0.123456789012345678901234567891\"}', 1, true), r)\n"
+        "local ns = assert(set({big, 1, '12345678901234567890', number('1.0')}))\n"
+        "check(#ns == 2 and ns.type == 'NS', 'deduplicated by value')\n"
+        "check(marshal(ns) == '{\"NS\":[\"12345678901234567890\",\"1\"]}', marshal(ns))\n"
+        "local back = assert(unmarshal(marshal(ns)))\n"
+        "check(text(back[1]) == '12345678901234567890' and back[2] == 1 and marshal(back) == "
+        "marshal(ns))\n"
+        "check(set({'1e126'}, 'NS') == nil and set({nines .. '1'}, 'NS') == nil)\n");
+}
+
+/* One nesting bound both ways: 31 levels of M/L in an attribute (32 with the item, DynamoDB's
+ * count) are written and read; 32 are refused before sending, naming the attribute, and refused
+ * when read, also inside a response envelope (once read one level short of what was written). */
+static void test_ddb_marshal_depth_limit_both_ways(void **state) {
+    run_lua(
+        state,
+        "local function nest(n, leaf, map) local v = leaf\n"
+        "  for i = 1, n do if map then v = {k = v} else v = {v} end end return v end\n"
+        "for _, map in ipairs({true, false}) do\n"
+        "  local ok = {doc = nest(31, 'x', map)}\n"
+        "  local j = assert(marshal(ok, 'item'))\n"
+        "  check(eq(assert(unmarshal(j, 'item')), ok), 'read back at the limit')\n"
+        "  local r = assert(unmarshal('{\"Item\":' .. j .. ',\"Attributes\":' .. j .. '}', "
+        "'response'))\n"
+        "  check(eq(r.Item, ok) and eq(r.Attributes, ok), 'and inside a response')\n"
+        "  local q = assert(unmarshal('{\"Items\":[' .. j .. '],\"Responses\":{\"t\":[' .. j .. "
+        "']},'\n"
+        "    .. '\"UnprocessedItems\":{\"t\":[{\"PutRequest\":{\"Item\":' .. j .. '}}]}}', "
+        "'response'))\n"
+        "  check(eq(q.Items[1], ok) and eq(q.Responses.t[1], ok) and\n"
+        "    eq(q.UnprocessedItems.t[1].PutRequest.Item, ok))\n"
+        "  check(marshal({Item = ok}, 'request'), 'a request at the limit')\n"
+        "  local v, msg, st = marshal({a = 1, doc = nest(32, 'x', map)}, 'item')\n"
+        "  check(v == nil and st == LIMIT and msg:find('attribute \"doc\"', 1, true), msg)\n"
+        "  v, msg, st = marshal({Item = {deep = nest(32, 'x', map)}}, 'request')\n"
+        "  check(v == nil and st == LIMIT and msg:find('\"deep\"', 1, true), msg)\n"
+        "  check(select(3, marshal(nest(32, 'x', map))) == LIMIT, 'a value counts like an "
+        "attribute')\n"
+        "  check(marshal(nest(31, 'x', map)), 'a value at the limit')\n"
+        "  local past = '{\"doc\":{\"L\":[' .. assert(marshal(nest(31, 'x', map))) .. ']}}'\n"
+        "  refused(past, 'item', LIMIT) refused('{\"Item\":' .. past .. '}', 'response', LIMIT)\n"
+        "end\n"
+        /* any refused attribute is named, not only a deep one */
+        "local _, msg = marshal({ok = 1, price = 0/0}, 'item')\n"
+        "check(msg:find('attribute \"price\"', 1, true) and msg:find('NaN'), msg)\n");
 }
 
 /* The reader's name cache: thousands of names (so slots collide), of every length around the
@@ -364,19 +548,34 @@ static void s_ref_double(double d, char *buf, size_t size) {
     }
 }
 
+static void s_norm(const char *t, char *o, size_t size);
+
+/* The float's N text must have the decimal value of the reference's shortest form, written
+ * without exponent (DynamoDB's canonical form), or be refused when outside DynamoDB's range. */
 static void s_check_double(lua_State *L, double d) {
-    char want[64], got[64];
+    char want[64], wnorm[200], gnorm[200];
     s_ref_double(d, want, sizeof want);
+    s_norm(want, wnorm, sizeof wnorm);
+    const char *at = strchr(wnorm, '@');
+    long exp = strtol(at + 1, NULL, 10);
+    bool in_range = d == 0 || (exp >= -129 && exp <= 126);
     mb_buf b = {0};
     mb_err err = {0};
     lua_pushnumber(L, d);
-    assert_int_equal(mb_ddb_marshal_value(L, -1, &b, &err), 0);
+    int rc = mb_ddb_marshal_value(L, -1, &b, &err);
     lua_pop(L, 1);
-    snprintf(got, sizeof got, "%s", b.ptr);
-    char expect[80];
-    snprintf(expect, sizeof expect, "{\"N\":\"%s\"}", want);
-    if (strcmp(got, expect) != 0) {
-        print_error("%.17g: got %s want %s\n", d, got, expect);
+    if (!in_range) {
+        assert_int_equal(rc, MB_ERR_INVALID);
+        mb_buf_cleanup(&b);
+        return;
+    }
+    assert_int_equal(rc, 0);
+    assert_true(b.len > 8 && memcmp(b.ptr, "{\"N\":\"", 6) == 0);
+    char got[200];
+    snprintf(got, sizeof got, "%.*s", (int)(b.len - 8), b.ptr + 6);
+    s_norm(got, gnorm, sizeof gnorm);
+    if (strcmp(gnorm, wnorm) != 0 || strpbrk(got, "eE+")) {
+        print_error("%.17g: got %s want the value of %s\n", d, got, want);
         fail();
     }
     mb_buf_cleanup(&b);
@@ -408,7 +607,7 @@ static void test_ddb_marshal_float_text_matches_printf(void **state) {
 /* The decimal value of a number text as "-digits@exponent" (0.DIGITS x 10^exponent, zeros
  * trimmed), so texts compare by value: "1.50" and "15e-1" both give "15@1". */
 static void s_norm(const char *t, char *o, size_t size) {
-    char digits[128];
+    char digits[200];
     int nd = 0, point = 0;
     bool neg = *t == '-', seen_point = false;
     t += neg;
@@ -454,9 +653,14 @@ static void test_ddb_marshal_float_parse_matches_strtod(void **state) {
             assert_true(!lua_isinteger(L, -1));
             double d = lua_tonumber(L, -1);
             assert_memory_equal(&d, &want, sizeof d);
-        } else {
-            assert_int_equal(lua_type(L, -1), LUA_TSTRING);
-            assert_string_equal(lua_tostring(L, -1), text);
+        } else { /* a decimal value with the text's value, in canonical form */
+            mb_cur t;
+            assert_true(mb_ddb_value_to_number(L, -1, &t));
+            char canon[200];
+            snprintf(canon, sizeof canon, "%.*s", (int)t.len, t.ptr);
+            s_norm(canon, b, sizeof b);
+            assert_string_equal(a, b);
+            assert_null(strpbrk(canon, "eE+"));
         }
         lua_pop(L, 1);
     }
@@ -636,6 +840,9 @@ int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_ddb_marshal_exact_json_for_scalars, setup, teardown),
         cmocka_unit_test_setup_teardown(test_ddb_marshal_round_trips_every_type, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_ddb_marshal_binary_values_round_trip, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_ddb_marshal_decimal_numbers_exact, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_ddb_marshal_depth_limit_both_ways, setup, teardown),
         cmocka_unit_test_setup_teardown(test_ddb_marshal_numbers_never_silently_rounded, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_ddb_marshal_rejects_unstorable_lua_values, setup,

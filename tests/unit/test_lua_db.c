@@ -18,6 +18,7 @@
 
 #include "moonbase/ddb.h"
 #include "moonbase/ddb_marshal.h"
+#include "moonbase/json.h"
 #include "moonbase/lua_api.h"
 #include "script_server.h"
 
@@ -150,6 +151,110 @@ static void test_lua_db_unstorable_value_is_400(void **state) {
                 "return ctx.db.put({SK = 'A', deep = t})",
                 400, "bad_request");
     assert_int_equal(f->srv.requests, 0);
+}
+
+/* The body of the last request the scripted server received (after the blank line). */
+static const char *last_body(fixture *f) {
+    const char *b = strstr(f->srv.last, "\r\n\r\n");
+    assert_non_null(b);
+    return b + 4;
+}
+
+static void expect_in_body(fixture *f, const char *needle) {
+    if (!strstr(last_body(f), needle)) {
+        fail_msg("'%s' not in the request: %s", needle, last_body(f));
+    }
+}
+
+/* What ctx.db.get returns for B, BS and an N beyond int64/double is what ctx.db.put writes back
+ * as the same B, BS and N: a handler that reads an item, changes a field and puts it back keeps
+ * every type. The request bytes are the ones the client sent (the scripted server keeps them). */
+static void test_lua_db_get_put_keeps_binary_and_decimal(void **state) {
+    fixture *f = *state;
+    script_reply r[] = {
+        {200,
+         "{\"Item\":{\"PK\":{\"S\":\"TENANT#t1\"},\"SK\":{\"S\":\"A\"},\"b\":{\"B\":\"AP8=\"},"
+         "\"e\":{\"B\":\"\"},\"bs\":{\"BS\":[\"AQ==\",\"\"]},"
+         "\"n\":{\"N\":\"12345678901234567890\"},\"ns\":{\"NS\":[\"0.1000000000000000000001\"]}}}"},
+        {200, "{}"}};
+    script(f, 2, r);
+    assert_int_equal(run(f, "local it = ctx.db.get('A')\n"
+                            "assert(it.b == ctx.db.binary('\\0\\255') and #it.e == 0)\n"
+                            "assert(it.bs[1] == ctx.db.binary('\\1') and #it.bs[2] == 0)\n"
+                            "assert(tostring(it.n) == '12345678901234567890')\n"
+                            "assert(it.n == ctx.db.number('12345678901234567890'))\n"
+                            "assert(tostring(it.ns[1]) == '0.1000000000000000000001')\n"
+                            "it.title = 'changed'\n"
+                            "ctx.db.put(it)\n"
+                            "return {b = it.b, n = it.n}"),
+                     LUA_OK);
+    /* as a response body: binary as base64, the decimal as an exact JSON number */
+    mb_buf body = {0};
+    assert_int_equal(mb_json_encode(f->L, -1, &body, NULL), 0);
+    assert_non_null(strstr(body.ptr, "\"b\":\"AP8=\""));
+    assert_non_null(strstr(body.ptr, "\"n\":12345678901234567890"));
+    mb_buf_cleanup(&body);
+    assert_int_equal(f->srv.requests, 2);
+    expect_in_body(f, "\"b\":{\"B\":\"AP8=\"}");
+    expect_in_body(f, "\"e\":{\"B\":\"\"}");
+    expect_in_body(f, "\"bs\":{\"BS\":[\"AQ==\",\"\"]}");
+    expect_in_body(f, "\"n\":{\"N\":\"12345678901234567890\"}");
+    expect_in_body(f, "\"ns\":{\"NS\":[\"0.1000000000000000000001\"]}");
+}
+
+/* ctx.db.number checks DynamoDB's number rules: bad text is the client's bad input, a 400. */
+static void test_lua_db_number_rules(void **state) {
+    fixture *f = *state;
+    script_reply r[] = {{200, "{}"}};
+    script(f, 1, r);
+    expect_fail(f, "return ctx.db.number('12a')", 400, "bad_request");
+    expect_fail(f, "return ctx.db.number('NaN')", 400, "bad_request");
+    expect_fail(f, "return ctx.db.number(string.rep('9', 39))", 400, "bad_request");
+    expect_fail(f, "return ctx.db.number('1e126')", 400, "bad_request");
+    expect_fail(f, "return ctx.db.number(0/0)", 400, "bad_request");
+    assert_int_equal(run(f, "local n = ctx.db.number('-0012.50')\n"
+                            "return tostring(n) .. ' ' .. tostring(ctx.db.number(2^63)) .. ' ' .."
+                            "  tostring(ctx.db.number(math.maxinteger)) .. ' ' .."
+                            "  tostring(ctx.db.number(n) == n)"),
+                     LUA_OK);
+    /* a float becomes the decimal it is stored as (its shortest form), an integer exactly */
+    assert_string_equal(lua_tostring(f->L, -1),
+                        "-12.5 9223372036854776000 9223372036854775807 true");
+    /* in conditions and updates: exact on the wire */
+    assert_int_equal(run(f, "ctx.db.update('A', {add = {total = ctx.db.number('0.01')},\n"
+                            "  expect = {total = ctx.db.number('12345678901234567890.99')}})"),
+                     LUA_OK);
+    expect_in_body(f, "{\"N\":\"0.01\"}");
+    expect_in_body(f, "{\"N\":\"12345678901234567890.99\"}");
+}
+
+/* Past the nesting limit a write is refused before it is sent, with a 400 naming the attribute
+ * (in an item, and in an update's set, whose request only carries a placeholder). */
+static void test_lua_db_too_deep_is_400_naming_the_attribute(void **state) {
+    fixture *f = *state;
+    script_reply r[] = {{200, "{}"}};
+    script(f, 1, r);
+    static const char *const cases[] = {
+        "local t = 'x' for i = 1, 32 do t = {t} end return ctx.db.put({SK = 'A', doc = t})",
+        "local t = 'x' for i = 1, 32 do t = {k = t} end "
+        "return ctx.db.update('A', {set = {doc = t}})",
+        "local t = 'x' for i = 1, 32 do t = {t} end "
+        "return ctx.db.put({SK = 'A'}, {expect = {doc = t}})",
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        expect_fail(f, cases[i], 400, "bad_request");
+        mb_lua_fail fl;
+        assert_true(mb_lua_api_is_fail(f->L, -1, &fl));
+        if (!strstr(fl.message.ptr, "attribute \"doc\"")) {
+            fail_msg("message does not name the attribute: %s", fl.message.ptr);
+        }
+    }
+    assert_int_equal(f->srv.requests, 0);
+    /* at the limit: sent */
+    assert_int_equal(
+        run(f, "local t = 'x' for i = 1, 31 do t = {t} end return ctx.db.put({SK = 'A', doc = t})"),
+        LUA_OK);
+    assert_int_equal(f->srv.requests, 1);
 }
 
 static void test_lua_db_throttled_after_retries_is_503(void **state) {
@@ -352,6 +457,11 @@ int main(void) {
         cmocka_unit_test_setup_teardown(test_lua_db_conditional_failure_is_409, setup, teardown),
         cmocka_unit_test_setup_teardown(test_lua_db_validation_is_400, setup, teardown),
         cmocka_unit_test_setup_teardown(test_lua_db_unstorable_value_is_400, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_lua_db_get_put_keeps_binary_and_decimal, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_lua_db_number_rules, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_lua_db_too_deep_is_400_naming_the_attribute, setup,
+                                        teardown),
         cmocka_unit_test_setup_teardown(test_lua_db_throttled_after_retries_is_503, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_lua_db_server_error_is_502, setup, teardown),
