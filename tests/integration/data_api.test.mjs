@@ -101,10 +101,13 @@ return function(req, ctx)
   r.aws_validation = { ok = ok, status = err.status }
   db.put({ SK = "PROBE#2", tags = db.set({ "b", "a", "b" }), nums = db.set({ 3, 1 }),
     blob = db.binary("\0\1\255"), big = "123456789012345678901234567890",
+    dec = db.number("12345678901234567890.123"),
     nested = { list = setmetatable({}, json.array_mt), m = { k = true, z = json.null } } })
   local p2 = db.get("PROBE#2", { consistent = true })
   r.round_trip = { tags = #p2.tags, tag_type = p2.tags.type, nums = #p2.nums, nums_type = p2.nums.type,
-    blob = p2.blob == "\0\1\255", big = p2.big, empty_list = #p2.nested.list,
+    blob = p2.blob == db.binary("\0\1\255") and p2.blob:bytes() == "\0\1\255", big = p2.big,
+    dec = tostring(p2.dec), dec_same = p2.dec == db.number("12345678901234567890.123"),
+    empty_list = #p2.nested.list,
     k = p2.nested.m.k, null = p2.nested.m.z == json.null, pk = p2.PK == nil }
   local u2 = db.update("PROBE#2", { remove = { "blob" }, add = { count = 5, tags = db.set({ "c" }) },
     delete = { nums = db.set({ 1 }) } })
@@ -425,7 +428,8 @@ await test('a handler that tries to reach another tenant is refused by ctx.db', 
     assert.deepEqual(p.exists_false, { ok: false, is_conflict: true, message: 'already there' });
     assert.deepEqual(p.aws_validation, { ok: false, status: 400 }, 'ValidationException -> 400');
     assert.deepEqual(p.round_trip, { tags: 2, tag_type: 'SS', nums: 2, nums_type: 'NS', blob: true,
-      big: '123456789012345678901234567890', empty_list: 0, k: true, null: true, pk: true });
+      big: '123456789012345678901234567890', dec: '12345678901234567890.123', dec_same: true,
+      empty_list: 0, k: true, null: true, pk: true });
     assert.deepEqual(p.clauses, { blob_gone: true, count: 5, tags: 3, nums: 1 });
     assert.equal(p.batch_got, 25);
     assert.equal(p.between, 5);
