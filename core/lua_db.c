@@ -171,6 +171,15 @@ static int s_raise(lua_State *L, db_call *c, int rc, const mb_err *err, const ch
         s_log(c, MB_LOG_INFO, "DynamoDB condition failed", rc, err);
         return mb_lua_api_raise_fail(L, 409, "conflict", conflict);
     }
+    if ((rc == MB_ERR_INVALID || rc == MB_ERR_LIMIT) && err && mb_ddb_marshal_refused(err)) {
+        /* Refused before sending: the text is ours, about the handler's own value (which
+         * attribute, why), and tells the author what to fix. */
+        s_log(c, MB_LOG_WARN, "value refused before sending", rc, err);
+        char msg[MB_ERR_MSG_MAX + 32];
+        snprintf(msg, sizeof msg, "invalid data for the database: %s",
+                 err->msg + sizeof MB_DDB_MARSHAL_REFUSED - 1);
+        return mb_lua_api_raise_fail(L, 400, "bad_request", msg);
+    }
     if (rc == MB_ERR_INVALID || rc == MB_ERR_LIMIT) {
         /* DynamoDB's text names key schemas, attribute types and limits: the log gets it, the
          * client a generic answer (with the request id, which finds the log line). */

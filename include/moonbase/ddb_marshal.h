@@ -50,6 +50,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <string.h>
 
 #include <lua.h>
 
@@ -66,6 +67,15 @@
 #define MB_DDB_SET_MT "moonbase.set"
 /* The shared "this empty table is an array" metatable, registered by the Lua host. */
 #define MB_DDB_ARRAY_MT "moonbase.array_mt"
+
+/* Every message of a value the writer refuses (MB_ERR_INVALID, MB_ERR_LIMIT) starts with this
+ * prefix, and no other module's does: callers that must keep DynamoDB's own error text from
+ * clients (lua_db) can still show these, which only describe the caller's own data. */
+#define MB_DDB_MARSHAL_REFUSED "ddb: "
+/* True when err holds such a message. */
+static inline bool mb_ddb_marshal_refused(const mb_err *err) {
+    return strncmp(err->msg, MB_DDB_MARSHAL_REFUSED, sizeof MB_DDB_MARSHAL_REFUSED - 1) == 0;
+}
 
 /* ---- Lua -> JSON ---- */
 
