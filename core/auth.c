@@ -263,8 +263,12 @@ static int s_init(mb_auth *a, mb_err *err) {
     if (a->jwks == NULL) {
         size_t n = strlen(cfg->cognito_issuer);
         bool slash = n > 0 && cfg->cognito_issuer[n - 1] == '/';
-        if (mb_buf_appendf(&url, "%s%s.well-known/jwks.json", cfg->cognito_issuer,
-                           slash ? "" : "/") != 0) {
+        /* COGNITO_JWKS_URL: the same keys under another host name (the issuer claim still has to
+         * be COGNITO_ISSUER); sam local invoke reaches the host's cognito-local that way. */
+        int rc = cfg->cognito_jwks_url ? mb_buf_append_cstr(&url, cfg->cognito_jwks_url)
+                                       : mb_buf_appendf(&url, "%s%s.well-known/jwks.json",
+                                                        cfg->cognito_issuer, slash ? "" : "/");
+        if (rc != 0) {
             return mb_err_set(err, MB_ERR_NOMEM, "out of memory");
         }
         a->jwks = mb_jwks_new(url.ptr, a->fetch ? a->fetch : s_http_fetch,

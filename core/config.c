@@ -151,6 +151,13 @@ static int s_derived(mb_config *cfg, mb_getenv_fn ge, mb_err *err) {
         strncmp(cfg->cognito_issuer, "http://", 7) != 0) {
         return mb_err_set(err, MB_ERR_CONFIG, "COGNITO_ISSUER must be an http(s) URL");
     }
+    if (s_take(&cfg->cognito_jwks_url, ge, "COGNITO_JWKS_URL", NULL, err) != 0) {
+        return err ? err->status : MB_ERR_CONFIG;
+    }
+    if (cfg->cognito_jwks_url && strncmp(cfg->cognito_jwks_url, "https://", 8) != 0 &&
+        strncmp(cfg->cognito_jwks_url, "http://", 7) != 0) {
+        return mb_err_set(err, MB_ERR_CONFIG, "COGNITO_JWKS_URL must be an http(s) URL");
+    }
     snprintf(buf, sizeof buf, "https://dynamodb.%s.amazonaws.com", cfg->region);
     return s_take(&cfg->dynamodb_endpoint, ge, "DYNAMODB_ENDPOINT", buf, err);
 }
@@ -227,6 +234,7 @@ void mb_config_cleanup(mb_config *cfg) {
     }
     free(cfg->region);
     free(cfg->cognito_issuer);
+    free(cfg->cognito_jwks_url);
     free(cfg->dynamodb_endpoint);
     free(cfg->handlers_dir);
     free(cfg->environment);

@@ -29,6 +29,10 @@ typedef struct mb_config {
     char *region;         /* AWS_REGION, default "us-east-1" */
     char *cognito_issuer; /* COGNITO_ISSUER, else https://cognito-idp.{region}.amazonaws.com/{pool};
                              NULL when neither is set (protected routes then answer 503) */
+    char
+        *cognito_jwks_url; /* COGNITO_JWKS_URL, else NULL = ${cognito_issuer}/.well-known/jwks.json;
+                              where the keys are fetched when the issuer's host is not reachable
+                              under its own name (sam local invoke in Docker) */
     char *dynamodb_endpoint; /* DYNAMODB_ENDPOINT, else https://dynamodb.{region}.amazonaws.com */
     char *handlers_dir;      /* HANDLERS_DIR, else handlers/ next to the binary */
     char *environment;       /* ENVIRONMENT, default "dev" */

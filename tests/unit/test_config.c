@@ -142,6 +142,23 @@ static void test_config_issuer_derived_or_overridden(void **state) {
     assert_config_error(rc, &err, &cfg, "COGNITO_ISSUER");
     rc = load(&cfg, NULL, &err, "COGNITO_ISSUER=localhost:9229", NULL);
     assert_config_error(rc, &err, &cfg, "COGNITO_ISSUER");
+    /* COGNITO_JWKS_URL: unset or empty = derived from the issuer (NULL); else an http(s) URL. */
+    assert_int_equal(
+        load(&cfg, NULL, &err, "COGNITO_ISSUER=http://localhost:9229/p", "COGNITO_JWKS_URL=", NULL),
+        0);
+    assert_null(cfg.cognito_jwks_url);
+    mb_config_cleanup(&cfg);
+    assert_int_equal(
+        load(&cfg, NULL, &err, "COGNITO_ISSUER=http://localhost:9229/p",
+             "COGNITO_JWKS_URL=http://host.docker.internal:9229/p/.well-known/jwks.json", NULL),
+        0);
+    assert_string_equal(cfg.cognito_jwks_url,
+                        "http://host.docker.internal:9229/p/.well-known/jwks.json");
+    assert_string_equal(cfg.cognito_issuer, "http://localhost:9229/p");
+    mb_config_cleanup(&cfg);
+    rc = load(&cfg, NULL, &err, "COGNITO_ISSUER=http://localhost:9229/p",
+              "COGNITO_JWKS_URL=file:///etc/passwd", NULL);
+    assert_config_error(rc, &err, &cfg, "COGNITO_JWKS_URL");
 }
 
 static void test_config_client_id_list(void **state) {
