@@ -16,6 +16,7 @@
 #include "moonbase/lua_api.h"
 #include "moonbase/lua_host.h"
 #include "moonbase/router.h"
+#include "moonbase/tenant_api.h"
 
 struct mb_app {
     const mb_config *cfg;
@@ -24,6 +25,7 @@ struct mb_app {
     mb_log *log;
     mb_emf *emf;
     mb_auth *auth;
+    mb_tenant *tenant; /* the platform routes: /tenant/handlers, /t/{name} */
     mb_lua_services svc;
     uint64_t invocations;
     mb_buf body; /* scratch for error texts; kept to avoid per-request allocation */
@@ -79,6 +81,9 @@ static int s_init_protected(lua_State *L) {
     mb_lua_api_register(L, &app->svc);
     mb_lua_host_begin(app->host, 0);
     int rc = s_load_routes(app, err);
+    if (rc == 0 && !(app->tenant = mb_tenant_new(L, err))) {
+        rc = err ? err->status : MB_ERR_NOMEM;
+    }
     mb_lua_host_end(app->host);
     lua_pushinteger(L, rc);
     return 1;
@@ -131,6 +136,7 @@ void mb_app_free(mb_app *app) {
     mb_lua_host_free(app->host); /* closes the state first: bindings may reference the rest */
     mb_ddb_free(app->svc.ddb);
     mb_router_cleanup(&app->router);
+    mb_tenant_free(app->tenant);
     mb_auth_free(app->auth);
     mb_emf_free(app->emf);
     mb_log_free(app->log);
@@ -224,7 +230,11 @@ static bool s_route(mb_app *app, inv_state *st, lua_State *L, int req) {
         s_push_error(app, st, 500, err.msg); /* dev mode only: the learner needs file and line */
         return false;
     }
-    mb_route_result r = mb_router_match(&app->router, st->ev.method, st->ev.path, &st->match);
+    mb_route_result r = mb_tenant_match(app->tenant, st->ev.method, st->ev.path, &st->match);
+    if (r == MB_ROUTE_NOT_FOUND) { /* not a platform route: routes.lua */
+        mb_route_match_cleanup(&st->match);
+        r = mb_router_match(&app->router, st->ev.method, st->ev.path, &st->match);
+    }
     s_set_route(app, st);
     bool options = mb_cur_eq(st->ev.method, MB_CUR_LIT("OPTIONS"));
     if (r == MB_ROUTE_BAD_PATH) {
@@ -389,7 +399,11 @@ static void s_pipeline(mb_app *app, inv_state *st, lua_State *L, mb_cur event, m
         return;
     }
     mb_lua_open_api(L); /* stack: event, req, ctx */
-    if (mb_lua_host_call(app->host, st->match.route->handler, req, -1, res) != MB_LUA_OK) {
+    const mb_route *rt = st->match.route;
+    mb_lua_outcome out = mb_tenant_owns(app->tenant, rt)
+                             ? mb_tenant_dispatch(app->tenant, app->host, rt, req, res)
+                             : mb_lua_host_call(app->host, rt->handler, req, -1, res);
+    if (out != MB_LUA_OK) {
         s_push_outcome(app, st, res);
     } /* stack: event, req, ctx, response */
 }
@@ -449,7 +463,7 @@ int mb_app_handle(mb_app *app, mb_cur event, const mb_invocation *inv, mb_buf *o
     int base = lua_gettop(L);
     app->svc.request_id = inv->request_id;
     app->svc.deadline_ms = inv->deadline_ms;
-    app->svc.tenant = app->svc.user_sub = (mb_cur){0};
+    app->svc.tenant = app->svc.user_sub = app->svc.db_namespace = (mb_cur){0};
     mb_log_request lr = {inv->request_id, inv->trace_id, {0}, {0}, app->invocations == 0};
     mb_log_begin(app->log, &lr);
     run_args args = {app, &st, event, &res};

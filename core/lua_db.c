@@ -211,6 +211,21 @@ static const char *s_getenv(const char *name) {
     return getenv(name);
 }
 
+struct mb_ddb *mb_lua_api_ddb(mb_lua_services *svc, mb_err *err) {
+    if (svc->ddb) {
+        return svc->ddb;
+    }
+    mb_sigv4_credentials creds = {0};
+    const mb_config *cfg = svc->cfg;
+    if (!cfg || !cfg->table_name) {
+        mb_err_set(err, MB_ERR_CONFIG, "TABLE_NAME is not set");
+    } else if (mb_sigv4_credentials_from_env(&creds, s_getenv, err) == 0) {
+        mb_ddb_config dc = {.region = cfg->region, .endpoint = cfg->dynamodb_endpoint};
+        svc->ddb = mb_ddb_new(&dc, &creds, err); /* takes creds, also on failure */
+    }
+    return svc->ddb;
+}
+
 /* The client, created on first use from the configuration and the environment. */
 static mb_ddb *s_client(lua_State *L, db_call *c) {
     mb_lua_services *svc = c->svc;
@@ -218,15 +233,7 @@ static mb_ddb *s_client(lua_State *L, db_call *c) {
         return svc->ddb;
     }
     mb_err err = {0};
-    mb_sigv4_credentials creds = {0};
-    const mb_config *cfg = svc->cfg;
-    if (!cfg || !cfg->table_name) {
-        mb_err_set(&err, MB_ERR_CONFIG, "TABLE_NAME is not set");
-    } else if (mb_sigv4_credentials_from_env(&creds, s_getenv, &err) == 0) {
-        mb_ddb_config dc = {.region = cfg->region, .endpoint = cfg->dynamodb_endpoint};
-        svc->ddb = mb_ddb_new(&dc, &creds, &err); /* takes creds, also on failure */
-    }
-    if (!svc->ddb) {
+    if (!mb_lua_api_ddb(svc, &err)) {
         s_log(c, MB_LOG_ERROR, "DynamoDB client not available", err.status, &err);
         mb_log_set_error_type(svc->log, MB_CUR_LIT("DynamoDBConfig"));
         mb_lua_api_raise_fail(L, 503, "unavailable", "the database is not configured");
@@ -423,6 +430,21 @@ static void s_push_pk(lua_State *L, const mb_lua_services *svc) {
     lua_concat(L, 2);
 }
 
+/* Replace the SK string on the stack top by namespace .. SK (tenant handlers' namespace,
+ * svc->db_namespace); the logical key keeps DynamoDB's bound on the stored one. [-1, +1, v] */
+static void s_ns_sk(lua_State *L, db_call *c) {
+    mb_cur ns = c->svc->db_namespace;
+    if (ns.len == 0) {
+        return;
+    }
+    if (lua_rawlen(L, -1) > MAX_SK - ns.len) {
+        luaL_error(L, "%s: the key (SK) must be 1..%d bytes", c->fn, (int)(MAX_SK - ns.len));
+    }
+    lua_pushlstring(L, ns.ptr, ns.len);
+    lua_insert(L, -2);
+    lua_concat(L, 2);
+}
+
 /* The sort key of argument idx: a string, or a table {SK = "..."} with nothing else. */
 static void s_push_sk(lua_State *L, db_call *c, int idx) {
     if (lua_type(L, idx) == LUA_TTABLE) {
@@ -440,6 +462,7 @@ static void s_push_sk(lua_State *L, db_call *c, int idx) {
     }
     size_t n;
     s_check_str(L, -1, c->fn, "the key (SK)", MAX_SK, &n);
+    s_ns_sk(L, c);
 }
 
 /* Push {PK = <tenant>, SK = <key at idx>}. [-0, +1, v] */
@@ -469,17 +492,27 @@ static void s_push_item(lua_State *L, db_call *c, int idx) {
     lua_getfield(L, -1, "SK");
     size_t n;
     s_check_str(L, -1, c->fn, "item.SK", MAX_SK, &n);
-    lua_pop(L, 1);
+    s_ns_sk(L, c);
+    lua_setfield(L, -2, "SK");
     s_push_pk(L, c->svc);
     lua_setfield(L, -2, "PK");
 }
 
-/* Remove PK from the item (a table) at idx, if it is one. */
+/* Remove PK from the item (a table) at idx, if it is one, and the namespace from its SK. */
 static void s_strip(lua_State *L, int idx) {
-    if (lua_istable(L, idx)) {
-        lua_pushnil(L);
-        lua_setfield(L, idx, "PK");
+    if (!lua_istable(L, idx)) {
+        return;
     }
+    lua_pushnil(L);
+    lua_setfield(L, idx, "PK");
+    mb_cur ns = mb_lua_api_services(L)->db_namespace;
+    size_t n = 0;
+    const char *sk = lua_getfield(L, idx, "SK") == LUA_TSTRING ? lua_tolstring(L, -1, &n) : NULL;
+    if (ns.len && sk && n >= ns.len && memcmp(sk, ns.ptr, ns.len) == 0) {
+        lua_pushlstring(L, sk + ns.len, n - ns.len);
+        lua_setfield(L, idx, "SK");
+    }
+    lua_pop(L, 1);
 }
 
 /* Replace the response on top by its field `field` with PK stripped (nil when absent). */
@@ -846,6 +879,11 @@ static void s_push_start_key(lua_State *L, db_call *c, int idx) {
         s_bad_cursor(L);
     }
     lua_pop(L, 1);
+    if (lua_getfield(L, -1, "SK") != LUA_TSTRING) { /* stack: key, sk */
+        s_bad_cursor(L);
+    }
+    s_ns_sk(L, c); /* cursors hold the logical SK, like the items a handler reads */
+    lua_setfield(L, -2, "SK");
     s_push_pk(L, c->svc);
     lua_setfield(L, -2, "PK");
 }
@@ -865,20 +903,28 @@ static void s_key_condition(lua_State *L, db_call *c, int opts) {
     if (bw != LUA_TNIL && bt != LUA_TNIL) {
         luaL_error(L, "%s: give begins_with or between, not both", c->fn);
     }
+    mb_cur ns = c->svc->db_namespace;
     if (bw != LUA_TNIL) {
         s_check_str(L, -2, c->fn, "begins_with", MAX_SK, &n);
         lua_pushvalue(L, -2);
+        s_ns_sk(L, c);
         lua_setfield(L, c->values, VALUE_PREFIX "sk");
         s_appends(L, b, " AND begins_with(SK, " VALUE_PREFIX "sk)");
     } else if (bt != LUA_TNIL) {
         luaL_argexpected(L, bt == LUA_TTABLE, 1, "between must be {low, high}");
         lua_rawgeti(L, -1, 1); /* stack: bw, bt, lo */
         s_check_str(L, -1, c->fn, "between[1]", MAX_SK, &n);
+        s_ns_sk(L, c);
         lua_setfield(L, c->values, VALUE_PREFIX "lo");
         lua_rawgeti(L, -1, 2); /* stack: bw, bt, hi */
         s_check_str(L, -1, c->fn, "between[2]", MAX_SK, &n);
+        s_ns_sk(L, c);
         lua_setfield(L, c->values, VALUE_PREFIX "hi");
         s_appends(L, b, " AND SK BETWEEN " VALUE_PREFIX "lo AND " VALUE_PREFIX "hi");
+    } else if (ns.len) { /* a namespaced handler sees its own keys only */
+        lua_pushlstring(L, ns.ptr, ns.len);
+        lua_setfield(L, c->values, VALUE_PREFIX "sk");
+        s_appends(L, b, " AND begins_with(SK, " VALUE_PREFIX "sk)");
     }
     lua_pop(L, opts ? 2 : 0);
     lua_pushlstring(L, b->ptr, b->len);
@@ -931,6 +977,7 @@ static void s_query_result(lua_State *L, db_call *c, lua_Integer limit, bool exa
         lua_newtable(L);
     }
     int items = lua_gettop(L);
+    s_strip_list(L); /* first: the cursor below takes the logical SK of the last item */
     lua_Integer n = (lua_Integer)lua_rawlen(L, items);
     lua_pushnil(L); /* stack: resp, out, items, cursor */
     if (exact && n > limit) {
@@ -956,7 +1003,6 @@ static void s_query_result(lua_State *L, db_call *c, lua_Integer limit, bool exa
         lua_pop(L, 1);
     }
     lua_setfield(L, resp + 1, "cursor"); /* stack: resp, out, items */
-    s_strip_list(L);
     lua_setfield(L, resp + 1, "items");
     lua_pushinteger(L, n);
     lua_setfield(L, resp + 1, "count");

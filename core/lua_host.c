@@ -620,25 +620,13 @@ static mb_lua_outcome s_classify(lua_State *L, mb_lua_host *h, int rc, mb_lua_re
     return res->outcome;
 }
 
-mb_lua_outcome mb_lua_host_call(mb_lua_host *host, const char *name, int req_idx, int ctx_idx,
-                                mb_lua_result *res) {
+/* Run the chunk above the message handler at base (it returns the handler), then
+ * handler(req, ctx). [-2, +1|0] */
+static mb_lua_outcome s_run_chunk(mb_lua_host *host, const char *name, int base, int req_idx,
+                                  int ctx_idx, mb_lua_result *res) {
     lua_State *L = host->L;
-    req_idx = lua_absindex(L, req_idx);
-    ctx_idx = lua_absindex(L, ctx_idx);
-    res->outcome = MB_LUA_OK;
-    res->code[0] = res->field[0] = '\0';
-    lua_pushcfunction(L, s_msghandler); /* stack: msgh */
-    int base = lua_gettop(L);
-    int rc = s_push_chunk(L, host, name); /* stack: msgh, chunk|msg */
-    if (rc != LUA_OK) {
-        res->outcome = MB_LUA_LOAD_ERROR;
-        res->error_type = "HandlerLoadError";
-        s_set_msg(&res->message, lua_tostring(L, -1));
-        lua_settop(L, base - 1);
-        return res->outcome;
-    }
     s_bind_env(L);
-    rc = lua_pcall(L, 0, 1, base); /* stack: msgh, fn|error */
+    int rc = lua_pcall(L, 0, 1, base); /* stack: msgh, fn|error */
     if (rc == LUA_OK && lua_type(L, -1) != LUA_TFUNCTION) {
         lua_pop(L, 1);
         lua_pushfstring(L, "%s.lua must return a function (handler(req, ctx))", name);
@@ -656,6 +644,48 @@ mb_lua_outcome mb_lua_host_call(mb_lua_host *host, const char *name, int req_idx
     }
     lua_remove(L, base); /* stack: response */
     return MB_LUA_OK;
+}
+
+mb_lua_outcome mb_lua_host_call(mb_lua_host *host, const char *name, int req_idx, int ctx_idx,
+                                mb_lua_result *res) {
+    lua_State *L = host->L;
+    req_idx = lua_absindex(L, req_idx);
+    ctx_idx = lua_absindex(L, ctx_idx);
+    res->outcome = MB_LUA_OK;
+    res->code[0] = res->field[0] = '\0';
+    lua_pushcfunction(L, s_msghandler); /* stack: msgh */
+    int base = lua_gettop(L);
+    int rc = s_push_chunk(L, host, name); /* stack: msgh, chunk|msg */
+    if (rc != LUA_OK) {
+        res->outcome = MB_LUA_LOAD_ERROR;
+        res->error_type = "HandlerLoadError";
+        s_set_msg(&res->message, lua_tostring(L, -1));
+        lua_settop(L, base - 1);
+        return res->outcome;
+    }
+    return s_run_chunk(host, name, base, req_idx, ctx_idx, res);
+}
+
+mb_lua_outcome mb_lua_host_call_chunk(mb_lua_host *host, int chunk_idx, const char *name,
+                                      int req_idx, int ctx_idx, mb_lua_result *res) {
+    lua_State *L = host->L;
+    chunk_idx = lua_absindex(L, chunk_idx);
+    req_idx = lua_absindex(L, req_idx);
+    ctx_idx = lua_absindex(L, ctx_idx);
+    res->outcome = MB_LUA_OK;
+    res->code[0] = res->field[0] = '\0';
+    lua_pushcfunction(L, s_msghandler); /* stack: msgh */
+    int base = lua_gettop(L);
+    lua_pushvalue(L, chunk_idx); /* stack: msgh, chunk */
+    return s_run_chunk(host, name, base, req_idx, ctx_idx, res);
+}
+
+void mb_lua_host_push_env(mb_lua_host *host) {
+    lua_rawgetp(host->L, LUA_REGISTRYINDEX, &s_key_env);
+}
+
+uint64_t mb_lua_host_instructions(const mb_lua_host *host) {
+    return host->spent;
 }
 
 void mb_lua_result_cleanup(mb_lua_result *res) {

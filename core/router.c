@@ -19,6 +19,16 @@ static bool s_is_param(mb_cur seg) {
     return seg.len > 2 && seg.ptr[0] == '{' && seg.ptr[seg.len - 1] == '}';
 }
 
+/* "{rest+}": a greedy parameter (API Gateway's {proxy+}), one or more segments, last only. */
+static bool s_is_greedy(mb_cur seg) {
+    return s_is_param(seg) && seg.len > 3 && seg.ptr[seg.len - 2] == '+';
+}
+
+/* The parameter's name without braces (and without the '+' of a greedy one). */
+static mb_cur s_param_name(mb_cur seg) {
+    return (mb_cur){seg.ptr + 1, seg.len - (s_is_greedy(seg) ? 3 : 2)};
+}
+
 /* Split a pattern into segment views; validates literal and {param} segments. */
 static int s_parse_pattern(mb_route *rt, size_t i, mb_err *err) {
     const char *p = rt->pattern;
@@ -40,7 +50,11 @@ static int s_parse_pattern(mb_route *rt, size_t i, mb_err *err) {
             return mb_err_set(err, MB_ERR_CONFIG, "route %zu: too many path segments", i);
         }
         mb_cur seg = {s, (size_t)(p - s)};
-        if (s_is_param(seg) && !mb_lua_host_valid_name((mb_cur){seg.ptr + 1, seg.len - 2})) {
+        if (rt->greedy) {
+            return mb_err_set(err, MB_ERR_CONFIG, "route %zu: a {name+} segment must be the last",
+                              i);
+        }
+        if (s_is_param(seg) && !mb_lua_host_valid_name(s_param_name(seg))) {
             return mb_err_set(err, MB_ERR_CONFIG, "route %zu: bad parameter name in %s", i,
                               rt->pattern);
         }
@@ -48,12 +62,15 @@ static int s_parse_pattern(mb_route *rt, size_t i, mb_err *err) {
             return mb_err_set(err, MB_ERR_CONFIG, "route %zu: braces must wrap a whole segment", i);
         }
         for (size_t k = 0; s_is_param(seg) && k < rt->seg_count; k++) {
-            if (mb_cur_eq(rt->segs[k], seg)) { /* req.params could hold only one of them */
+            if (s_is_param(rt->segs[k]) &&
+                mb_cur_eq(s_param_name(rt->segs[k]),
+                          s_param_name(seg))) { /* req.params could hold only one of them */
                 return mb_err_set(err, MB_ERR_CONFIG, "route %zu: parameter %.*s appears twice", i,
                                   (int)(seg.len - 2), seg.ptr + 1);
             }
         }
         rt->literal_count += !s_is_param(seg);
+        rt->greedy = s_is_greedy(seg);
         rt->segs[rt->seg_count++] = seg;
     }
     return 0;
@@ -163,7 +180,8 @@ static int s_load_route(lua_State *L, int t, mb_route *rt, size_t i, mb_err *err
 }
 
 static bool s_same_route(const mb_route *a, const mb_route *b) {
-    if (strcmp(a->method, b->method) != 0 || a->seg_count != b->seg_count) {
+    if (strcmp(a->method, b->method) != 0 || a->seg_count != b->seg_count ||
+        a->greedy != b->greedy) {
         return false;
     }
     for (size_t k = 0; k < a->seg_count; k++) {
@@ -245,7 +263,8 @@ static int s_hex(char c) {
     return c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
 }
 
-/* Percent-decode the path into m->scratch and fill segs; false for a malformed/dangerous path. */
+/* Percent-decode the path into m->scratch and fill segs; false for a malformed/dangerous path.
+ * Segments are stored '/'-separated, so a run of them is one view (a greedy parameter). */
 static bool s_split_path(mb_cur path, mb_route_match *m, mb_cur *segs, size_t *count) {
     if (path.len == 0 || path.len > MB_ROUTER_MAX_PATH || path.ptr[0] != '/' ||
         mb_buf_reserve(&m->scratch, path.len) != 0) {
@@ -257,6 +276,10 @@ static bool s_split_path(mb_cur path, mb_route_match *m, mb_cur *segs, size_t *c
     while (i < path.len) {
         while (i < path.len && path.ptr[i] == '/') {
             i++;
+        }
+        size_t before = o;
+        if (o > 0) {
+            out[o++] = '/'; /* the output never outgrows the input: each segment had a '/' */
         }
         size_t start = o;
         for (; i < path.len && path.ptr[i] != '/'; i++) {
@@ -277,6 +300,7 @@ static bool s_split_path(mb_cur path, mb_route_match *m, mb_cur *segs, size_t *c
         }
         mb_cur seg = {out + start, o - start};
         if (seg.len == 0) {
+            o = before;
             continue;
         }
         if (mb_cur_eq(seg, MB_CUR_LIT(".")) || mb_cur_eq(seg, MB_CUR_LIT("..")) ||
@@ -290,10 +314,10 @@ static bool s_split_path(mb_cur path, mb_route_match *m, mb_cur *segs, size_t *c
 }
 
 static bool s_path_matches(const mb_route *rt, const mb_cur *segs, size_t n) {
-    if (rt->seg_count != n) {
+    if (rt->greedy ? n < rt->seg_count : rt->seg_count != n) {
         return false;
     }
-    for (size_t k = 0; k < n; k++) {
+    for (size_t k = 0; k < rt->seg_count; k++) {
         if (!s_is_param(rt->segs[k]) && !mb_cur_eq(rt->segs[k], segs[k])) {
             return false;
         }
@@ -346,10 +370,14 @@ mb_route_result mb_router_match(const mb_router *r, mb_cur method, mb_cur path, 
         return path_known ? MB_ROUTE_METHOD_NOT_ALLOWED : MB_ROUTE_NOT_FOUND;
     }
     m->route = best;
-    for (size_t k = 0; k < n; k++) {
+    for (size_t k = 0; k < best->seg_count; k++) {
         if (s_is_param(best->segs[k])) {
-            m->param_names[m->param_count] = (mb_cur){best->segs[k].ptr + 1, best->segs[k].len - 2};
-            m->param_values[m->param_count++] = segs[k];
+            mb_cur v = segs[k];
+            if (s_is_greedy(best->segs[k])) { /* segs[k..n-1] are adjacent in scratch */
+                v.len = (size_t)(segs[n - 1].ptr + segs[n - 1].len - v.ptr);
+            }
+            m->param_names[m->param_count] = s_param_name(best->segs[k]);
+            m->param_values[m->param_count++] = v;
         }
     }
     return MB_ROUTE_FOUND;

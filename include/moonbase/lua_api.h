@@ -13,6 +13,7 @@
 
 #include "moonbase/buf.h"
 #include "moonbase/config.h"
+#include "moonbase/err.h"
 
 struct mb_log;
 struct mb_emf;
@@ -30,7 +31,11 @@ typedef struct mb_lua_services {
     /* the tenant key ("user:<sub>" | "org:<name>", moonbase/auth.h) resolved from the verified
      * token only; empty on public routes, where ctx.db refuses to run */
     mb_cur tenant;
-    mb_cur user_sub;     /* verified `sub`; empty on public routes */
+    mb_cur user_sub; /* verified `sub`; empty on public routes */
+    /* ctx.db sort-key namespace: prepended to every SK a handler names and stripped from every
+     * SK it reads back. Empty for file handlers; "APP#" for tenant handlers (tenant_api.h), so
+     * their data cannot touch the platform's own records in the tenant's partition. */
+    mb_cur db_namespace;
     int64_t deadline_ms; /* absolute epoch ms the invocation must finish by; 0 = none */
 } mb_lua_services;
 
@@ -43,6 +48,11 @@ typedef struct mb_lua_services {
 void mb_lua_api_register(lua_State *L, mb_lua_services *svc);
 /* The services registered in L (never NULL after mb_lua_api_register). [-0, +0, -] */
 mb_lua_services *mb_lua_api_services(lua_State *L);
+
+/* The DynamoDB client of svc, created on first use from svc->cfg and the AWS_* environment
+ * (core/lua_db.c), shared by ctx.db and the platform's own records. NULL with err filled when
+ * TABLE_NAME or credentials are missing. */
+struct mb_ddb *mb_lua_api_ddb(mb_lua_services *svc, mb_err *err);
 
 /* Push a fresh ctx table for one invocation: ctx.fail, ctx.log, ctx.metric, ctx.db, ctx.now...
  * A fresh table per request means a handler that overwrites ctx.db cannot affect the next

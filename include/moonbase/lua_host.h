@@ -79,6 +79,20 @@ int mb_lua_host_run_file(mb_lua_host *host, const char *name, mb_err *err);
 mb_lua_outcome mb_lua_host_call(mb_lua_host *host, const char *name, int req_idx, int ctx_idx,
                                 mb_lua_result *res);
 
+/* mb_lua_host_call for a chunk the caller compiled (a tenant handler, text only) at stack index
+ * chunk_idx: runs it in the current request environment and calls the function it returns with
+ * (req, ctx), under the same limits. name is used in messages only. Same results as
+ * mb_lua_host_call. */
+mb_lua_outcome mb_lua_host_call_chunk(mb_lua_host *host, int chunk_idx, const char *name,
+                                      int req_idx, int ctx_idx, mb_lua_result *res);
+
+/* Push the current request environment (between begin and end), e.g. to give a dry run its own
+ * print. [-0, +1] */
+void mb_lua_host_push_env(mb_lua_host *host);
+
+/* VM instructions charged to the current invocation so far (counted every 1000). */
+uint64_t mb_lua_host_instructions(const mb_lua_host *host);
+
 /* True when `name` is a valid handler or module name: [A-Za-z0-9_]+ (no path characters). */
 bool mb_lua_host_valid_name(mb_cur name);
 

@@ -1,10 +1,11 @@
 /* moonbase/router.h - the route table from HANDLERS_DIR/routes.lua and path matching.
- * Patterns are literal segments and {param} segments ("/items/{id}"). Matching works on
- * percent-decoded segments; "." and ".." segments, NUL bytes and malformed escapes are rejected
- * before any handler can see them. The most specific route wins (most literal segments, then
- * table order).
- * Ownership: mb_router_load() fills a caller-owned router that mb_router_cleanup() releases.
- * A match borrows from the router and from the match's own scratch buffer. */
+ * Patterns are literal segments and {param} segments ("/items/{id}"); a last segment {name+}
+ * is greedy (API Gateway's {proxy+}): it matches one or more segments, "a/b/c" in params. Matching
+ * works on percent-decoded segments; "." and ".." segments, NUL bytes and malformed escapes are
+ * rejected before any handler can see them. The most specific route wins (most literal segments,
+ * then table order). Ownership: mb_router_load() fills a caller-owned router that
+ * mb_router_cleanup() releases. A match borrows from the router and from the match's own scratch
+ * buffer. */
 #ifndef MOONBASE_ROUTER_H
 #define MOONBASE_ROUTER_H
 
@@ -38,6 +39,7 @@ typedef struct mb_route {
     mb_cur segs[MB_ROUTER_MAX_SEGMENTS]; /* borrow from pattern; a param is "{name}" */
     size_t seg_count;
     size_t literal_count;
+    bool greedy; /* the last segment is {name+} */
 } mb_route;
 
 typedef struct mb_router {

@@ -314,13 +314,53 @@ static void test_router_bad_routes_are_config_errors(void **state) {
     mb_router_cleanup(NULL);
 }
 
+/* {name+} is greedy, as API Gateway's {proxy+}: one or more decoded segments, '/'-joined. */
+static void test_router_greedy_param_takes_the_rest(void **state) {
+    fixture *fx = *state;
+    mb_router r;
+    mb_err err = {0};
+    assert_int_equal(load(fx->L, &r,
+                          "return { { 'ANY', '/t/{name}', 'one' },"
+                          " { 'ANY', '/t/{name}/{rest+}', 'many' } }",
+                          &err),
+                     0);
+    mb_route_match m;
+    assert_int_equal(mb_router_match(&r, MB_CUR_LIT("GET"), MB_CUR_LIT("/t/h"), &m),
+                     MB_ROUTE_FOUND);
+    assert_string_equal(m.route->handler, "one");
+    mb_route_match_cleanup(&m);
+    assert_int_equal(mb_router_match(&r, MB_CUR_LIT("POST"), MB_CUR_LIT("/t/h//a/b%20c/"), &m),
+                     MB_ROUTE_FOUND);
+    assert_string_equal(m.route->handler, "many");
+    assert_int_equal(m.param_count, 2);
+    assert_true(mb_cur_eq(m.param_names[0], MB_CUR_LIT("name")));
+    assert_true(mb_cur_eq(m.param_values[0], MB_CUR_LIT("h")));
+    assert_true(mb_cur_eq(m.param_names[1], MB_CUR_LIT("rest")));
+    assert_true(mb_cur_eq(m.param_values[1], MB_CUR_LIT("a/b c")));
+    mb_route_match_cleanup(&m);
+    /* An encoded '/' still never reaches a handler, greedy or not. */
+    assert_int_equal(mb_router_match(&r, MB_CUR_LIT("GET"), MB_CUR_LIT("/t/h/a%2Fb"), &m),
+                     MB_ROUTE_BAD_PATH);
+    mb_route_match_cleanup(&m);
+    mb_router_cleanup(&r);
+    static const char *const bad[] = {
+        "return { { 'GET', '/t/{rest+}/x', 'h' } }", /* greedy not last */
+        "return { { 'GET', '/t/{a}/{a+}', 'h' } }",  /* the same name twice */
+        "return { { 'GET', '/t/{+}', 'h' } }",       /* no name */
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        assert_int_equal(load(fx->L, &r, bad[i], &err), MB_ERR_CONFIG);
+    }
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
 #define T(name) cmocka_unit_test_setup_teardown(name, setup, teardown)
-        T(test_router_literal_and_param_matching), T(test_router_specific_route_wins),
-        T(test_router_404_and_405_with_allow),     T(test_router_options_is_405_with_allow),
-        T(test_router_any_matches_every_method),   T(test_router_percent_decoding),
-        T(test_router_bad_paths_rejected),         T(test_router_bad_routes_are_config_errors),
+        T(test_router_literal_and_param_matching),  T(test_router_specific_route_wins),
+        T(test_router_404_and_405_with_allow),      T(test_router_options_is_405_with_allow),
+        T(test_router_any_matches_every_method),    T(test_router_percent_decoding),
+        T(test_router_bad_paths_rejected),          T(test_router_bad_routes_are_config_errors),
+        T(test_router_greedy_param_takes_the_rest),
 #undef T
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
