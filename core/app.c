@@ -25,7 +25,7 @@ struct mb_app {
     mb_log *log;
     mb_emf *emf;
     mb_auth *auth;
-    mb_tenant *tenant; /* the platform routes: /tenant/handlers, /t/{name} */
+    mb_tenant_api *tenant; /* the platform routes: /tenant/handlers, /t/{name} */
     mb_lua_services svc;
     uint64_t invocations;
     mb_buf body; /* scratch for error texts; kept to avoid per-request allocation */
@@ -81,7 +81,7 @@ static int s_init_protected(lua_State *L) {
     mb_lua_api_register(L, &app->svc);
     mb_lua_host_begin(app->host, 0);
     int rc = s_load_routes(app, err);
-    if (rc == 0 && !(app->tenant = mb_tenant_new(L, err))) {
+    if (rc == 0 && !(app->tenant = mb_tenant_api_new(L, err))) {
         rc = err ? err->status : MB_ERR_NOMEM;
     }
     mb_lua_host_end(app->host);
@@ -136,7 +136,7 @@ void mb_app_free(mb_app *app) {
     mb_lua_host_free(app->host); /* closes the state first: bindings may reference the rest */
     mb_ddb_free(app->svc.ddb);
     mb_router_cleanup(&app->router);
-    mb_tenant_free(app->tenant);
+    mb_tenant_api_free(app->tenant);
     mb_auth_free(app->auth);
     mb_emf_free(app->emf);
     mb_log_free(app->log);
@@ -230,7 +230,7 @@ static bool s_route(mb_app *app, inv_state *st, lua_State *L, int req) {
         s_push_error(app, st, 500, err.msg); /* dev mode only: the learner needs file and line */
         return false;
     }
-    mb_route_result r = mb_tenant_match(app->tenant, st->ev.method, st->ev.path, &st->match);
+    mb_route_result r = mb_tenant_api_match(app->tenant, st->ev.method, st->ev.path, &st->match);
     if (r == MB_ROUTE_NOT_FOUND) { /* not a platform route: routes.lua */
         mb_route_match_cleanup(&st->match);
         r = mb_router_match(&app->router, st->ev.method, st->ev.path, &st->match);
@@ -400,8 +400,8 @@ static void s_pipeline(mb_app *app, inv_state *st, lua_State *L, mb_cur event, m
     }
     mb_lua_open_api(L); /* stack: event, req, ctx */
     const mb_route *rt = st->match.route;
-    mb_lua_outcome out = mb_tenant_owns(app->tenant, rt)
-                             ? mb_tenant_dispatch(app->tenant, app->host, rt, req, res)
+    mb_lua_outcome out = mb_tenant_api_owns(app->tenant, rt)
+                             ? mb_tenant_api_dispatch(app->tenant, app->host, rt, req, res)
                              : mb_lua_host_call(app->host, rt->handler, req, -1, res);
     if (out != MB_LUA_OK) {
         s_push_outcome(app, st, res);

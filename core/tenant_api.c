@@ -57,7 +57,7 @@ static const char s_routes_src[] =
     "  { 'ANY', '/t/{name}/{rest+}', 'tenant_run', auth = true },\n"
     "}\n";
 
-struct mb_tenant {
+struct mb_tenant_api {
     mb_router router;
     size_t cache_count; /* entries in the registry's chunk cache */
 };
@@ -67,7 +67,7 @@ static const char s_key_cache = 'k';
 
 /* One API call: what it works on. */
 typedef struct api_call {
-    mb_tenant *t;
+    mb_tenant_api *t;
     mb_lua_host *host;
     lua_State *L;
     mb_lua_services *svc;
@@ -76,7 +76,7 @@ typedef struct api_call {
     mb_tenant_store store;
 } api_call;
 
-mb_tenant *mb_tenant_new(lua_State *L, mb_err *err) {
+mb_tenant_api *mb_tenant_api_new(lua_State *L, mb_err *err) {
     /* Lua first, C memory after: a memory error raised while building the table leaks nothing
      * (mb_router_load raises only before it allocates). */
     if (luaL_loadbufferx(L, s_routes_src, sizeof s_routes_src - 1, "=tenant_routes", "t") !=
@@ -92,7 +92,7 @@ mb_tenant *mb_tenant_new(lua_State *L, mb_err *err) {
     if (rc != 0) {
         return NULL;
     }
-    mb_tenant *t = calloc(1, sizeof *t);
+    mb_tenant_api *t = calloc(1, sizeof *t);
     if (!t) {
         mb_router_cleanup(&r);
         mb_err_set(err, MB_ERR_NOMEM, "out of memory");
@@ -102,7 +102,7 @@ mb_tenant *mb_tenant_new(lua_State *L, mb_err *err) {
     return t;
 }
 
-void mb_tenant_free(mb_tenant *t) {
+void mb_tenant_api_free(mb_tenant_api *t) {
     if (!t) {
         return;
     }
@@ -110,11 +110,11 @@ void mb_tenant_free(mb_tenant *t) {
     free(t);
 }
 
-mb_route_result mb_tenant_match(const mb_tenant *t, mb_cur method, mb_cur path, mb_route_match *m) {
+mb_route_result mb_tenant_api_match(const mb_tenant_api *t, mb_cur method, mb_cur path, mb_route_match *m) {
     return mb_router_match(&t->router, method, path, m);
 }
 
-bool mb_tenant_owns(const mb_tenant *t, const mb_route *rt) {
+bool mb_tenant_api_owns(const mb_tenant_api *t, const mb_route *rt) {
     return t && rt >= t->router.routes && rt < t->router.routes + t->router.count;
 }
 
@@ -402,7 +402,7 @@ static int s_live_chunk(api_call *a, int *reads, mb_err *err) {
 
 static mb_lua_outcome s_run(api_call *a, mb_lua_result *res) {
     lua_State *L = a->L;
-    if (!mb_tenant_valid_name(a->name)) {
+    if (!mb_tenant_store_valid_name(a->name)) {
         return s_error(a, 404, "not_found", "no handler of that name");
     }
     mb_err err = {0};
@@ -988,7 +988,7 @@ static mb_lua_outcome s_test(api_call *a, mb_lua_result *res) {
     return out;
 }
 
-mb_lua_outcome mb_tenant_dispatch(mb_tenant *t, mb_lua_host *host, const mb_route *rt, int req_idx,
+mb_lua_outcome mb_tenant_api_dispatch(mb_tenant_api *t, mb_lua_host *host, const mb_route *rt, int req_idx,
                                   mb_lua_result *res) {
     lua_State *L = mb_lua_host_state(host);
     res->outcome = MB_LUA_OK;
@@ -1021,7 +1021,7 @@ mb_lua_outcome mb_tenant_dispatch(mb_tenant *t, mb_lua_host *host, const mb_rout
     if (op == OP_RUN) {
         return s_run(&a, res);
     }
-    if (op != OP_LIST && !mb_tenant_valid_name(a.name)) {
+    if (op != OP_LIST && !mb_tenant_store_valid_name(a.name)) {
         return s_error(&a, 400, "bad_request",
                        "handler names are 1-40 of a-z, 0-9 and '-', starting with a letter or "
                        "digit");

@@ -16,7 +16,7 @@
 /* "VER#<name>#" + 10 digits: versions sort by number as strings. */
 #define VERSION_DIGITS 10
 
-bool mb_tenant_valid_name(mb_cur name) {
+bool mb_tenant_store_valid_name(mb_cur name) {
     if (name.len == 0 || name.len > MB_TENANT_MAX_NAME) {
         return false;
     }

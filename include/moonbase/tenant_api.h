@@ -5,7 +5,7 @@
  * Compiled chunks are cached in the Lua state per (tenant, name, version); the live pointer is
  * re-read (one strongly consistent GetItem) at most once per MB_TENANT_POINTER_TTL_MS per
  * handler and warm process, so a deploy is live everywhere within that time plus one request.
- * Ownership: mb_tenant_new() returns an object freed by mb_tenant_free(); it owns the route
+ * Ownership: mb_tenant_api_new() returns an object freed by mb_tenant_api_free(); it owns the route
  * table. Responses and Lua values live in the host's state. One invocation at a time. */
 #ifndef MOONBASE_TENANT_API_H
 #define MOONBASE_TENANT_API_H
@@ -27,25 +27,25 @@
 /* The Cognito group whose members may change their tenant's handlers. */
 #define MB_TENANT_ADMIN_GROUP "tenant-admin"
 
-typedef struct mb_tenant mb_tenant;
+typedef struct mb_tenant_api mb_tenant_api;
 
 /* Create the route table of the platform routes. NULL with err filled on failure. Runs Lua:
  * call under a protected call with the host's state. [-0, +0, m] */
-mb_tenant *mb_tenant_new(lua_State *L, mb_err *err);
+mb_tenant_api *mb_tenant_api_new(lua_State *L, mb_err *err);
 /* Accepts NULL. */
-void mb_tenant_free(mb_tenant *t);
+void mb_tenant_api_free(mb_tenant_api *t);
 
 /* Match method + path against the platform routes (they win over routes.lua). Same contract as
  * mb_router_match. */
-mb_route_result mb_tenant_match(const mb_tenant *t, mb_cur method, mb_cur path, mb_route_match *m);
-/* True when rt is one of the platform routes (dispatch it with mb_tenant_dispatch). */
-bool mb_tenant_owns(const mb_tenant *t, const mb_route *rt);
+mb_route_result mb_tenant_api_match(const mb_tenant_api *t, mb_cur method, mb_cur path, mb_route_match *m);
+/* True when rt is one of the platform routes (dispatch it with mb_tenant_api_dispatch). */
+bool mb_tenant_api_owns(const mb_tenant_api *t, const mb_route *rt);
 
 /* Run the platform route rt for the request table at req_idx (authenticated: req.user is set,
  * the services carry the tenant). Like mb_lua_host_call: on MB_LUA_OK a response table is
  * pushed [-0, +1] (API errors such as 400/404/409 are responses too); otherwise, for a tenant
  * handler that failed, nothing is pushed and res says why. */
-mb_lua_outcome mb_tenant_dispatch(mb_tenant *t, mb_lua_host *host, const mb_route *rt, int req_idx,
+mb_lua_outcome mb_tenant_api_dispatch(mb_tenant_api *t, mb_lua_host *host, const mb_route *rt, int req_idx,
                                   mb_lua_result *res);
 
 #endif

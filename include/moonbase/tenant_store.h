@@ -47,7 +47,7 @@ typedef struct mb_tenant_store {
 } mb_tenant_store;
 
 /* True when name matches [a-z0-9][a-z0-9-]{0,39}. */
-bool mb_tenant_valid_name(mb_cur name);
+bool mb_tenant_store_valid_name(mb_cur name);
 
 /* Push the pointer item of `name` (a table: name, live, latest, updatedAt, size, sha256,
  * author) or nil when there is none. consistent: a strongly consistent read (1 RCU instead of

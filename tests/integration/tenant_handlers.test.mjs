@@ -84,13 +84,17 @@ async function getItem(pk, sk) {
 const endpoint = cognitoEndpoint();
 await createTable();
 const pool = await createPoolAndClient(endpoint, `tenant-${Date.now()}`);
-await cognitoCall(endpoint, 'CreateGroup', { UserPoolId: pool.poolId, GroupName: 'tenant-admin' });
+// Named tenants are Cognito groups "tenant:<name>" (moonbase/auth.h): the key is "org:<name>".
+for (const g of ['tenant-admin', 'tenant:acme', 'tenant:globex', 'tenant:captenant']) {
+  await cognitoCall(endpoint, 'CreateGroup', { UserPoolId: pool.poolId, GroupName: g });
+}
 const stamp = Date.now();
 const users = {};
 for (const [name, tenant, admin] of [['alice', 'acme', true], ['mallory', 'acme', false],
   ['bob', 'globex', true], ['cap', 'captenant', true]]) {
   const email = `${name}.${stamp}@moonbase.test`;
-  await signUpConfirmLogin(endpoint, pool, email, 'MoonbaseTest1', tenant);
+  await signUpConfirmLogin(endpoint, pool, email, 'MoonbaseTest1');
+  await cognitoCall(endpoint, 'AdminAddUserToGroup', { UserPoolId: pool.poolId, Username: email, GroupName: `tenant:${tenant}` });
   if (admin) {
     await cognitoCall(endpoint, 'AdminAddUserToGroup', { UserPoolId: pool.poolId, Username: email, GroupName: 'tenant-admin' });
   }
@@ -99,7 +103,7 @@ for (const [name, tenant, admin] of [['alice', 'acme', true], ['mallory', 'acme'
     AuthFlow: 'USER_PASSWORD_AUTH', ClientId: pool.clientId,
     AuthParameters: { USERNAME: email, PASSWORD: 'MoonbaseTest1' },
   });
-  users[name] = { email, tenant, token: auth.AuthenticationResult.IdToken };
+  users[name] = { email, tenant: `org:${tenant}`, token: auth.AuthenticationResult.IdToken };
 }
 const ALICE = users.alice.token;
 const MALLORY = users.mallory.token;
@@ -195,10 +199,10 @@ await test('two tenants with a handler of the same name each run only their own'
   expect(await deploy(BOB, 'hello', tagged('globex-1')), 200, 'bob deploys');
   const ra = expect(await api('GET', '/t/hello', MALLORY), 200, 'mallory (acme member) runs it');
   assert.equal(ra.tag, 'acme-1');
-  assert.equal(ra.tenant, 'acme');
+  assert.equal(ra.tenant, 'org:acme');
   const rb = expect(await api('GET', '/t/hello', BOB), 200);
   assert.equal(rb.tag, 'globex-1');
-  assert.equal(rb.tenant, 'globex');
+  assert.equal(rb.tenant, 'org:globex');
   expect(await deploy(ALICE, 'only-acme', tagged('acme-only')), 200);
   expect(await api('GET', '/t/only-acme', BOB), 404, 'another tenant\'s handler is never reachable');
   expect(await api('GET', '/t/nothing-here', ALICE), 404, 'unknown handler');
@@ -367,8 +371,8 @@ end`,
 });
 
 await test('ctx.db of a tenant handler cannot reach platform records, file-handler data or other tenants', async () => {
-  await ddb('PutItem', { TableName: table, Item: { PK: { S: 'TENANT#acme' }, SK: { S: 'ITEM#file' }, title: { S: 'file data' } } });
-  const before = await getItem('HANDLERS#acme', 'PTR#hello');
+  await ddb('PutItem', { TableName: table, Item: { PK: { S: 'TENANT#org:acme' }, SK: { S: 'ITEM#file' }, title: { S: 'file data' } } });
+  const before = await getItem('HANDLERS#org:acme', 'PTR#hello');
   assert.ok(before && before.live, 'the pointer exists');
   const evil = String.raw`return function(req, ctx)
   local db, r = ctx.db, {}
@@ -377,11 +381,11 @@ await test('ctx.db of a tenant handler cannot reach platform records, file-handl
     if type(err) == "table" then err = err.message end
     r[name] = { ok = ok, err = tostring(err) }
   end
-  try("get_platform_pk", db.get, { PK = "HANDLERS#acme", SK = "PTR#hello" })
-  try("put_platform_pk", db.put, { PK = "HANDLERS#acme", SK = "PTR#hello", live = 999 })
-  try("put_other_tenant", db.put, { PK = "TENANT#globex", SK = "x" })
-  try("values_other_tenant", db.query, { filter = "a = :t", values = { [":t"] = "TENANT#globex" } })
-  try("names_pk", db.update, "x", { expression = "SET #p = :p", names = { ["#p"] = "PK" }, values = { [":p"] = "HANDLERS#acme" } })
+  try("get_platform_pk", db.get, { PK = "HANDLERS#org:acme", SK = "PTR#hello" })
+  try("put_platform_pk", db.put, { PK = "HANDLERS#org:acme", SK = "PTR#hello", live = 999 })
+  try("put_other_tenant", db.put, { PK = "TENANT#org:globex", SK = "x" })
+  try("values_other_tenant", db.query, { filter = "a = :t", values = { [":t"] = "TENANT#org:globex" } })
+  try("names_pk", db.update, "x", { expression = "SET #p = :p", names = { ["#p"] = "PK" }, values = { [":p"] = "HANDLERS#org:acme" } })
   r.ptr_read = db.get("PTR#hello") or json.null
   r.file_read = db.get("ITEM#file") or json.null
   db.put({ SK = "PTR#hello", live = 999 })
@@ -404,10 +408,10 @@ end
   assert.equal(r.own, 'mine');
   assert.deepEqual(r.keys.sort(), ['PTR#hello', 'note'], 'the handler sees its own keys only');
   assert.equal(r.range, 2);
-  const after = await getItem('HANDLERS#acme', 'PTR#hello');
+  const after = await getItem('HANDLERS#org:acme', 'PTR#hello');
   assert.deepEqual(after, before, 'the platform pointer is untouched');
-  assert.ok(await getItem('TENANT#acme', 'APP#PTR#hello'), 'the handler\'s write landed in APP#');
-  assert.equal(await getItem('TENANT#globex', 'x'), undefined);
+  assert.ok(await getItem('TENANT#org:acme', 'APP#PTR#hello'), 'the handler\'s write landed in APP#');
+  assert.equal(await getItem('TENANT#org:globex', 'x'), undefined);
   const scan = await ddb('Scan', { TableName: table });
   for (const it of scan.Items) {
     if (it.PK.S.startsWith('TENANT#') && it.SK.S !== 'ITEM#file') {
@@ -442,7 +446,7 @@ await test('a deploy by another process is seen by the warm workers within 2 s',
   const t1 = await eventually(async () => {
     const tags = await burstTags('warm', ALICE);
     if (!t0) {
-      const ptr = await getItem('HANDLERS#acme', 'PTR#warm');
+      const ptr = await getItem('HANDLERS#org:acme', 'PTR#warm');
       if (Number(ptr.live.N) > v1) t0 = Date.now();
       return 0;
     }
