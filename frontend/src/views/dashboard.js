@@ -1,5 +1,6 @@
-// views/dashboard.js - the signed-in page: header with the user and log out, greeting
-// (GET /me + GET /profile), items, activity chart, profile editor and two-step verification.
+// views/dashboard.js - the signed-in page: header with the lessons link (learn/), the user and
+// log out, greeting (GET /me + GET /profile), items, activity chart, profile editor and two-step
+// verification.
 
 import { h, busy } from '../dom.js';
 import { apiMessage } from '../errors.js';
@@ -66,7 +67,9 @@ export function dashboardView(app, query) {
   return h('div', { class: 'dashboard' },
     h('header', { class: 'topbar' },
       h('div', { class: 'brand' }, h('span', { class: 'logo', 'aria-hidden': 'true' }), 'Moonbase'),
-      h('div', { class: 'who' }, avatar, userLabel, logout)),
+      h('div', { class: 'who' },
+        h('a', { href: 'learn/README.txt', target: '_blank', rel: 'noopener' }, 'Lessons'),
+        avatar, userLabel, logout)),
     h('div', { class: 'page' },
       h('div', { class: 'greeting' }, title, sub, meError),
       h('div', { class: 'grid' },
