@@ -535,7 +535,7 @@ export const EXERCISES = [
     id: 'cognito-flows', phase: 2, title: 'Sign-up, password reset and MFA on Cognito', kind: 'aws',
     files: [],
     task: 'On a deployed stack (docs/deploy.md), sign up in the SPA, confirm with the emailed code, reset the password, then turn on TOTP MFA in the profile and log in again.',
-    hint: 'Deploy: see docs/deploy.md (sam build && sam deploy --config-env dev). Then: aws cognito-idp admin-get-user --user-pool-id <UserPoolId output> --username <email> shows UserStatus CONFIRMED and, after MFA setup, UserMFASettingList [SOFTWARE_TOKEN_MFA]. Locally the same flows (except real email) run against cognito-local: scripts/up, then the SPA.',
+    hint: 'Deploy as docs/deploy.md says (first time: cd sam && sam build --config-env dev && sam deploy --guided --config-env dev; then bash sam/deploy.sh --config-env dev, which also publishes the SPA). Then: aws cognito-idp admin-get-user --user-pool-id <UserPoolId output> --username <email> shows UserStatus CONFIRMED and, after MFA setup, UserMFASettingList [SOFTWARE_TOKEN_MFA]. Locally the same flows (except real email) run against cognito-local: scripts/up, then the SPA.',
   },
   {
     id: 'notes-crud', phase: 3, title: 'Notes: create, read, update, delete with ctx.db', kind: 'local',
@@ -573,7 +573,7 @@ export const EXERCISES = [
     id: 'multi-env', phase: 5, title: 'Two environments from one template', kind: 'aws',
     files: [],
     task: 'Deploy dev and staging from the same template (sam deploy --config-env dev / staging) and compare their outputs.',
-    hint: 'sam build && sam deploy --config-env dev, then --config-env staging (sam/samconfig.toml holds both). aws cloudformation describe-stacks --stack-name <name> --query "Stacks[0].Outputs" shows two ApiUrls and two tables; the EMF Environment dimension tells their metrics apart.',
+    hint: 'bash sam/deploy.sh --config-env dev, then bash sam/deploy.sh --config-env staging (sam/samconfig.toml holds one section per environment; docs/deploy.md, "Environments"). aws cloudformation describe-stacks --stack-name moonbase-staging --query "Stacks[0].Outputs" vs moonbase-dev: two ApiUrls, two tables, two user pools; the EMF Environment dimension tells their metrics apart, and the log retention differs (7 vs 30 days).',
   },
   {
     id: 'ci-lint-job', phase: 6, title: 'A CI job that lints your handlers', kind: 'local',
@@ -586,7 +586,7 @@ export const EXERCISES = [
     id: 'approvals-rollback', phase: 6, title: 'Production behind an approval, and a rollback', kind: 'aws',
     files: [],
     task: 'In your fork, protect the GitHub environment of the production deploy with a required reviewer; deploy, then roll back to the previous version.',
-    hint: 'GitHub: Settings -> Environments -> production -> Required reviewers. The deploy workflow (.github/workflows/deploy.yml) then waits for an approval. Roll back by re-running the deploy of the previous commit (Actions -> the run -> Re-run), and watch aws cloudformation describe-stack-events for UPDATE_COMPLETE.',
+    hint: 'GitHub: Settings -> Environments -> prod -> Required reviewers (docs/deploy.md, "GitHub Actions set-up"). Actions > deploy > Run workflow > prod then waits for the approval. Roll back by running the deploy workflow again on the previous commit (or git revert and push), and watch aws cloudformation describe-stack-events --stack-name moonbase-prod for UPDATE_COMPLETE.',
   },
   {
     id: 'feedback-metric', phase: 7, title: 'A business metric and a structured log line', kind: 'local',
@@ -623,8 +623,8 @@ export const EXERCISES = [
   {
     id: 'waf-rate-limit', phase: 8, title: 'A WAF rate limit in front of the API', kind: 'aws',
     files: [],
-    task: 'Enable the template\'s WAF option on a deployed stack and watch a burst of requests get 403 from WAF, not from your handler.',
-    hint: 'See docs/deploy.md and the Parameters of sam/template.yaml for the WAF switch; deploy with --parameter-overrides. Then for i in $(seq 1 3000); do curl -s -o /dev/null -w "%{http_code}\\n" "$API/hello"; done | sort | uniq -c shows the 403s once the rate rule trips; the WAF console lists the blocked requests.',
+    task: 'Put a WAF web ACL with a rate-based rule in front of the deployed API and watch a burst of requests get 403 from WAF, not from your handler.',
+    hint: 'If sam/template.yaml has a WAF parameter (docs/deploy.md lists the parameters), turn it on with bash sam/deploy.sh --config-env dev --param <Name>=<value>; otherwise add an AWS::WAFv2::WebACL (Scope REGIONAL, a RateBasedStatement rule, Action Block) and an AWS::WAFv2::WebACLAssociation with the API stage yourself. Then for i in $(seq 1 3000); do curl -s -o /dev/null -w "%{http_code}\\n" "$API/hello"; done | sort | uniq -c shows the 403s once the rate rule trips; the WAF console lists the blocked requests.',
   },
   {
     id: 'tenant-handler', phase: 8, title: 'Deploy a handler as a tenant admin', kind: 'coming',
@@ -647,7 +647,7 @@ export const EXERCISES = [
   {
     id: 'cache-layers', phase: 9, title: 'API caching and a Lambda layer', kind: 'aws',
     files: [],
-    task: 'On a deployed stack, turn on the API cache for GET /hello and compare latency with and without; look at how the template ships shared code as a layer.',
-    hint: 'See docs/deploy.md and the Parameters of sam/template.yaml for the cache and layer options. Measure with: for i in $(seq 1 50); do curl -s -o /dev/null -w "%{time_total}\\n" "$API/hello?name=x"; done | sort -n | sed -n 25p, before and after.',
+    task: 'On a deployed stack, cache GET /hello at the API and compare latency with and without; then move shared Lua code into a Lambda layer.',
+    hint: 'Caching needs a REST API stage (AWS::Serverless::Api with CacheClusterEnabled: true and MethodSettings CachingEnabled for GET /hello, keyed on the name parameter); a layer is an AWS::Serverless::LayerVersion whose content lands in /opt (use the template\'s own options if docs/deploy.md lists them). Measure with: for i in $(seq 1 50); do curl -s -o /dev/null -w "%{time_total}\\n" "$API/hello?name=x"; done | sort -n | sed -n 25p, before and after.',
   },
 ];
