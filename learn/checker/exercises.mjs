@@ -36,10 +36,12 @@ const json = (v) => JSON.stringify(v);
 
 // ---- shared data of the checks ----
 
-const ALICE = { sub: 'u-alice', email: 'alice@moonbase.test', tenant: 'acme', groups: ['editors'] };
-const BOB = { sub: 'u-bob', email: 'bob@moonbase.test', tenant: 'acme' };
-const CAROL = { sub: 'u-carol', email: 'carol@moonbase.test', tenant: 'globex' };
-const ADMIN = { sub: 'u-ada', email: 'ada@moonbase.test', tenant: 'acme', groups: ['admins'] };
+// Members of a named tenant are in the Cognito group tenant:<name> (custom:tenant_id, when set,
+// must agree); the runtime keys their data TENANT#org:<name> (docs/security.md, Tenancy).
+const ALICE = { sub: 'u-alice', email: 'alice@moonbase.test', tenant: 'acme', groups: ['editors', 'tenant:acme'] };
+const BOB = { sub: 'u-bob', email: 'bob@moonbase.test', groups: ['tenant:acme'] };
+const CAROL = { sub: 'u-carol', email: 'carol@moonbase.test', groups: ['tenant:globex'] };
+const ADMIN = { sub: 'u-ada', email: 'ada@moonbase.test', groups: ['admins', 'tenant:acme'] };
 const ULID = /^[0-9A-HJKMNP-TV-Z]{26}$/;
 
 // Sortable note ids for seeded notes: 26 Crockford characters, the number at the end.
@@ -51,7 +53,7 @@ async function seedNotes(ctx, tenant, n, extra = {}) {
     const id = seededId(i);
     ids.push(id);
     await ctx.db.put(ctx.table, {
-      PK: `TENANT#${tenant}`, SK: `NOTE#${id}`, id, title: `note ${i}`, body: '',
+      PK: `TENANT#org:${tenant}`, SK: `NOTE#${id}`, id, title: `note ${i}`, body: '',
       createdAt: new Date(Date.UTC(2026, 0, i)).toISOString(), updatedAt: new Date(Date.UTC(2026, 0, i)).toISOString(),
       ...extra,
     });
@@ -132,15 +134,15 @@ async function checkWhoami(ctx) {
   expect(r.status === 401, 'GET /whoami with a forged token', 'HTTP 401', () => show(r));
   r = await ctx.invoke('GET', '/whoami', { token: ctx.token(ALICE) });
   const b = expectStatus(r, 200, 'GET /whoami as alice');
-  const want = { sub: ALICE.sub, email: ALICE.email, tenant: ALICE.tenant, groups: ALICE.groups };
+  const want = { sub: ALICE.sub, email: ALICE.email, tenant: 'org:acme', groups: ALICE.groups };
   for (const [k, v] of Object.entries(want)) {
     expect(json(b[k]) === json(v), `GET /whoami as alice: field ${k}`, json(v), () => show(r));
   }
   const solo = { sub: 'u-solo', email: 'solo@moonbase.test' };
   r = await ctx.invoke('GET', '/whoami', { token: ctx.token(solo) });
-  const s = expectStatus(r, 200, 'GET /whoami as a user without a tenant claim');
-  expect(s.tenant === 'u-solo' && json(s.groups) === '[]', 'GET /whoami as a user without tenant or groups',
-    '"tenant": "u-solo" (the sub) and "groups": []', () => show(r));
+  const s = expectStatus(r, 200, 'GET /whoami as a user in no tenant group');
+  expect(s.tenant === 'user:u-solo' && json(s.groups) === '[]', 'GET /whoami as a user in no tenant group',
+    '"tenant": "user:u-solo" (a personal tenant) and "groups": []', () => show(r));
 }
 
 // ---- phase 3: database ----
@@ -154,8 +156,8 @@ async function checkNotesCrud(ctx) {
     'the note with its title and body', () => show(r));
   const rows = await ctx.db.scan(ctx.table);
   const row = rows.find((x) => x.SK === `NOTE#${created.id}`);
-  expect(row && row.PK === 'TENANT#acme', 'the table after POST /notes',
-    `an item with SK "NOTE#${created.id}" in the partition TENANT#acme`, () => json(rows.map((x) => [x.PK, x.SK])));
+  expect(row && row.PK === 'TENANT#org:acme', 'the table after POST /notes',
+    `an item with SK "NOTE#${created.id}" in the partition TENANT#org:acme`, () => json(rows.map((x) => [x.PK, x.SK])));
   r = await ctx.invoke('GET', `/notes/${created.id}`, { token: A });
   expect(r.status === 200 && r.body.title === 'Buy milk', 'GET /notes/{id}', '200 with the note', () => show(r));
   r = await ctx.invoke('PUT', `/notes/${created.id}`, { token: A, body: { title: 'Buy oat milk' } });
@@ -180,7 +182,7 @@ async function checkNotesCrud(ctx) {
 async function checkNotesPages(ctx) {
   const ids = await seedNotes(ctx, 'acme', 7);
   await seedNotes(ctx, 'globex', 2); // another tenant's notes must never show
-  await ctx.db.put(ctx.table, { PK: 'TENANT#acme', SK: 'PROFILE#u-alice', title: 'not a note' });
+  await ctx.db.put(ctx.table, { PK: 'TENANT#org:acme', SK: 'PROFILE#u-alice', title: 'not a note' });
   const A = ctx.token(ALICE);
   let r = await ctx.invoke('GET', '/notes', { token: A });
   let b = expectStatus(r, 200, 'GET /notes');
@@ -312,6 +314,9 @@ async function checkCiLintJob(ctx) {
   const doc = parseDocument(repoFile(ctx.root, rel), { uniqueKeys: true });
   expect(!doc.errors.length, rel, 'valid YAML', () => doc.errors.map((e) => e.message).join('; '));
   const wf = doc.toJS();
+  const { workflowProblems } = await import(pathToFileURL(path.join(ctx.repo, 'tests/infra/workflow-checks.mjs')));
+  const problems = workflowProblems('ci.yml', repoFile(ctx.root, rel), wf);
+  expect(!problems.length, `${rel}: the workflow rules (tests/infra/workflow-checks.mjs)`, 'no problems', () => problems.join('; '));
   const jobs = Object.entries(wf.jobs || {});
   const found = jobs.flatMap(([id, job]) => (job.steps || []).map((s) => ({ id, job, step: s })))
     .find(({ step }) => typeof step.run === 'string' && /luacheck/.test(step.run) && /learn\/handlers/.test(step.run));
@@ -418,7 +423,7 @@ async function checkAdminGroup(ctx) {
   r = await ctx.invoke('GET', '/admin/report', { token: ctx.token(ALICE) });
   expect(r.status === 403, 'GET /admin/report as alice (group editors)', 'HTTP 403 (only the group admins)', () => show(r));
   r = await ctx.invoke('GET', '/admin/report', { token: ctx.token(BOB) });
-  expect(r.status === 403, 'GET /admin/report as bob (no groups)', 'HTTP 403', () => show(r));
+  expect(r.status === 403, 'GET /admin/report as bob (only his tenant group)', 'HTTP 403', () => show(r));
   r = await ctx.invoke('GET', '/admin/report', { token: ctx.token(ADMIN) });
   expect(r.status === 200 && r.body.readBy === ADMIN.email, 'GET /admin/report as ada (group admins)', 'HTTP 200 with the report', () => show(r));
 }
@@ -529,7 +534,7 @@ export const EXERCISES = [
     id: 'whoami', phase: 2, title: 'GET /whoami from the verified token (req.user)', kind: 'local',
     files: ['learn/handlers/routes.lua', 'learn/handlers/whoami.lua'], check: checkWhoami, solution: [sol('routes.lua'), sol('whoami.lua')],
     task: 'GET /whoami needs a token (401 without) and answers sub, email, tenant and groups from req.user.',
-    hint: 'Add auth = true to the /whoami route in learn/handlers/routes.lua: the runtime then verifies the token and fills req.user (sub, email, tenant, groups...) before your handler runs. Model: handlers/me.lua.',
+    hint: 'Add auth = true to the /whoami route in learn/handlers/routes.lua: the runtime then verifies the token and fills req.user (sub, email, tenant — "org:<name>" or "user:<sub>" —, groups...) before your handler runs. Model: handlers/me.lua.',
   },
   {
     id: 'cognito-flows', phase: 2, title: 'Sign-up, password reset and MFA on Cognito', kind: 'aws',
@@ -579,14 +584,14 @@ export const EXERCISES = [
     id: 'ci-lint-job', phase: 6, title: 'A CI job that lints your handlers', kind: 'local',
     files: ['.github/workflows/ci.yml'], check: checkCiLintJob,
     solution: [{ insert: 'learn/solutions/workflows/learn-lint-job.yaml', into: '.github/workflows/ci.yml', after: JOBS }],
-    task: 'Add a job to .github/workflows/ci.yml that checks out the code and runs luacheck (with .luacheckrc) on learn/handlers, in container debian:12.',
-    hint: 'A job needs runs-on, container: debian:12 (as the others), and steps: - uses: actions/checkout@v4, a step installing lua-check (apt-get), and - run: luacheck --no-color --config .luacheckrc learn/handlers. The checker runs the luacheck step here (keep the install in a step of its own): it must pass on your handlers and fail on a bad one.',
+    task: 'Add a job to .github/workflows/ci.yml that checks out the code and runs luacheck (with .luacheckrc) on learn/handlers, following the project\'s workflow rules (debian:12, pinned actions, job permissions).',
+    hint: 'Copy the shape of the test job: runs-on, container: debian:12, permissions: { contents: read }, and steps: the checkout step exactly as the test job writes it (actions are pinned by commit SHA with a # vX.Y.Z comment), a step installing lua-check (apt-get), and - run: luacheck --no-color --config .luacheckrc learn/handlers. The checker runs the luacheck step here (keep the install in a step of its own): it must pass on your handlers and fail on a bad one.',
   },
   {
     id: 'approvals-rollback', phase: 6, title: 'Production behind an approval, and a rollback', kind: 'aws',
     files: [],
-    task: 'In your fork, protect the GitHub environment of the production deploy with a required reviewer; deploy, then roll back to the previous version.',
-    hint: 'GitHub: Settings -> Environments -> prod -> Required reviewers (docs/deploy.md, "GitHub Actions set-up"). Actions > deploy > Run workflow > prod then waits for the approval. Roll back by running the deploy workflow again on the previous commit (or git revert and push), and watch aws cloudformation describe-stack-events --stack-name moonbase-prod for UPDATE_COMPLETE.',
+    task: 'In your fork, give the prod environment a required reviewer and promote a commit through dev -> staging -> prod; then push a handler that fails and watch the staging canary roll it back.',
+    hint: 'GitHub: Settings -> Environments -> prod -> Required reviewers (docs/deploy.md, "GitHub Actions set-up"); deploy.yml then waits for the approval before prod. For the rollback, make a handler error on every request, push to main: during the staging canary (10% for 5 minutes) the canary errors alarm fires, CodeDeploy moves the alias back and the stage fails. aws deploy list-deployments and the CodeDeploy console show the rolled-back deployment.',
   },
   {
     id: 'feedback-metric', phase: 7, title: 'A business metric and a structured log line', kind: 'local',
@@ -621,10 +626,10 @@ export const EXERCISES = [
     hint: 'The tenant boundary is enforced by ctx.db; inside a tenant it is yours to enforce. Compare existing.owner with req.user.sub and ctx.fail(403, ...). Better still, make the write conditional: ctx.db.put(doc, { expect = { owner = req.user.sub } }).',
   },
   {
-    id: 'waf-rate-limit', phase: 8, title: 'A WAF rate limit in front of the API', kind: 'aws',
+    id: 'waf-rate-limit', phase: 8, title: 'The WAF rate rule in front of the API', kind: 'aws',
     files: [],
-    task: 'Put a WAF web ACL with a rate-based rule in front of the deployed API and watch a burst of requests get 403 from WAF, not from your handler.',
-    hint: 'If sam/template.yaml has a WAF parameter (docs/deploy.md lists the parameters), turn it on with bash sam/deploy.sh --config-env dev --param <Name>=<value>; otherwise add an AWS::WAFv2::WebACL (Scope REGIONAL, a RateBasedStatement rule, Action Block) and an AWS::WAFv2::WebACLAssociation with the API stage yourself. Then for i in $(seq 1 3000); do curl -s -o /dev/null -w "%{http_code}\\n" "$API/hello"; done | sort | uniq -c shows the 403s once the rate rule trips; the WAF console lists the blocked requests.',
+    task: 'On a deployed dev stack, lower the WAF per-IP rate limit and watch a burst of requests get 403 from WAF, before API Gateway or your handler see them.',
+    hint: 'sam/template.yaml attaches a WAF web ACL to the API stage (WafEnabled, default "true"; managed rules + a rate-based rule of WafRateLimitPer5Min requests per IP in 5 minutes). bash sam/deploy.sh --config-env dev --param WafRateLimitPer5Min=100, then: for i in $(seq 1 400); do curl -s -o /dev/null -w "%{http_code}\\n" "$API/hello"; done | sort | uniq -c — 403s appear once the rule trips (it evaluates with a delay of up to a minute or two). The WAF console (Web ACLs, sampled requests) shows the blocked ones; the function logs never do.',
   },
   {
     id: 'tenant-handler', phase: 8, title: 'Deploy a handler as a tenant admin', kind: 'coming',
@@ -647,7 +652,7 @@ export const EXERCISES = [
   {
     id: 'cache-layers', phase: 9, title: 'API caching and a Lambda layer', kind: 'aws',
     files: [],
-    task: 'On a deployed stack, cache GET /hello at the API and compare latency with and without; then move shared Lua code into a Lambda layer.',
-    hint: 'Caching needs a REST API stage (AWS::Serverless::Api with CacheClusterEnabled: true and MethodSettings CachingEnabled for GET /hello, keyed on the name parameter); a layer is an AWS::Serverless::LayerVersion whose content lands in /opt (use the template\'s own options if docs/deploy.md lists them). Measure with: for i in $(seq 1 50); do curl -s -o /dev/null -w "%{time_total}\\n" "$API/hello?name=x"; done | sort -n | sed -n 25p, before and after.',
+    task: 'On a deployed prod (or prod-like) stack, compare GET /profile latency with and without the API Gateway cache; then find out what the SharedLibsLayer saves on each deploy.',
+    hint: 'sam/template.yaml enables the stage cache in prod only (CacheClusterEnabled, MethodSettings for GET /profile, 300 s; its cache key holds the Authorization header, so users never see each other\'s profile). Measure: for i in $(seq 1 50); do curl -s -o /dev/null -H "Authorization: Bearer $TOKEN" -w "%{time_total}\\n" "$API/profile"; done | sort -n | sed -n 25p, and compare with a dev stack. The layer (SharedLibsLayer: libcurl, OpenSSL, jansson... in /opt/lib) changes only when the libraries do: compare the function bundle\'s size (aws lambda get-function --query Configuration.CodeSize) with the layer\'s (aws lambda get-layer-version).',
   },
 ];

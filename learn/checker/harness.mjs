@@ -147,7 +147,8 @@ class Issuer {
     this.issuer = `http://127.0.0.1:${port}/${this.poolId}`;
   }
 
-  // An id token for a user: { sub, email, tenant, groups } (tenant -> custom:tenant_id).
+  // A token for a user: { sub, email, tenant, groups, use } (tenant -> custom:tenant_id, which
+  // the runtime only cross-checks: tenant membership is the Cognito group tenant:<name>).
   token({ sub, email, tenant, groups = [], use = 'id' }) {
     const now = Math.floor(Date.now() / 1000);
     const claims = {
@@ -216,6 +217,9 @@ export class Harness {
     this.limiter = new Limiter(jobs);
     this.issuer = new Issuer();
     this.tables = 0;
+    // Each `bootstrap invoke` is a new process: without a shared CURSOR_SECRET a cursor would only
+    // be valid in the process that made it (as on Lambda across execution environments).
+    this.cursorSecret = crypto.randomBytes(32).toString('hex');
   }
 
   async start() {
@@ -287,6 +291,7 @@ export class Context {
       AWS_REGION: 'us-east-1',
       AWS_ACCESS_KEY_ID: 'local',
       AWS_SECRET_ACCESS_KEY: 'learn-local-secret',
+      CURSOR_SECRET: this.h.cursorSecret,
       COGNITO_ISSUER: this.h.issuer.issuer,
       USER_POOL_ID: this.h.issuer.poolId,
       CLIENT_ID: this.h.issuer.clientId,
