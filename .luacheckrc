@@ -6,7 +6,7 @@ stds.moonbase = {
   read_globals = {
     "assert", "error", "ipairs", "next", "pairs", "pcall", "select", "tonumber", "tostring",
     "type", "xpcall", "rawequal", "rawget", "rawlen", "getmetatable", "setmetatable", "load",
-    "print", "require",
+    "print", "require", "collectgarbage", -- collectgarbage: "count", "collect", "step" only
     string = { other_fields = true },
     table = { other_fields = true },
     math = { other_fields = true },

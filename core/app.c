@@ -65,6 +65,16 @@ static int s_load_routes(mb_app *app, mb_err *err) {
         rc = mb_router_load(&fresh, L, -1, err);
         lua_pop(L, 1);
     }
+    for (size_t i = 0; rc == 0 && i < fresh.count; i++) {
+        const mb_route *rt = &fresh.routes[i];
+        if (rt->cpu_ms > app->cfg->cpu_max_ms) {
+            rc = mb_err_set(err, MB_ERR_CONFIG,
+                            "route %zu (%s %s): cpu_ms %u is above the platform maximum %u "
+                            "(MOONBASE_CPU_MAX_MS)",
+                            i + 1, rt->method, rt->pattern, rt->cpu_ms, app->cfg->cpu_max_ms);
+            mb_router_cleanup(&fresh);
+        }
+    }
     if (rc != 0) {
         return rc;
     }
@@ -111,9 +121,14 @@ mb_app *mb_app_new(const mb_config *cfg, int log_fd, mb_err *err) {
         return NULL;
     }
     app->cfg = cfg;
-    mb_lua_host_opts opts = {.handlers_dir = cfg->handlers_dir, .dev_mode = cfg->dev_mode};
-    const char *limit = getenv("MOONBASE_INSTRUCTION_LIMIT");
-    opts.instruction_limit = limit ? strtoull(limit, NULL, 10) : 0;
+    mb_lua_host_opts opts = {
+        .handlers_dir = cfg->handlers_dir,
+        .dev_mode = cfg->dev_mode,
+        .instruction_limit = cfg->instruction_limit,
+        .cpu_ms = cfg->cpu_ms,
+        .memory_limit = (size_t)cfg->memory_mb * 1024u * 1024u,
+        .invocation_memory_limit = (size_t)cfg->invocation_memory_mb * 1024u * 1024u,
+    };
     if (!(app->log = mb_log_new(cfg->log_level, log_fd, err)) ||
         !(app->emf = mb_emf_new(cfg->metrics_namespace, cfg->environment, log_fd, err)) ||
         !(app->auth = mb_auth_new(cfg, err)) || !(app->host = mb_lua_host_new(&opts, err))) {
@@ -398,7 +413,8 @@ static void s_pipeline(mb_app *app, inv_state *st, lua_State *L, mb_cur event, m
         !s_parse_body(app, st, L, req)) {
         return;
     }
-    mb_lua_open_api(L); /* stack: event, req, ctx */
+    mb_lua_host_set_cpu_budget(app->host, st->match.route->cpu_ms); /* 0: the default */
+    mb_lua_open_api(L);                                             /* stack: event, req, ctx */
     const mb_route *rt = st->match.route;
     mb_lua_outcome out = mb_tenant_api_owns(app->tenant, rt)
                              ? mb_tenant_api_dispatch(app->tenant, app->host, rt, req, res)

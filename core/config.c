@@ -122,6 +122,61 @@ static int s_int(int *out, const char *v, int def, int lo, int hi, const char *n
     return 0;
 }
 
+/* MOONBASE_INSTRUCTION_LIMIT: a positive count of VM instructions per invocation. */
+static int s_u64(unsigned long long *out, const char *v, const char *name, mb_err *err) {
+    *out = 0;
+    if (!v || !*v) {
+        return 0;
+    }
+    char *end = NULL;
+    errno = 0;
+    unsigned long long n = strtoull(v, &end, 10);
+    if (errno || *end || n == 0 || v[0] == '-') {
+        return mb_err_set(err, MB_ERR_CONFIG, "%s must be a positive integer", name);
+    }
+    *out = n;
+    return 0;
+}
+
+/* The handler limits. The per-invocation memory cap must fit in the state's, and a route's
+ * cpu_ms is checked against cpu_max_ms when routes.lua loads (app.c). */
+static int s_limits(mb_config *cfg, mb_getenv_fn ge, mb_err *err) {
+    int cpu = 0, cpu_max = 0, mem = 0, inv_mem = 0;
+    int rc = s_int(&cpu, ge("MOONBASE_CPU_MS"), 1000, 1, 600000, "MOONBASE_CPU_MS", err);
+    if (rc == 0) {
+        rc = s_int(&cpu_max, ge("MOONBASE_CPU_MAX_MS"), cpu > 5000 ? cpu : 5000, 1, 600000,
+                   "MOONBASE_CPU_MAX_MS", err);
+    }
+    if (rc == 0) {
+        rc = s_int(&mem, ge("MOONBASE_MEMORY_MB"), 64, 4, 4096, "MOONBASE_MEMORY_MB", err);
+    }
+    if (rc == 0) {
+        rc = s_int(&inv_mem, ge("MOONBASE_INVOCATION_MEMORY_MB"), mem * 3 / 4, 1, 4096,
+                   "MOONBASE_INVOCATION_MEMORY_MB", err);
+    }
+    if (rc == 0) {
+        rc = s_u64(&cfg->instruction_limit, ge("MOONBASE_INSTRUCTION_LIMIT"),
+                   "MOONBASE_INSTRUCTION_LIMIT", err);
+    }
+    if (rc != 0) {
+        return rc;
+    }
+    if (cpu > cpu_max) {
+        return mb_err_set(err, MB_ERR_CONFIG,
+                          "MOONBASE_CPU_MS (%d) is above MOONBASE_CPU_MAX_MS (%d)", cpu, cpu_max);
+    }
+    if (inv_mem > mem) {
+        return mb_err_set(err, MB_ERR_CONFIG,
+                          "MOONBASE_INVOCATION_MEMORY_MB (%d) is above MOONBASE_MEMORY_MB (%d)",
+                          inv_mem, mem);
+    }
+    cfg->cpu_ms = (unsigned)cpu;
+    cfg->cpu_max_ms = (unsigned)cpu_max;
+    cfg->memory_mb = (unsigned)mem;
+    cfg->invocation_memory_mb = (unsigned)inv_mem;
+    return 0;
+}
+
 /* handlers/ next to the binary: Lambda unpacks the zip into /var/task with bootstrap at the top. */
 static int s_default_handlers(mb_config *cfg, const char *exe, mb_err *err) {
     char dir[PATH_MAX];
@@ -189,6 +244,9 @@ static int s_load(mb_config *cfg, mb_getenv_fn ge, const char *exe, mb_err *err)
     if (rc == 0) {
         rc = s_int(&cfg->jwt_clock_skew_s, ge("JWT_CLOCK_SKEW_SECONDS"), 60, 0, 300,
                    "JWT_CLOCK_SKEW_SECONDS", err);
+    }
+    if (rc == 0) {
+        rc = s_limits(cfg, ge, err);
     }
     if (rc == 0) {
         rc = s_derived(cfg, ge, err);

@@ -40,7 +40,16 @@ void mb_lua_alloc_cleanup(mb_lua_alloc *a) {
         s = next;
     }
     size_t limit = a->limit;
+    void (*meter)(void *) = a->meter;
+    void *meter_ud = a->meter_ud;
     mb_lua_alloc_init(a, limit);
+    mb_lua_alloc_set_meter(a, meter, meter_ud);
+}
+
+void mb_lua_alloc_set_meter(mb_lua_alloc *a, void (*meter)(void *ud), void *ud) {
+    a->meter = meter;
+    a->meter_ud = ud;
+    a->metered = 0;
 }
 
 #if MB_LUA_ALLOC_POOL
@@ -134,8 +143,18 @@ void *mb_lua_alloc_fn(void *ud, void *ptr, size_t osize, size_t nsize) {
         a->used -= old;
         return NULL;
     }
+    if (nsize > old && a->meter) {
+        a->metered += nsize - old;
+        if (a->metered >= MB_LUA_ALLOC_METER_BYTES) {
+            a->metered = 0;
+            a->meter(a->meter_ud);
+        }
+    }
     if (nsize > old && a->used + (nsize - old) > a->limit) {
         a->oom = true;
+        if (a->meter) { /* each refusal costs Lua an emergency full collection: check the clock */
+            a->meter(a->meter_ud);
+        }
         return NULL;
     }
     void *p = s_resize(a, ptr, old, nsize);

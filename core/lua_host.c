@@ -5,6 +5,7 @@
 #include "moonbase/lua_host.h"
 
 #include <errno.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,6 +18,7 @@
 #include "moonbase/json.h"
 #include "moonbase/lua_alloc.h"
 #include "moonbase/lua_api.h"
+#include "moonbase/lua_limits.h"
 #include "moonbase/lua_pattern.h"
 
 /* The hook runs every HOOK_EVERY VM instructions: often enough to stop a loop within
@@ -34,12 +36,27 @@ struct mb_lua_host {
     const char *dir;
     bool dev_mode;
     mb_lua_alloc alloc; /* counting, capped; small blocks from slabs (lua_alloc.h) */
+    size_t memory_limit, invocation_memory_limit;
     uint64_t budget, spent;
     int64_t deadline_ms;
     unsigned hook_calls;
-    uint64_t pattern_unclocked; /* lua_pattern: units charged since its last clock read */
+    uint64_t pattern_unclocked; /* lua_pattern, lua_limits: units charged since a clock read */
     mb_lua_outcome tripped;     /* MB_LUA_OK until the budget or deadline trips */
+    bool in_invocation;         /* between begin and end: the meters and the timer apply */
+    /* CPU-time budget: thread CPU clock at begin, the budget, the default. */
+    int64_t cpu_start_ns, cpu_budget_ns, cpu_default_ns;
+    /* Threads the timer's signal handler sets a count-1 hook on: the main thread and the
+     * coroutine running now (set by s_auxresume around lua_resume, alive meanwhile: it is an
+     * argument of the resume on its resumer's stack). */
+    lua_State *volatile nudge_thread;
+    volatile sig_atomic_t nudged;
+    bool has_timer;
+    timer_t timer;
 };
+
+/* The host whose invocation is in progress, for the timer's signal handler (a handler has no
+ * other way to find it). Set by begin, cleared by end; one invocation at a time per process. */
+static mb_lua_host *volatile g_armed;
 
 /* Registry keys: addresses of these statics (lua_rawsetp), unique and collision-free. */
 static const char s_key_host = 'h';
@@ -64,6 +81,109 @@ static int64_t s_now_ms(void) {
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
+static int64_t s_cpu_ns(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+/* Read the clocks: trip on the CPU budget, then on the deadline. */
+static void s_check_clocks(mb_lua_host *h) {
+    if (h->tripped != MB_LUA_OK) {
+        return;
+    }
+    if (h->cpu_budget_ns && s_cpu_ns() - h->cpu_start_ns > h->cpu_budget_ns) {
+        h->tripped = MB_LUA_CPU;
+    } else if (h->deadline_ms && s_now_ms() >= h->deadline_ms) {
+        h->tripped = MB_LUA_TIMEOUT;
+    }
+}
+
+static void s_hook(lua_State *L, lua_Debug *ar);
+
+/* Make the hook run at the next VM instruction of the main thread and of the running
+ * coroutine. Async-signal-safe: lua_sethook only stores fields (ldebug.c says it may be
+ * called from a signal handler), and both threads are alive while they are stored. */
+static void s_nudge(mb_lua_host *h) {
+    h->nudged = 1;
+    lua_sethook(h->L, s_hook, LUA_MASKCOUNT, 1);
+    lua_State *t = h->nudge_thread;
+    if (t) {
+        lua_sethook(t, s_hook, LUA_MASKCOUNT, 1);
+    }
+}
+
+/* The one-shot thread-CPU timer expired: the budget is spent, or about to be. */
+static void s_on_timer(int sig) {
+    (void)sig;
+    int saved = errno;
+    mb_lua_host *h = g_armed;
+    if (h) {
+        s_nudge(h);
+    }
+    errno = saved;
+}
+
+/* Arm the timer for what is left of the CPU budget (disarm when ns <= 0 is not wanted: a spent
+ * budget fires at once). */
+static void s_arm_timer(mb_lua_host *h) {
+    if (!h->has_timer || !h->cpu_budget_ns) {
+        return;
+    }
+    int64_t left = h->cpu_budget_ns - (s_cpu_ns() - h->cpu_start_ns);
+    if (left < 1000) {
+        left = 1000;
+    }
+    struct itimerspec it = {.it_value = {left / 1000000000, left % 1000000000}};
+    (void)timer_settime(h->timer, 0, &it, NULL);
+}
+
+static void s_disarm_timer(mb_lua_host *h) {
+    if (h->has_timer) {
+        struct itimerspec it = {0};
+        (void)timer_settime(h->timer, 0, &it, NULL);
+    }
+}
+
+/* The thread CPU timer, and once per process the handler of its signal. Without either (not
+ * Linux, or no timer left), the hook and the allocator still check the clock. */
+static void s_init_timer(mb_lua_host *h) {
+    static bool handler_set;
+    if (!handler_set) {
+        struct sigaction sa;
+        memset(&sa, 0, sizeof sa);
+        sa.sa_handler = s_on_timer;
+        sa.sa_flags = SA_RESTART; /* a read or poll in ctx.db resumes, not fails */
+        sigemptyset(&sa.sa_mask);
+        handler_set = sigaction(SIGVTALRM, &sa, NULL) == 0;
+    }
+    struct sigevent sev;
+    memset(&sev, 0, sizeof sev);
+    sev.sigev_notify = SIGEV_SIGNAL;
+    sev.sigev_signo = SIGVTALRM;
+    h->has_timer = handler_set && timer_create(CLOCK_THREAD_CPUTIME_ID, &sev, &h->timer) == 0;
+}
+
+/* The allocator's meter: every 256 KB of growth and every refusal. It cannot raise (it runs
+ * inside Lua's allocator), so on a trip it nudges the hook, which raises at the next
+ * instruction. */
+static void s_alloc_meter(void *ud) {
+    mb_lua_host *h = ud;
+    if (!h->in_invocation || h->tripped != MB_LUA_OK) {
+        return;
+    }
+    s_check_clocks(h);
+    if (h->tripped != MB_LUA_OK) {
+        s_nudge(h);
+    }
+}
+
+static const char *s_trip_message(mb_lua_outcome o) {
+    return o == MB_LUA_BUDGET ? "handler exceeded its instruction budget"
+           : o == MB_LUA_CPU  ? "handler exceeded its CPU-time budget"
+                              : "handler ran past the invocation deadline";
+}
+
 /* Once tripped, the hook raises on every call, so a handler that catches the error with pcall
  * is stopped again a thousand instructions later and cannot outrun its budget. */
 static void s_hook(lua_State *L, lua_Debug *ar) {
@@ -73,9 +193,14 @@ static void s_hook(lua_State *L, lua_Debug *ar) {
     if (h->tripped == MB_LUA_OK && h->spent > h->budget) {
         h->tripped = MB_LUA_BUDGET;
     }
-    if (h->tripped == MB_LUA_OK && h->deadline_ms && ++h->hook_calls % CLOCK_EVERY == 0 &&
-        s_now_ms() >= h->deadline_ms) {
-        h->tripped = MB_LUA_TIMEOUT;
+    if (h->nudged || ++h->hook_calls % CLOCK_EVERY == 0) {
+        bool nudged = h->nudged;
+        h->nudged = 0;
+        s_check_clocks(h);
+        if (nudged && h->tripped == MB_LUA_OK) { /* early (budget raised since): back to normal */
+            lua_sethook(L, s_hook, LUA_MASKCOUNT, HOOK_EVERY);
+            s_arm_timer(h);
+        }
     }
     if (h->tripped != MB_LUA_OK) {
         /* From now on raise at every instruction of this thread: a handler that catches the
@@ -83,10 +208,8 @@ static void s_hook(lua_State *L, lua_Debug *ar) {
          * its catching frame, so the error climbs out one frame at a time. */
         lua_sethook(L, s_hook, LUA_MASKCOUNT, 1);
     }
-    if (h->tripped == MB_LUA_BUDGET) {
-        luaL_error(L, "handler exceeded its instruction budget");
-    } else if (h->tripped == MB_LUA_TIMEOUT) {
-        luaL_error(L, "handler ran past the invocation deadline");
+    if (h->tripped != MB_LUA_OK) {
+        luaL_error(L, "%s", s_trip_message(h->tripped));
     }
 }
 
@@ -105,19 +228,99 @@ static const char *s_pattern_charge(lua_State *L, void *ud, size_t steps) {
     if (h->tripped == MB_LUA_OK && h->spent > h->budget) {
         h->tripped = MB_LUA_BUDGET;
     }
-    if (h->tripped == MB_LUA_OK && h->deadline_ms &&
-        h->pattern_unclocked >= (uint64_t)CLOCK_EVERY * HOOK_EVERY) {
+    if (h->tripped == MB_LUA_OK && h->pattern_unclocked >= (uint64_t)CLOCK_EVERY * HOOK_EVERY) {
         h->pattern_unclocked = 0;
-        if (s_now_ms() >= h->deadline_ms) {
-            h->tripped = MB_LUA_TIMEOUT;
-        }
+        s_check_clocks(h);
     }
     if (h->tripped == MB_LUA_OK) {
         return NULL;
     }
     lua_sethook(L, s_hook, LUA_MASKCOUNT, 1);
-    return h->tripped == MB_LUA_BUDGET ? "handler exceeded its instruction budget"
-                                       : "handler ran past the invocation deadline";
+    return s_trip_message(h->tripped);
+}
+
+/* ---- coroutine.resume and coroutine.wrap that the nudge can follow ----
+ * Lua 5.4's own (lcorolib.c), with one change: while a coroutine runs, the host knows it, so the
+ * timer's signal reaches the thread that is actually running; and when the coroutine comes back
+ * with a limit tripped, its resumer is stopped at its next instruction too. */
+
+/* Resume co with narg values from L; returns the count of results moved to L, or -1 with an
+ * error message on L. [-narg, +(nres|1)] */
+static int s_auxresume(lua_State *L, lua_State *co, int narg) {
+    if (!lua_checkstack(co, narg)) {
+        lua_pushliteral(L, "too many arguments to resume");
+        return -1;
+    }
+    lua_xmove(L, co, narg);
+    mb_lua_host *h = s_host(L);
+    lua_State *prev = h->nudge_thread;
+    h->nudge_thread = co;
+    int nres;
+    int status = lua_resume(co, L, narg, &nres);
+    h->nudge_thread = prev;
+    if (h->tripped != MB_LUA_OK && lua_gethook(L)) {
+        lua_sethook(L, s_hook, LUA_MASKCOUNT, 1);
+    }
+    if (status != LUA_OK && status != LUA_YIELD) {
+        lua_xmove(co, L, 1); /* the error object */
+        return -1;
+    }
+    if (!lua_checkstack(L, nres + 1)) {
+        lua_pop(co, nres);
+        lua_pushliteral(L, "too many results to resume");
+        return -1;
+    }
+    lua_xmove(co, L, nres);
+    return nres;
+}
+
+/* coroutine.resume(co, ...) -> true, ... | false, err */
+static int s_co_resume(lua_State *L) {
+    lua_State *co = lua_tothread(L, 1);
+    luaL_argexpected(L, co, 1, "coroutine");
+    int r = s_auxresume(L, co, lua_gettop(L) - 1);
+    if (r < 0) {
+        lua_pushboolean(L, 0);
+        lua_insert(L, -2);
+        return 2;
+    }
+    lua_pushboolean(L, 1);
+    lua_insert(L, -(r + 1));
+    return r + 1;
+}
+
+/* The function coroutine.wrap returns: resume, raise the coroutine's error in the caller. */
+static int s_co_auxwrap(lua_State *L) {
+    lua_State *co = lua_tothread(L, lua_upvalueindex(1));
+    int r = s_auxresume(L, co, lua_gettop(L));
+    if (r >= 0) {
+        return r;
+    }
+    int stat = lua_status(co);
+    if (stat != LUA_OK && stat != LUA_YIELD) { /* an error in the coroutine: close it */
+#if LUA_VERSION_RELEASE_NUM >= 50406
+        stat = lua_closethread(co, L);
+#else
+        stat = lua_resetthread(co);
+#endif
+        lua_xmove(co, L, 1);
+    }
+    if (stat != LUA_ERRMEM && lua_type(L, -1) == LUA_TSTRING) {
+        luaL_where(L, 1); /* position information, as upstream adds */
+        lua_insert(L, -2);
+        lua_concat(L, 2);
+    }
+    return lua_error(L);
+}
+
+/* coroutine.wrap(f) */
+static int s_co_wrap(lua_State *L) {
+    luaL_checktype(L, 1, LUA_TFUNCTION);
+    lua_State *co = lua_newthread(L); /* stack: f, co */
+    lua_pushvalue(L, 1);
+    lua_xmove(L, co, 1);
+    lua_pushcclosure(L, s_co_auxwrap, 1);
+    return 1;
 }
 
 /* lua_pattern: put the metered matcher into the real string table. That table is both what
@@ -126,7 +329,14 @@ static const char *s_pattern_charge(lua_State *L, void *ud, size_t steps) {
 static void s_meter_patterns(lua_State *L, mb_lua_host *h) {
     luaL_requiref(L, "string", luaopen_string, 0); /* stack: string */
     mb_lua_pattern_inject(L, -1, s_pattern_charge, h);
-    lua_pop(L, 1);
+    luaL_requiref(L, "table", luaopen_table, 0); /* stack: string, table */
+    mb_lua_limits_inject(L, -2, -1, s_pattern_charge, h);
+    luaL_requiref(L, "coroutine", luaopen_coroutine, 0); /* stack: string, table, coroutine */
+    lua_pushcfunction(L, s_co_resume);
+    lua_setfield(L, -2, "resume");
+    lua_pushcfunction(L, s_co_wrap);
+    lua_setfield(L, -2, "wrap");
+    lua_pop(L, 3);
 }
 
 /* ---- sandboxed replacements for base functions ---- */
@@ -323,6 +533,8 @@ static void s_build_base(lua_State *L) {
                                    {"require", s_require},
                                    {NULL, NULL}};
     luaL_setfuncs(L, own, 0);
+    mb_lua_limits_push_collectgarbage(L);
+    lua_setfield(L, base, "collectgarbage");
     s_add_xpcall(L, base);
     mb_json_push_lib(L); /* stack: base, json */
     s_make_readonly(L);
@@ -375,10 +587,15 @@ mb_lua_host *mb_lua_host_new(const mb_lua_host_opts *opts, mb_err *err) {
     }
     h->dir = opts->handlers_dir;
     h->dev_mode = opts->dev_mode;
-    mb_lua_alloc_init(&h->alloc,
-                      opts->memory_limit ? opts->memory_limit : MB_LUA_DEFAULT_MEMORY_LIMIT);
+    h->memory_limit = opts->memory_limit ? opts->memory_limit : MB_LUA_DEFAULT_MEMORY_LIMIT;
+    h->invocation_memory_limit =
+        opts->invocation_memory_limit ? opts->invocation_memory_limit : h->memory_limit / 4 * 3;
+    mb_lua_alloc_init(&h->alloc, h->memory_limit);
+    mb_lua_alloc_set_meter(&h->alloc, s_alloc_meter, h);
     h->budget =
         opts->instruction_limit ? opts->instruction_limit : MB_LUA_DEFAULT_INSTRUCTION_LIMIT;
+    h->cpu_default_ns = (int64_t)(opts->cpu_ms ? opts->cpu_ms : MB_LUA_DEFAULT_CPU_MS) * 1000000;
+    s_init_timer(h);
     h->L = lua_newstate(mb_lua_alloc_fn, &h->alloc);
     if (!h->L) {
         mb_lua_alloc_cleanup(&h->alloc);
@@ -399,6 +616,12 @@ mb_lua_host *mb_lua_host_new(const mb_lua_host_opts *opts, mb_err *err) {
 void mb_lua_host_free(mb_lua_host *host) {
     if (!host) {
         return;
+    }
+    if (g_armed == host) {
+        g_armed = NULL;
+    }
+    if (host->has_timer) {
+        timer_delete(host->timer);
     }
     if (host->L) {
         lua_close(host->L);
@@ -423,6 +646,16 @@ void mb_lua_host_begin(mb_lua_host *host, int64_t deadline_ms) {
     host->tripped = MB_LUA_OK;
     host->alloc.oom = false;
     host->deadline_ms = deadline_ms;
+    /* Memory per invocation: what the state holds now plus the invocation's share, never above
+     * the state's cap. Garbage of earlier requests counts in "now" and is collected first. */
+    size_t cap = host->alloc.used + host->invocation_memory_limit;
+    host->alloc.limit = cap < host->memory_limit ? cap : host->memory_limit;
+    host->nudged = 0;
+    host->cpu_budget_ns = host->cpu_default_ns;
+    host->cpu_start_ns = s_cpu_ns();
+    host->in_invocation = true;
+    g_armed = host;
+    s_arm_timer(host);
     lua_sethook(L, s_hook, LUA_MASKCOUNT, HOOK_EVERY);
     lua_newtable(L); /* stack: env */
     lua_rawgetp(L, LUA_REGISTRYINDEX, &s_key_envmt);
@@ -432,9 +665,26 @@ void mb_lua_host_begin(mb_lua_host *host, int64_t deadline_ms) {
     lua_rawsetp(L, LUA_REGISTRYINDEX, &s_key_loaded);
 }
 
+void mb_lua_host_set_cpu_budget(mb_lua_host *host, unsigned ms) {
+    host->cpu_budget_ns = ms ? (int64_t)ms * 1000000 : host->cpu_default_ns;
+    if (host->in_invocation) {
+        s_arm_timer(host);
+    }
+}
+
+int64_t mb_lua_host_cpu_used_ns(const mb_lua_host *host) {
+    return s_cpu_ns() - host->cpu_start_ns;
+}
+
 void mb_lua_host_end(mb_lua_host *host) {
     lua_State *L = host->L;
+    s_disarm_timer(host);
+    g_armed = NULL;
+    host->in_invocation = false;
+    host->nudge_thread = NULL;
     lua_sethook(L, NULL, 0, 0);
+    bool cut = host->tripped != MB_LUA_OK || host->alloc.oom;
+    host->alloc.limit = host->memory_limit;
     lua_pushnil(L);
     lua_rawsetp(L, LUA_REGISTRYINDEX, &s_key_env);
     lua_pushnil(L);
@@ -443,7 +693,8 @@ void mb_lua_host_end(mb_lua_host *host) {
     lua_rawsetp(L, LUA_REGISTRYINDEX, &s_key_traceback);
     /* After a memory failure reclaim everything now; otherwise an incremental step keeps the
      * heap from growing across requests without a full collection on the hot path. */
-    lua_gc(L, host->alloc.oom ? LUA_GCCOLLECT : LUA_GCSTEP, 0);
+    lua_gc(L, LUA_GCRESTART); /* belt and braces: handlers cannot stop it (lua_limits) */
+    lua_gc(L, cut ? LUA_GCCOLLECT : LUA_GCSTEP, 0);
 }
 
 /* ---- handler files ---- */
@@ -583,10 +834,10 @@ static mb_lua_outcome s_classify(lua_State *L, mb_lua_host *h, int rc, mb_lua_re
     mb_lua_fail fail;
     if (h->tripped != MB_LUA_OK) {
         res->outcome = h->tripped;
-        res->error_type = h->tripped == MB_LUA_BUDGET ? "InstructionBudgetExceeded" : "Timeout";
-        s_set_msg(&res->message, h->tripped == MB_LUA_BUDGET
-                                     ? "handler exceeded its instruction budget"
-                                     : "handler ran past the invocation deadline");
+        res->error_type = h->tripped == MB_LUA_BUDGET ? "InstructionBudgetExceeded"
+                          : h->tripped == MB_LUA_CPU  ? "CpuBudget"
+                                                      : "Timeout";
+        s_set_msg(&res->message, s_trip_message(h->tripped));
     } else if (rc == LUA_ERRMEM || h->alloc.oom) {
         res->outcome = MB_LUA_MEMORY;
         res->error_type = "MemoryLimitExceeded";

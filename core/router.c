@@ -120,6 +120,24 @@ static int s_load_groups(lua_State *L, int t, mb_route *rt, size_t i, mb_err *er
     return 0;
 }
 
+/* cpu_ms = N: a whole number of milliseconds of CPU time, 1..MB_ROUTER_MAX_CPU_MS. */
+static int s_load_cpu(lua_State *L, int t, mb_route *rt, size_t i, mb_err *err) {
+    lua_pushliteral(L, "cpu_ms");
+    int type = lua_rawget(L, t);
+    int isint = 0;
+    lua_Integer ms = lua_tointegerx(L, -1, &isint);
+    lua_pop(L, 1);
+    if (type == LUA_TNIL) {
+        return 0;
+    }
+    if (type != LUA_TNUMBER || !isint || ms < 1 || ms > MB_ROUTER_MAX_CPU_MS) {
+        return mb_err_set(err, MB_ERR_CONFIG, "route %zu: cpu_ms must be an integer from 1 to %d",
+                          i, MB_ROUTER_MAX_CPU_MS);
+    }
+    rt->cpu_ms = (unsigned)ms;
+    return 0;
+}
+
 static int s_load_flags(lua_State *L, int t, mb_route *rt, size_t i, mb_err *err) {
     lua_pushliteral(L, "auth");
     int type = lua_rawget(L, t);
@@ -146,7 +164,7 @@ static int s_load_flags(lua_State *L, int t, mb_route *rt, size_t i, mb_err *err
     if (rt->group_count && !rt->auth) {
         return mb_err_set(err, MB_ERR_CONFIG, "route %zu: groups need auth = true", i);
     }
-    return 0;
+    return s_load_cpu(L, t, rt, i, err);
 }
 
 static int s_load_route(lua_State *L, int t, mb_route *rt, size_t i, mb_err *err) {
@@ -232,9 +250,10 @@ int mb_router_load(mb_router *r, lua_State *L, int idx, mb_err *err) {
      * nothing in Lua, so a Lua memory error cannot strike with routes half-built. */
     lua_pushliteral(L, "auth");
     lua_pushliteral(L, "token_use");
-    lua_pushliteral(L, "groups"); /* stack: "auth", "token_use", "groups" */
+    lua_pushliteral(L, "groups");
+    lua_pushliteral(L, "cpu_ms"); /* stack: "auth", "token_use", "groups", "cpu_ms" */
     int rc = s_load(r, L, idx, err);
-    lua_pop(L, 3);
+    lua_pop(L, 4);
     return rc;
 }
 

@@ -42,6 +42,12 @@ typedef struct mb_config {
     mb_log_level log_level;  /* LOG_LEVEL debug|info|warn|error, default info */
     int jwt_clock_skew_s;    /* JWT_CLOCK_SKEW_SECONDS 0..300, default 60 */
     bool dev_mode;           /* MOONBASE_DEV=1: reload edited handlers, detailed syntax errors */
+    /* Handler limits (docs/security.md): */
+    unsigned cpu_ms;     /* MOONBASE_CPU_MS, default CPU-time budget, default 1000 */
+    unsigned cpu_max_ms; /* MOONBASE_CPU_MAX_MS, most a route's cpu_ms may ask, 5000 */
+    unsigned long long instruction_limit; /* MOONBASE_INSTRUCTION_LIMIT, 0 = lua_host default */
+    unsigned memory_mb;                   /* MOONBASE_MEMORY_MB: the Lua state's cap, default 64 */
+    unsigned invocation_memory_mb;        /* MOONBASE_INVOCATION_MEMORY_MB: per invocation, 48 */
 } mb_config;
 
 /* A getenv-shaped seam so tests can feed an environment without touching the real one. */

@@ -2,9 +2,18 @@
  * The state is created once; handler files are compiled once and cached (re-checked with stat()
  * per request only in development mode). Every request runs in a fresh global environment whose
  * fallback is a read-only base environment built from an allow-list, so nothing a handler does
- * survives into the next request or reaches another tenant. A counting allocator caps memory
- * (a runaway handler gets a Lua memory error, not an OOM kill) and a count hook enforces an
- * instruction budget and the invocation deadline.
+ * survives into the next request or reaches another tenant. A counting allocator caps memory,
+ * for the state and for each invocation (a runaway handler gets a Lua memory error, not an OOM
+ * kill), and a count hook enforces an instruction budget and the invocation deadline.
+ * A CPU-time budget per invocation (the thread's CPU clock, CLOCK_THREAD_CPUTIME_ID) is checked
+ * from the count hook, from the allocator (every 256 KB allocated, so allocation churn and the
+ * collector work it drives count), from the metered library functions (lua_pattern, lua_limits)
+ * and, on Linux, by a one-shot thread-CPU timer whose signal makes the hook run at the very next
+ * instruction (so a C call that neither allocates nor runs Lua is cut as soon as it returns).
+ * Every limit covers everything run between mb_lua_host_begin() and mb_lua_host_end(), whatever
+ * its source: a handler file, or code a caller compiled itself (tenant handlers).
+ * The timer's signal (SIGVTALRM) handler is installed by the first mb_lua_host_new(); it touches
+ * only the host of the invocation in progress.
  * Ownership: mb_lua_host_new() returns a host freed by mb_lua_host_free(), which closes the
  * state. Results and messages borrow from the host until the next call. Not thread-safe. */
 #ifndef MOONBASE_LUA_HOST_H
@@ -26,12 +35,17 @@ typedef struct mb_lua_host mb_lua_host;
  * sane request, short of the 30 s API Gateway limit. */
 #define MB_LUA_DEFAULT_MEMORY_LIMIT (64u * 1024u * 1024u)
 #define MB_LUA_DEFAULT_INSTRUCTION_LIMIT 200000000ull
+/* One second of CPU is a hundred times what a data route uses (a few ms), and short enough that a
+ * runaway handler holds a worker (and bills Lambda time) for a second, not the function timeout. */
+#define MB_LUA_DEFAULT_CPU_MS 1000u
 
 typedef struct mb_lua_host_opts {
-    const char *handlers_dir;   /* borrowed; must outlive the host */
-    size_t memory_limit;        /* 0 = MB_LUA_DEFAULT_MEMORY_LIMIT */
-    uint64_t instruction_limit; /* per invocation; 0 = MB_LUA_DEFAULT_INSTRUCTION_LIMIT */
-    bool dev_mode;              /* stat handler files per request and reload edited ones */
+    const char *handlers_dir;       /* borrowed; must outlive the host */
+    size_t memory_limit;            /* 0 = MB_LUA_DEFAULT_MEMORY_LIMIT */
+    uint64_t instruction_limit;     /* per invocation; 0 = MB_LUA_DEFAULT_INSTRUCTION_LIMIT */
+    unsigned cpu_ms;                /* CPU budget per invocation; 0 = MB_LUA_DEFAULT_CPU_MS */
+    size_t invocation_memory_limit; /* growth per invocation; 0 = 3/4 of memory_limit */
+    bool dev_mode;                  /* stat handler files per request and reload edited ones */
 } mb_lua_host_opts;
 
 /* Why a handler call failed; the app maps each kind to a response. */
@@ -43,6 +57,7 @@ typedef enum mb_lua_outcome {
     MB_LUA_BUDGET,     /* instruction budget exhausted: 500 */
     MB_LUA_MEMORY,     /* memory cap reached: 500 */
     MB_LUA_TIMEOUT,    /* the invocation deadline passed: 504 */
+    MB_LUA_CPU,        /* CPU-time budget spent: 500, errorType CpuBudget */
 } mb_lua_outcome;
 
 typedef struct mb_lua_result {
@@ -65,6 +80,11 @@ lua_State *mb_lua_host_state(mb_lua_host *host);
 /* Start an invocation: reset the instruction budget, arm the deadline (absolute epoch ms, 0 =
  * none) and push a fresh request environment. [-0, +0] */
 void mb_lua_host_begin(mb_lua_host *host, int64_t deadline_ms);
+/* Set the CPU-time budget of the invocation in progress (ms, counted from mb_lua_host_begin;
+ * 0 = the host's default), e.g. a route's cpu_ms once the route is known. [-0, +0] */
+void mb_lua_host_set_cpu_budget(mb_lua_host *host, unsigned ms);
+/* CPU time (thread clock, ns) used since mb_lua_host_begin. */
+int64_t mb_lua_host_cpu_used_ns(const mb_lua_host *host);
 /* End an invocation: drop the request environment and let the collector catch up. [-0, +0] */
 void mb_lua_host_end(mb_lua_host *host);
 

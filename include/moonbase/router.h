@@ -21,6 +21,8 @@
 #define MB_ROUTER_MAX_SEGMENTS 32
 #define MB_ROUTER_MAX_GROUPS 16
 #define MB_ROUTER_MAX_PATH 4096
+/* cpu_ms above this is a typo, not a budget: 10 minutes is more than any Lambda function runs. */
+#define MB_ROUTER_MAX_CPU_MS 600000
 
 typedef enum mb_route_token_use {
     MB_ROUTE_TOKEN_ANY = 0,
@@ -36,6 +38,7 @@ typedef struct mb_route {
     mb_route_token_use token_use;
     char *groups[MB_ROUTER_MAX_GROUPS];
     size_t group_count;
+    unsigned cpu_ms; /* cpu_ms = N: the handler's CPU-time budget; 0 = the platform default */
     mb_cur segs[MB_ROUTER_MAX_SEGMENTS]; /* borrow from pattern; a param is "{name}" */
     size_t seg_count;
     size_t literal_count;
@@ -65,7 +68,8 @@ typedef struct mb_route_match {
 } mb_route_match;
 
 /* Read the route list at stack index idx (what routes.lua returned). Each entry is
- * { METHOD, "/pattern", "handler", auth = bool, groups = {...}, token_use = "id"|"access" }.
+ * { METHOD, "/pattern", "handler", auth = bool, groups = {...}, token_use = "id"|"access",
+ *   cpu_ms = 1..MB_ROUTER_MAX_CPU_MS }. The platform's own maximum (config) is the app's check.
  * On error returns MB_ERR_CONFIG with a message naming the entry and the problem, or MB_ERR_NOMEM.
  * Lua may raise a memory error only before any route is allocated. [-0, +0, m] */
 int mb_router_load(mb_router *r, lua_State *L, int idx, mb_err *err);

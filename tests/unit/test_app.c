@@ -56,6 +56,7 @@ static const char s_routes[] = "return {\n"
                                "  { 'GET', '/globals', 'globals' },\n"
                                "  { 'GET', '/me', 'hello', auth = true },\n"
                                "  { 'GET', '/trap', 'trap' },\n"
+                               "  { 'GET', '/spin', 'loop', cpu_ms = 50 },\n"
                                "}\n";
 
 static void write_handlers(const char *dir) {
@@ -389,9 +390,8 @@ static void test_app_deadline_504_and_budget_500(void **state) {
 
 static void test_app_budget_and_memory_500_then_recovers(void **state) {
     fixture *fx = *state;
-    setenv("MOONBASE_INSTRUCTION_LIMIT", "2000000", 1);
-    open_app(fx, NULL);
-    unsetenv("MOONBASE_INSTRUCTION_LIMIT");
+    static const char *const limit[] = {"MOONBASE_INSTRUCTION_LIMIT=2000000", NULL};
+    open_app(fx, limit);
     assert_int_equal(handle(fx, "GET", "/loop", NULL, NULL, NULL), 500);
     assert_error_body(fx, "internal");
     assert_int_equal(handle(fx, "GET", "/hello", NULL, NULL, NULL), 200);
@@ -404,9 +404,8 @@ static void test_app_budget_and_memory_500_then_recovers(void **state) {
  * budget, and an error in them is a logged 500. */
 static void test_app_response_metamethods_bounded(void **state) {
     fixture *fx = *state;
-    setenv("MOONBASE_INSTRUCTION_LIMIT", "2000000", 1);
-    open_app(fx, NULL);
-    unsetenv("MOONBASE_INSTRUCTION_LIMIT");
+    static const char *const limit[] = {"MOONBASE_INSTRUCTION_LIMIT=2000000", NULL};
+    open_app(fx, limit);
     alarm(20);
     int64_t t0 = tk_mono_ms();
     assert_int_equal(handle(fx, "GET", "/trap", "{\"mode\":\"loop\"}", NULL, NULL), 500);
@@ -492,6 +491,39 @@ static void test_app_many_requests_do_not_grow(void **state) {
     }
 }
 
+/* A route's cpu_ms is its CPU-time budget: the spinning handler is cut after ~50 ms of CPU with
+ * a 500 and errorType CpuBudget in the log and the EMF Errors5xx; and a cpu_ms above the
+ * platform maximum is an init error naming the route. */
+static void test_app_route_cpu_budget_500(void **state) {
+    fixture *fx = *state;
+    open_app(fx, NULL);
+    struct timespec c0, c1;
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &c0);
+    assert_int_equal(handle(fx, "GET", "/spin", NULL, NULL, NULL), 500);
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &c1);
+    int64_t cpu_ms = (c1.tv_sec - c0.tv_sec) * 1000 + (c1.tv_nsec - c0.tv_nsec) / 1000000;
+    assert_true(cpu_ms < 100); /* within 2x of 50 ms */
+    assert_error_body(fx, "internal");
+    char *logs = log_text(fx);
+    assert_non_null(strstr(logs, "\"errorType\":\"CpuBudget\""));
+    assert_non_null(strstr(logs, "\"Errors5xx\":1"));
+    free(logs);
+    assert_int_equal(handle(fx, "GET", "/hello", NULL, NULL, NULL), 200);
+    mb_app_free(fx->app);
+    fx->app = NULL;
+    mb_config_cleanup(&fx->cfg);
+    tk_write(fx->dir, "routes.lua",
+             "return { { 'GET', '/x', 'x' }, { 'GET', '/y', 'y', cpu_ms = 9000 } }\n");
+    mb_err err = {0};
+    assert_int_equal(mb_config_load(&fx->cfg, fake_getenv, NULL, &err), 0);
+    assert_null(mb_app_new(&fx->cfg, fileno(fx->logf), &err));
+    assert_non_null(
+        strstr(err.msg, "route 2 (GET /y): cpu_ms 9000 is above the platform maximum 5000"));
+    tk_write(fx->dir, "routes.lua", "return { { 'GET', '/x', 'x', cpu_ms = 0 } }\n");
+    assert_null(mb_app_new(&fx->cfg, fileno(fx->logf), &err));
+    assert_non_null(strstr(err.msg, "route 1: cpu_ms must be an integer"));
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
 #define T(name) cmocka_unit_test_setup_teardown(name, setup, teardown)
@@ -508,6 +540,7 @@ int main(void) {
         T(test_app_deadline_504_and_budget_500),
         T(test_app_budget_and_memory_500_then_recovers),
         T(test_app_response_metamethods_bounded),
+        T(test_app_route_cpu_budget_500),
         T(test_app_protected_route_without_issuer_503),
         T(test_app_routes_syntax_error_names_file_and_line),
         T(test_app_dev_mode_reload_keeps_sandbox),

@@ -252,6 +252,49 @@ static void test_config_clock_skew_bounds(void **state) {
     }
 }
 
+/* The handler limits: defaults, values, and the relations between them. */
+static void test_config_handler_limits(void **state) {
+    (void)state;
+    mb_config cfg;
+    mb_err err;
+    assert_int_equal(load(&cfg, NULL, &err, NULL), 0);
+    assert_int_equal(cfg.cpu_ms, 1000);
+    assert_int_equal(cfg.cpu_max_ms, 5000);
+    assert_int_equal(cfg.memory_mb, 64);
+    assert_int_equal(cfg.invocation_memory_mb, 48);
+    assert_true(cfg.instruction_limit == 0); /* lua_host's default */
+    mb_config_cleanup(&cfg);
+    assert_int_equal(load(&cfg, NULL, &err, "MOONBASE_CPU_MS=250", "MOONBASE_CPU_MAX_MS=2000",
+                          "MOONBASE_MEMORY_MB=128", "MOONBASE_INVOCATION_MEMORY_MB=100",
+                          "MOONBASE_INSTRUCTION_LIMIT=5000000", NULL),
+                     0);
+    assert_int_equal(cfg.cpu_ms, 250);
+    assert_int_equal(cfg.cpu_max_ms, 2000);
+    assert_int_equal(cfg.memory_mb, 128);
+    assert_int_equal(cfg.invocation_memory_mb, 100);
+    assert_true(cfg.instruction_limit == 5000000);
+    mb_config_cleanup(&cfg);
+    assert_int_equal(load(&cfg, NULL, &err, "MOONBASE_CPU_MS=8000", NULL), 0);
+    assert_int_equal(cfg.cpu_max_ms, 8000); /* the maximum follows a larger default */
+    mb_config_cleanup(&cfg);
+    static const struct {
+        const char *kv[3];
+        const char *needle;
+    } bad[] = {
+        {{"MOONBASE_CPU_MS=0"}, "MOONBASE_CPU_MS"},
+        {{"MOONBASE_CPU_MS=2000", "MOONBASE_CPU_MAX_MS=1000"}, "above MOONBASE_CPU_MAX_MS"},
+        {{"MOONBASE_MEMORY_MB=2"}, "MOONBASE_MEMORY_MB"},
+        {{"MOONBASE_MEMORY_MB=32", "MOONBASE_INVOCATION_MEMORY_MB=40"}, "above MOONBASE_MEMORY_MB"},
+        {{"MOONBASE_INSTRUCTION_LIMIT=-5"}, "MOONBASE_INSTRUCTION_LIMIT"},
+        {{"MOONBASE_INSTRUCTION_LIMIT=0"}, "MOONBASE_INSTRUCTION_LIMIT"},
+        {{"MOONBASE_INSTRUCTION_LIMIT=12x"}, "MOONBASE_INSTRUCTION_LIMIT"},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        int rc = load(&cfg, NULL, &err, bad[i].kv[0], bad[i].kv[1], bad[i].kv[2], NULL);
+        assert_config_error(rc, &err, &cfg, bad[i].needle);
+    }
+}
+
 static void test_config_value_bounds(void **state) {
     (void)state;
     mb_config cfg;
@@ -305,6 +348,7 @@ int main(void) {
         cmocka_unit_test(test_config_cors_origins_and_wildcard),
         cmocka_unit_test(test_config_log_level),
         cmocka_unit_test(test_config_clock_skew_bounds),
+        cmocka_unit_test(test_config_handler_limits),
         cmocka_unit_test(test_config_value_bounds),
         cmocka_unit_test(test_config_malloc_failure_loop),
     };

@@ -309,7 +309,7 @@ static int teardown(void **state) {
 
 static void open_host(fixture *fx, uint64_t budget) {
     mb_lua_host_free(fx->host);
-    mb_lua_host_opts o = {fx->dir, 0, budget, false};
+    mb_lua_host_opts o = {.handlers_dir = fx->dir, .instruction_limit = budget, .cpu_ms = 60000};
     mb_err err = {0};
     fx->host = mb_lua_host_new(&o, &err);
     assert_non_null(fx->host);
