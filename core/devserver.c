@@ -25,6 +25,7 @@
 
 #include "moonbase/buf.h"
 #include "moonbase/devserver_apigw.h"
+#include "moonbase/devserver_guard.h"
 #include "moonbase/devserver_invoke.h"
 #include "moonbase/devserver_pool.h"
 #include "moonbase/devserver_routes.h"
@@ -33,7 +34,11 @@
 /* /config.json is a few hundred bytes; anything bigger is a wrong --config argument. */
 #define CONFIG_MAX (64u * 1024u)
 #define MAX_ORIGINS 16
-#define MAX_HEADERS 128
+/* Per-connection memory of the HTTP server, sized for API Gateway's limits: the query of an
+ * 8 KB target split into up to 4,096 parameter records (~48 bytes each), 10 KB of headers and
+ * the read buffer. Longer heads are refused (moonbase/devserver_guard.h) before they need more;
+ * the pool is mapped lazily, so idle connections do not cost this much. */
+#define CONNECTION_MEMORY (1024u * 1024u)
 
 typedef struct server {
     mb_pool *pool;
@@ -41,10 +46,8 @@ typedef struct server {
     const char *config_file;
     const char *dump_dir;
     int port;
-    double rate, burst, tokens; /* token bucket; rate 0 disables throttling */
-    int64_t bucket_ns;
-    pthread_mutex_t bucket_mu;
-    char *origins[MAX_ORIGINS]; /* CORS_ALLOWED_ORIGINS, like the SAM Api Cors setting */
+    mb_guard_throttle *throttle; /* per client and in total, like a usage plan under a stage */
+    char *origins[MAX_ORIGINS];  /* CORS_ALLOWED_ORIGINS, like the SAM Api Cors setting */
     size_t origin_count;
     mb_devroutes *routes; /* routes.lua: REST resources and their authorizers */
     bool http_api;        /* --payload-format 2.0: HTTP API v2 events instead of REST v1 */
@@ -68,6 +71,7 @@ typedef struct request {
     int worker;
     double init_ms;
     char lambda_id[40];
+    bool quiet; /* a throttled request the log gate left out */
 } request;
 
 static int64_t s_now_ns(void) {
@@ -101,8 +105,18 @@ static void s_access_log(struct MHD_Connection *c, request *r, const char *metho
         snprintf(extra, sizeof extra, " worker=%d%s rid=%s", r->worker,
                  r->init_ms > 0 ? " cold" : "", r->lambda_id);
     }
-    mb_pool_logf("%s \"%s %.300s\" %u %zuB %.1fms%s", ip, method, r->uri, code, bytes,
-                 (double)(s_now_ns() - r->t0) / 1e6, extra);
+    /* The client's bytes never reach the log verbatim: escaped, bounded, secrets redacted. */
+    mb_buf target = {0}, m = {0};
+    if (mb_guard_log_target(&target, mb_cur_from_cstr(r->uri)) != 0 ||
+        mb_guard_log_target(&m, mb_cur_from_cstr(method)) != 0) {
+        mb_buf_reset(&target);
+        mb_buf_reset(&m);
+    }
+    mb_pool_logf("%s \"%s %s\" %u %zuB %.1fms%s", ip, m.ptr ? m.ptr : "?",
+                 target.ptr ? target.ptr : "?", code, bytes, (double)(s_now_ns() - r->t0) / 1e6,
+                 extra);
+    mb_buf_cleanup(&target);
+    mb_buf_cleanup(&m);
 }
 
 static enum MHD_Result s_queue(struct MHD_Connection *c, request *r, const char *method,
@@ -110,7 +124,9 @@ static enum MHD_Result s_queue(struct MHD_Connection *c, request *r, const char 
     if (resp == NULL) {
         return MHD_NO;
     }
-    s_access_log(c, r, method, code, bytes);
+    if (!r->quiet) {
+        s_access_log(c, r, method, code, bytes);
+    }
     enum MHD_Result ret = MHD_queue_response(c, code, resp);
     MHD_destroy_response(resp);
     return ret;
@@ -142,24 +158,27 @@ static enum MHD_Result s_error(struct MHD_Connection *c, request *r, const char 
     return s_queue(c, r, method, code, resp, n);
 }
 
-/* Token bucket (API Gateway's rate + burst). Returns 0, or the seconds to wait. */
-static int s_throttle(server *s) {
-    if (s->rate <= 0) {
-        return 0;
-    }
-    pthread_mutex_lock(&s->bucket_mu);
+/* Too many requests from this client or in total: 429 with Retry-After. A flood of refusals
+ * writes at most one log line a second (with the count of the ones not written). */
+static bool s_throttled(server *s, request *r, struct MHD_Connection *c, const char *method,
+                        enum MHD_Result *ret) {
+    char ip[64];
+    s_client_ip(c, ip, sizeof ip);
     int64_t now = s_now_ns();
-    s->tokens += (double)(now - s->bucket_ns) / 1e9 * s->rate;
-    s->tokens = s->tokens > s->burst ? s->burst : s->tokens;
-    s->bucket_ns = now;
-    int wait = 0;
-    if (s->tokens >= 1.0) {
-        s->tokens -= 1.0;
-    } else {
-        wait = (int)((1.0 - s->tokens) / s->rate) + 1;
+    int wait = mb_guard_throttle_take(s->throttle, ip, now);
+    if (wait == 0) {
+        return false;
     }
-    pthread_mutex_unlock(&s->bucket_mu);
-    return wait;
+    uint64_t suppressed = 0;
+    r->quiet = !mb_guard_throttle_log_gate(s->throttle, now, &suppressed);
+    if (!r->quiet && suppressed > 0) {
+        mb_pool_logf("throttling: %llu more requests answered 429 since the last line",
+                     (unsigned long long)suppressed);
+    }
+    char ra[16];
+    snprintf(ra, sizeof ra, "%d", wait);
+    *ret = s_error(c, r, method, 429, "too_many_requests", "Too Many Requests", ra);
+    return true;
 }
 
 static void s_log_uri(request *r, const char **path_out, size_t *len_out) {
@@ -188,19 +207,65 @@ static enum kind s_classify(request *r) {
     return KIND_STATIC;
 }
 
-/* First call for a request (headers only): throttle and refuse oversized bodies up front so a
- * client is not made to upload 10 MB to learn the answer. */
-static enum MHD_Result s_first(server *s, request *r, struct MHD_Connection *c,
-                               const char *method) {
+typedef struct header_vec {
+    mb_http_header h[MB_GUARD_MAX_HEADERS + 1];
+    size_t n;     /* kept in h */
+    size_t total; /* received */
+    size_t bytes; /* names and values of all of them */
+} header_vec;
+
+static enum MHD_Result s_collect(void *cls, enum MHD_ValueKind kind, const char *key,
+                                 size_t key_size, const char *value, size_t value_size) {
+    (void)kind;
+    header_vec *v = cls;
+    if (v->n < sizeof v->h / sizeof v->h[0]) {
+        v->h[v->n++] = (mb_http_header){{key, key_size}, {value ? value : "", value_size}};
+    }
+    v->total++;
+    v->bytes += key_size + value_size;
+    return MHD_YES;
+}
+
+/* What API Gateway refuses before any integration runs (moonbase/devserver_guard.h): a bad
+ * request head gets its 400/414/431/501 here, logged, and never reaches a worker. */
+static bool s_refused_head(request *r, struct MHD_Connection *c, const char *method,
+                           const char *version, enum MHD_Result *ret) {
+    header_vec hv = {.n = 0};
+    MHD_get_connection_values_n(c, MHD_HEADER_KIND, s_collect, &hv);
+    mb_guard_head h = {mb_cur_from_cstr(method),
+                       mb_cur_from_cstr(r->uri),
+                       mb_cur_from_cstr(version),
+                       hv.h,
+                       hv.total,
+                       hv.bytes};
+    mb_guard_verdict v;
+    if (mb_guard_check(&h, &v) == 0) {
+        return false;
+    }
+    static const char *const codes[] = {"bad_request", "uri_too_long", "headers_too_large",
+                                        "not_implemented"};
+    const char *code = v.status == 414   ? codes[1]
+                       : v.status == 431 ? codes[2]
+                       : v.status == 501 ? codes[3]
+                                         : codes[0];
+    *ret = s_error(c, r, method, (unsigned)v.status, code, v.message, NULL);
+    return true;
+}
+
+/* First call for a request (headers only): check the head, throttle, and refuse oversized
+ * bodies up front so a client is not made to upload 10 MB to learn the answer. */
+static enum MHD_Result s_first(server *s, request *r, struct MHD_Connection *c, const char *method,
+                               const char *version) {
+    enum MHD_Result ret = MHD_YES;
+    if (s_refused_head(r, c, method, version, &ret)) {
+        return ret;
+    }
     r->kind = s_classify(r);
     if (r->kind != KIND_API) {
         return MHD_YES;
     }
-    int wait = s_throttle(s);
-    if (wait > 0) {
-        char ra[16];
-        snprintf(ra, sizeof ra, "%d", wait);
-        return s_error(c, r, method, 429, "too_many_requests", "Too Many Requests", ra);
+    if (s_throttled(s, r, c, method, &ret)) {
+        return ret;
     }
     const char *cl = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Content-Length");
     if (cl != NULL) {
@@ -224,21 +289,6 @@ static void s_upload(request *r, const char *data, size_t len) {
         r->too_big = true;
         mb_buf_cleanup(&r->body);
     }
-}
-
-typedef struct header_vec {
-    mb_http_header h[MAX_HEADERS];
-    size_t n;
-} header_vec;
-
-static enum MHD_Result s_collect(void *cls, enum MHD_ValueKind kind, const char *key,
-                                 size_t key_size, const char *value, size_t value_size) {
-    (void)kind;
-    header_vec *v = cls;
-    if (v->n < MAX_HEADERS) {
-        v->h[v->n++] = (mb_http_header){{key, key_size}, {value ? value : "", value_size}};
-    }
-    return MHD_YES;
 }
 
 /* The Access-Control-Allow-Origin value for this origin, or NULL when it is not allowed. */
@@ -591,7 +641,7 @@ static enum MHD_Result s_access(void *cls, struct MHD_Connection *c, const char 
     }
     if (!r->seen) {
         r->seen = true;
-        return s_first(s, r, c, method);
+        return s_first(s, r, c, method, version);
     }
     if (*upload_data_size > 0) {
         s_upload(r, upload_data, *upload_data_size);
@@ -627,6 +677,14 @@ static void *s_uri_log(void *cls, const char *uri, struct MHD_Connection *c) {
             r = NULL;
         }
     }
+    /* MHD splits the query into one record per parameter in the connection's memory pool right
+     * after this callback: an 8 KB target of 4,000 parameters fits the pool, a longer one could
+     * exhaust it, and the client would get no answer at all. A target that long is answered 414
+     * (s_first, from the copy in r->uri), so MHD is given an empty query to split. */
+    char *q = uri ? strchr(uri, '?') : NULL;
+    if (q != NULL && strlen(uri) > MB_GUARD_MAX_TARGET) {
+        q[1] = '\0';
+    }
     return r;
 }
 
@@ -655,7 +713,7 @@ static size_t s_no_unescape(void *cls, struct MHD_Connection *c, char *s) {
 
 typedef struct options {
     int port, workers, payload_format;
-    double timeout_s, rate, burst;
+    double timeout_s, rate, burst, client_rate, client_burst; /* client_*: -1 = half the total */
     const char *handlers, *frontend, *config, *bootstrap, *dump_dir;
 } options;
 
@@ -663,6 +721,7 @@ static const char s_usage[] =
     "usage: devserver [--port 3000] [--workers N] [--handlers DIR] [--frontend DIR]\n"
     "                 [--config FILE] [--bootstrap PATH] [--timeout SECONDS]\n"
     "                 [--rate PER_SECOND (100, 0 = off) --burst N (200)] [--dump-events DIR]\n"
+    "                 [--client-rate PER_SECOND (rate/2, 0 = off) --client-burst N (burst/2)]\n"
     "                 [--payload-format 1.0|2.0]\n"
     "Serves /api/... through N bootstrap workers (Lambda Runtime API emulator) as REST API proxy\n"
     "events (payload format 1.0, what sam/template.yaml deploys; 2.0 = HTTP API events), the\n"
@@ -702,6 +761,10 @@ static int s_option(options *o, const char *name, const char *val) {
         o->rate = d;
     } else if (strcmp(name, "--burst") == 0 && s_number(val, 1, 1e7, &d) == 0) {
         o->burst = d;
+    } else if (strcmp(name, "--client-rate") == 0 && s_number(val, 0, 1e7, &d) == 0) {
+        o->client_rate = d;
+    } else if (strcmp(name, "--client-burst") == 0 && s_number(val, 1, 1e7, &d) == 0) {
+        o->client_burst = d;
     } else if (strcmp(name, "--payload-format") == 0 && val != NULL &&
                (strcmp(val, "1.0") == 0 || strcmp(val, "2.0") == 0)) {
         o->payload_format = val[0] - '0';
@@ -718,6 +781,8 @@ static int s_parse(int argc, char **argv, options *o) {
                    .timeout_s = 30,
                    .rate = 100,
                    .burst = 200,
+                   .client_rate = -1,
+                   .client_burst = -1,
                    .payload_format = 1,
                    .handlers = "handlers"};
     for (int i = 1; i < argc; i += 2) {
@@ -778,7 +843,7 @@ static struct MHD_Daemon *s_listen(server *s) {
         (uint16_t)s->port, NULL, NULL, s_access, s, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&sa,
         MHD_OPTION_URI_LOG_CALLBACK, s_uri_log, NULL, MHD_OPTION_NOTIFY_COMPLETED, s_completed,
         NULL, MHD_OPTION_UNESCAPE_CALLBACK, s_no_unescape, NULL, MHD_OPTION_CONNECTION_TIMEOUT,
-        (unsigned)120, MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(64 * 1024),
+        (unsigned)120, MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)CONNECTION_MEMORY,
         MHD_OPTION_LISTENING_ADDRESS_REUSE, (unsigned)1, MHD_OPTION_CONNECTION_LIMIT,
         (unsigned)1000, MHD_OPTION_END);
 }
@@ -818,15 +883,17 @@ static int s_prepare(server *s, const options *o, char **bootstrap, char **handl
     s->config_file = o->config;
     s->dump_dir = o->dump_dir;
     s->port = o->port;
-    s->rate = o->rate;
-    s->burst = o->burst > 0 ? o->burst : 1;
-    s->tokens = s->burst;
-    s->bucket_ns = s_now_ns();
+    /* One client may use half of the stage's limits by default, so a busy client cannot starve
+     * the others (a usage plan per key under the stage's throttle, in API Gateway terms). */
+    mb_guard_throttle_options to = {o->rate, o->burst, o->client_rate, o->client_burst};
+    to.client_rate = to.client_rate < 0 ? to.rate / 2 : to.client_rate;
+    to.client_burst = to.client_burst < 0 ? to.burst / 2 : to.client_burst;
+    s->throttle = mb_guard_throttle_new(&to);
     s->http_api = o->payload_format == 2;
     s->timeout_s = o->timeout_s;
     s_cors_init(s);
     s->routes = mb_devroutes_new(*handlers, NULL);
-    return *bootstrap && s->routes ? 0 : -1;
+    return *bootstrap && s->routes && s->throttle ? 0 : -1;
 }
 
 /* Stop in dependency order: the pool first (it wakes every waiting client thread), then the
@@ -844,7 +911,7 @@ static void s_teardown(server *s, struct MHD_Daemon *d) {
         free(s->origins[i]);
     }
     free(s->frontend);
-    pthread_mutex_destroy(&s->bucket_mu);
+    mb_guard_throttle_free(s->throttle);
 }
 
 int main(int argc, char **argv) {
@@ -861,7 +928,6 @@ int main(int argc, char **argv) {
     pthread_sigmask(SIG_BLOCK, &set, NULL);
     signal(SIGPIPE, SIG_IGN);
     server s = {.pool = NULL};
-    pthread_mutex_init(&s.bucket_mu, NULL);
     char *bootstrap = NULL, *handlers = NULL;
     int rc = 1;
     mb_err err = {0};

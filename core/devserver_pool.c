@@ -1,6 +1,7 @@
 /* devserver_pool.c - Lambda Runtime API emulator and the bootstrap worker processes behind it.
  * One mutex guards the queue, the workers and every invocation; waits use CLOCK_MONOTONIC. */
 #include "moonbase/devserver_pool.h"
+#include "moonbase/devserver_guard.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -486,12 +487,44 @@ static void s_child(const char *path, char **env, pid_t parent) {
     _exit(127);
 }
 
+/* The worker's pid, once the parent has recorded it after fork (it may be a moment late). */
+static pid_t s_worker_pid(instance *inst) {
+    for (int i = 0; i < 1000; i++) {
+        pthread_mutex_lock(&inst->pool->mu);
+        pid_t pid = inst->pid;
+        pthread_mutex_unlock(&inst->pool->mu);
+        if (pid > 0) {
+            return pid;
+        }
+        usleep(1000);
+    }
+    return 0;
+}
+
+/* Only the worker this port serves may connect: any other local process could otherwise take
+ * invocations (with their bearer tokens) or answer them (issue 19, finding 12). The connecting
+ * socket must be one of the worker's own file descriptors (moonbase/devserver_guard.h). */
+static enum MHD_Result s_rt_accept(void *cls, const struct sockaddr *addr, socklen_t len) {
+    instance *inst = cls;
+    if (addr->sa_family == AF_INET && len >= (socklen_t)sizeof(struct sockaddr_in)) {
+        struct sockaddr_in peer;
+        memcpy(&peer, addr, sizeof peer);
+        if (mb_guard_peer_is(s_worker_pid(inst), &peer, inst->port)) {
+            return MHD_YES;
+        }
+        mb_pool_logf("worker %d's Runtime API port %u: refused a connection from 127.0.0.1:%u, "
+                     "which is not the worker",
+                     inst->slot + 1, (unsigned)inst->port, (unsigned)ntohs(peer.sin_port));
+    }
+    return MHD_NO;
+}
+
 static struct MHD_Daemon *s_emulator_start(instance *inst, uint16_t *port) {
     struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = 0};
     sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
     struct MHD_Daemon *d = MHD_start_daemon(
-        MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_THREAD_PER_CONNECTION | MHD_USE_POLL, 0, NULL,
-        NULL, s_rt_access, inst, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&sa,
+        MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_THREAD_PER_CONNECTION | MHD_USE_POLL, 0,
+        s_rt_accept, inst, s_rt_access, inst, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&sa,
         MHD_OPTION_NOTIFY_COMPLETED, s_rt_completed, NULL, MHD_OPTION_CONNECTION_TIMEOUT,
         (unsigned)0, MHD_OPTION_END);
     if (d == NULL) {

@@ -38,12 +38,27 @@ static void s_fail_detail(lua_State *L, int details, const char *key, size_t max
     lua_pop(L, 1);
 }
 
+/* A fail message is sent to the client: one that echoes its input ("unknown field '<1 MB>'")
+ * is cut here, at a character boundary, and marked with "...". */
+#define FAIL_MESSAGE_MAX 256
+
 /* Push a fail object {status, message} with the FAIL_MT metatable. [-0, +1, m] */
 static void s_push_fail(lua_State *L, lua_Integer status, const char *message) {
     lua_createtable(L, 0, 4); /* stack: fail */
     lua_pushinteger(L, status);
     lua_setfield(L, -2, "status");
-    lua_pushstring(L, message);
+    size_t n = strlen(message);
+    if (n <= FAIL_MESSAGE_MAX) {
+        lua_pushlstring(L, message, n);
+    } else {
+        n = FAIL_MESSAGE_MAX;
+        while (n > 0 && ((unsigned char)message[n] & 0xC0) == 0x80) {
+            n--; /* message[n] continues a UTF-8 sequence: cut before the sequence */
+        }
+        lua_pushlstring(L, message, n); /* stack: fail, head */
+        lua_pushliteral(L, "...");
+        lua_concat(L, 2);
+    }
     lua_setfield(L, -2, "message");
     luaL_setmetatable(L, FAIL_MT);
 }

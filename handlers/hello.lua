@@ -4,7 +4,11 @@ local MAX_NAME = 64
 
 return function(req, ctx)
   local name = req.query.name or "world"
-  if #name > MAX_NAME then
+  local chars = utf8.len(name) -- characters, not bytes: 20 emoji are 20 characters
+  if not chars then
+    ctx.fail(400, "name must be valid UTF-8", { field = "name" })
+  end
+  if chars > MAX_NAME then
     ctx.fail(400, "name must be at most " .. MAX_NAME .. " characters", { field = "name" })
   end
   if name:find("%c") then

@@ -348,7 +348,8 @@ async function httpApiSuite() {
 
 async function limitsSuite() {
   // Same port again: also proves the first instance released it.
-  const ds = await startDevserver(['--timeout', '1', '--rate', '2', '--burst', '4']);
+  // The stage's bucket alone (no per-client bucket: devserver_guard.test.mjs covers that one).
+  const ds = await startDevserver(['--timeout', '1', '--rate', '2', '--burst', '4', '--client-rate', '0']);
   await test('a worker that never answers: 504 at the timeout, worker killed and replaced, next request OK', async () => {
     // The bootstrap stops runaway handlers itself (budget, deadline, metered patterns), so a
     // worker that truly hangs is made by freezing every worker: only the devserver's own

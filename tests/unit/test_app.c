@@ -15,6 +15,7 @@
 #include "moonbase/app.h"
 #include "moonbase/config.h"
 #include "moonbase/event.h"
+#include "moonbase/json.h"
 
 /* The environment the config seam sees: NAME=value strings, NULL-terminated. */
 static const char *g_env[16];
@@ -50,6 +51,7 @@ static const char s_routes[] = "return {\n"
                                "  { 'GET', '/nil', 'retnil' },\n"
                                "  { 'GET', '/str', 'retstr' },\n"
                                "  { 'GET', '/fail', 'fail' },\n"
+                               "  { 'GET', '/bigfail', 'bigfail' },\n"
                                "  { 'GET', '/loop', 'loop' },\n"
                                "  { 'GET', '/bomb', 'bomb' },\n"
                                "  { 'GET', '/syntax', 'syntax' },\n"
@@ -79,6 +81,11 @@ static void write_handlers(const char *dir) {
     tk_write(dir, "fail.lua",
              "return function(req, ctx)\n"
              "  ctx.fail(422, 'title is too long', { code = 'validation', field = 'title' })\n"
+             "end\n");
+    tk_write(dir, "bigfail.lua", /* issue 19: a 1 MB field name must not come back in full */
+             "return function(req, ctx)\n"
+             "  local name = ('\xc3\xa9'):rep(500000)\n"
+             "  ctx.fail(400, \"unknown field '\" .. name .. \"'\", { field = name })\n"
              "end\n");
     tk_write(dir, "loop.lua", "return function() while true do end end\n");
     tk_write(dir, "trap.lua",
@@ -315,6 +322,21 @@ static void test_app_ctx_fail_4xx_with_code_and_field(void **state) {
     assert_string_equal(body_str(fx, "message"), "title is too long");
 }
 
+static void test_app_ctx_fail_message_is_bounded(void **state) {
+    fixture *fx = *state;
+    open_app(fx, NULL);
+    assert_int_equal(handle(fx, "GET", "/bigfail", NULL, NULL, NULL), 400);
+    const char *m = body_str(fx, "message");
+    assert_non_null(m);
+    size_t n = strlen(m);
+    assert_true(n <= 256 + 3);
+    assert_true(strncmp(m, "unknown field '\xc3\xa9", 17) == 0);
+    assert_string_equal(m + n - 3, "...");
+    assert_true(mb_json_is_utf8((mb_cur){m, n})); /* not cut inside a character */
+    assert_null(body_str(fx, "field"));           /* a field name that long is left out */
+    assert_true(fx->out.len < 2048);
+}
+
 static void test_app_invalid_json_body_400_before_handler(void **state) {
     fixture *fx = *state;
     open_app(fx, NULL);
@@ -535,6 +557,7 @@ int main(void) {
         T(test_app_preflight_cors_only_for_allowed_origins),
         T(test_app_handler_error_500_without_internals),
         T(test_app_ctx_fail_4xx_with_code_and_field),
+        T(test_app_ctx_fail_message_is_bounded),
         T(test_app_invalid_json_body_400_before_handler),
         T(test_app_bad_events),
         T(test_app_deadline_504_and_budget_500),
