@@ -168,7 +168,7 @@ await test('finding 12: a worker\'s Runtime API port refuses every process but t
 });
 
 await stop(ds);
-ds = await start(['--rate', '20', '--burst', '20']); // per client: half, 10 per second, burst 10
+ds = await start(['--rate', '4', '--burst', '4']); // per client: half, 2 per second, burst 2
 
 await test('finding 11: a busy client is throttled alone; its 429 lines are rate-limited', async () => {
   const get = (ip) => raw(req('GET /api/hello'), { localAddress: ip });
@@ -176,9 +176,10 @@ await test('finding 11: a busy client is throttled alone; its 429 lines are rate
   const t0 = Date.now(); // 1.5 s of back-to-back requests: past the log gate's one second
   while (Date.now() - t0 < 1500) busy.push((await get('127.0.0.2')).status);
   const other = [];
-  for (let i = 0; i < 8; i++) other.push((await get('127.0.0.3')).status);
+  for (let i = 0; i < 2; i++) other.push((await get('127.0.0.3')).status);
   const refused = busy.filter((s) => s === 429).length;
-  assert.ok(refused >= busy.length / 3 && refused >= 10, `busy client: ${busy}`);
+  assert.ok(busy.filter((s) => s === 200).length <= 6, `busy client: ${busy}`); // 2 + 2/s
+  assert.ok(refused >= 5, `busy client: ${busy}`);
   assert.deepEqual(other.filter((s) => s !== 200), [], `the other client: ${other}`);
   const lines429 = accessLines().filter((l) => l.includes('" 429 '));
   assert.ok(lines429.length <= 3, `${lines429.length} 429 lines for ${refused} refusals`);

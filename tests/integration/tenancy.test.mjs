@@ -5,7 +5,7 @@
 //      WriteAttributes) does not get into that tenant, nor into the personal tenant of the user
 //      whose sub they wrote; personal and named tenants have distinct keys.
 //   2. an ID token and an access token of one user resolve the same tenant.
-//   3. a DynamoDB error (a cursor with a wrong key type) reaches the client as a generic 400;
+//   3. a DynamoDB error (a cursor whose key DynamoDB refuses) reaches the client as a generic 400;
 //      the DynamoDB text goes to the log only.
 //   4. cursors cannot be minted from the public local AWS_SECRET_ACCESS_KEY.
 // Environment: MB_BUILD_DIR (bootstrap), MB_SOURCE_DIR, MB_DYNAMODB_PORT, MB_COGNITO_PORT.
@@ -151,7 +151,10 @@ function mintCursor(secret, tenant, keyJson) {
 await test('a DynamoDB validation error is a generic 400; its text goes to the log only', async () => {
   const good = mintCursor(cursorSecret, `user:${victimSub}`, '{"SK":{"S":"ITEM#ZZZZ"}}');
   expectStatus(call('GET', '/items', { token: victim.idToken, query: `cursor=${good}` }), 200, 'a well-typed minted cursor');
-  const bad = mintCursor(cursorSecret, `user:${victimSub}`, '{"SK":{"N":"1"}}');
+  // A well-typed SK plus an attribute that is not part of the key: refused by DynamoDB itself
+  // ("The provided starting key is invalid"). (A wrongly typed SK, the issue's cursor, is now
+  // refused by ctx.db before sending: "invalid cursor".)
+  const bad = mintCursor(cursorSecret, `user:${victimSub}`, '{"SK":{"S":"ITEM#ZZZZ"},"zz":{"S":"x"}}');
   const r = call('GET', '/items', { token: victim.idToken, query: `cursor=${bad}` });
   expectStatus(r, 400);
   assert.equal(r.body.message, 'the database refused the request');
