@@ -448,6 +448,30 @@ async function checkOwnerOnly(ctx) {
   expect(r.status === 204, 'DELETE /docs/plan as alice (the owner)', 'HTTP 204', () => show(r));
 }
 
+// A tenant handler: deployed by a tenant admin through the platform's API, run at /t/{name}.
+async function checkTenantHandler(ctx) {
+  const rel = 'learn/tenant/visits.lua';
+  const source = repoFile(ctx.root, rel);
+  const owner = { sub: 'u-tara', email: 'tara@moonbase.test', groups: ['tenant-admin', 'tenant:acme'] };
+  let r = await ctx.invoke('PUT', '/tenant/handlers/visits', { token: ctx.token(owner), body: { source } });
+  expect(r.status === 200 && Number.isInteger(r.body.version), `PUT /tenant/handlers/visits with ${rel} (as a tenant admin of acme)`,
+    '200 {"name": "visits", "version": ...}: the API compiles the source on save', () => show(r));
+  const B = ctx.token(BOB);
+  for (const want of [1, 2]) {
+    r = await ctx.invoke('GET', '/t/visits', { token: B });
+    expect(r.status === 200 && r.body.visits === want && r.body.tenant === 'org:acme', `GET /t/visits as bob, visit ${want}`,
+      `200 {"visits": ${want}, "tenant": "org:acme"}`, () => show(r));
+  }
+  r = await ctx.invoke('GET', '/t/visits', { token: ctx.token(ALICE) });
+  expect(r.status === 200 && r.body.visits === 1, 'GET /t/visits as alice (same tenant, first visit)',
+    '200 {"visits": 1}: one counter per user', () => show(r));
+  r = await ctx.invoke('GET', '/t/visits', { token: ctx.token(CAROL) });
+  expect(r.status === 404, 'GET /t/visits as carol (tenant globex)', 'HTTP 404: acme\'s handler does not exist in globex', () => show(r));
+  const item = (await ctx.db.scan(ctx.table)).find((x) => x.PK === 'TENANT#org:acme' && /VISITS#u-bob$/.test(x.SK));
+  expect(item && item.count === 2, 'the table after bob\'s two visits', 'an item SK "...VISITS#u-bob" with count 2 in TENANT#org:acme',
+    () => json((item && [item.SK, item.count]) || 'no such item'));
+}
+
 // ---- phase 9: performance ----
 
 async function checkBatchRead(ctx) {
@@ -632,10 +656,11 @@ export const EXERCISES = [
     hint: 'sam/template.yaml attaches a WAF web ACL to the API stage (WafEnabled, default "true"; managed rules + a rate-based rule of WafRateLimitPer5Min requests per IP in 5 minutes). bash sam/deploy.sh --config-env dev --param WafRateLimitPer5Min=100, then: for i in $(seq 1 400); do curl -s -o /dev/null -w "%{http_code}\\n" "$API/hello"; done | sort | uniq -c — 403s appear once the rule trips (it evaluates with a delay of up to a minute or two). The WAF console (Web ACLs, sampled requests) shows the blocked ones; the function logs never do.',
   },
   {
-    id: 'tenant-handler', phase: 8, title: 'Deploy a handler as a tenant admin', kind: 'coming',
-    files: [],
-    task: 'Coming: deploy your own handler through the tenant-handler API (/tenant/handlers/{name}) and call it at /t/{name}. It will be checked here once that API is in the runtime.',
-    hint: 'Not available yet: the tenant-handler API is being built. Until then, docs/handlers.md and the local exercises cover the same sandbox.',
+    id: 'tenant-handler', phase: 8, title: 'A tenant handler, deployed through the API', kind: 'local',
+    files: ['learn/tenant/visits.lua'], check: checkTenantHandler,
+    solution: [{ copy: 'learn/solutions/tenant/visits.lua', to: 'learn/tenant/visits.lua' }],
+    task: 'Write learn/tenant/visits.lua: at GET /t/visits it counts the caller\'s visits (one item per user, SK "VISITS#<sub>") and answers {"visits": n, "tenant": ...}. The checker deploys it with PUT /tenant/handlers/visits as a tenant admin.',
+    hint: 'ctx.db.update("VISITS#" .. req.user.sub, { add = { count = 1 } }) creates or increments the counter and returns the item after the update. A tenant handler is one file (no require) and runs in the same sandbox as yours; its ctx.db stays inside the tenant\'s APP# namespace. By hand: PUT /api/tenant/handlers/visits {"source": "..."} with a tenant-admin\'s token, then GET /api/t/visits.',
   },
   {
     id: 'batch-read', phase: 9, title: 'One DynamoDB request instead of N', kind: 'local',

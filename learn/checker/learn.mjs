@@ -160,7 +160,7 @@ function printTable(results) {
   const coming = EXERCISES.filter((e) => e.kind === 'coming').length;
   console.log(`\nprogress: ${done} of ${LOCAL.length} local exercises done` +
     `${run.length < LOCAL.length ? ` (${run.length} checked)` : ''}; ${aws} more need an AWS account` +
-    ` (scripts/learn hint <exercise>), ${coming} coming`);
+    ` (scripts/learn hint <exercise>)${coming ? `, ${coming} coming` : ''}`);
 }
 
 function indent(text, pad) {
