@@ -424,17 +424,48 @@ static void s_pipeline(mb_app *app, inv_state *st, lua_State *L, mb_cur event, m
     } /* stack: event, req, ctx, response */
 }
 
+/* The API's security headers (docs/security.md). Forced ones replace whatever the handler set:
+ * a handler cannot make an authenticated answer cacheable, let a browser sniff a JSON body into
+ * HTML, or grant CORS itself (only CORS_ALLOWED_ORIGINS does, and config refuses '*' outside
+ * local/dev/test). The rest are defaults a handler may override. resp is the response table. */
+static size_t s_security_headers(const inv_state *st, lua_State *L, int resp, mb_event_header *h) {
+    size_t n = 0;
+    bool json = false;
+    if (lua_type(L, resp) == LUA_TTABLE) {
+        lua_pushliteral(L, "body");
+        json = lua_rawget(L, resp) == LUA_TTABLE; /* a table body is sent as JSON */
+        lua_pop(L, 1);
+    }
+    h[n++] = (mb_event_header){"x-content-type-options", MB_CUR_LIT("nosniff"), true};
+    h[n++] =
+        (mb_event_header){"content-security-policy",
+                          MB_CUR_LIT("default-src 'none'; frame-ancestors 'none'; sandbox"), json};
+    if (st->match.route && st->match.route->auth) { /* per-user data: no cache may keep it */
+        h[n++] = (mb_event_header){"cache-control", MB_CUR_LIT("no-store"), true};
+    }
+    h[n++] = (mb_event_header){"x-frame-options", MB_CUR_LIT("DENY"), false};
+    h[n++] = (mb_event_header){"referrer-policy", MB_CUR_LIT("no-referrer"), false};
+    h[n++] = (mb_event_header){"strict-transport-security",
+                               MB_CUR_LIT("max-age=31536000; includeSubDomains"), false};
+    return n;
+}
+
 /* Encode the response on the stack top; an invalid one (a handler bug) becomes a logged 500. */
 static int s_encode(mb_app *app, inv_state *st, lua_State *L, mb_buf *out) {
-    mb_event_header extra[4];
+    mb_event_header extra[16];
     size_t n = 0;
-    extra[n++] = (mb_event_header){"x-request-id", st->inv->request_id};
+    extra[n++] = (mb_event_header){"x-request-id", st->inv->request_id, true};
     if (st->ev.origin.len &&
         mb_config_origin_allowed(app->cfg, st->ev.origin.ptr, st->ev.origin.len)) {
-        extra[n++] = (mb_event_header){"access-control-allow-origin", st->ev.origin};
-        extra[n++] = (mb_event_header){"vary", MB_CUR_LIT("Origin")};
-        extra[n++] = (mb_event_header){"access-control-expose-headers", MB_CUR_LIT("x-request-id")};
+        extra[n++] = (mb_event_header){"access-control-allow-origin", st->ev.origin, true};
+        extra[n++] = (mb_event_header){"vary", MB_CUR_LIT("Origin"), false};
+        extra[n++] =
+            (mb_event_header){"access-control-expose-headers", MB_CUR_LIT("x-request-id"), false};
+    } else { /* {NULL} value + force: the handler's own header is dropped, none is sent */
+        extra[n++] = (mb_event_header){"access-control-allow-origin", {0}, true};
     }
+    extra[n++] = (mb_event_header){"access-control-allow-credentials", {0}, true};
+    n += s_security_headers(st, L, lua_gettop(L), extra + n);
     int status = 500;
     mb_err err = {0};
     if (mb_event_encode_response(L, -1, &st->ev, extra, n, out, &status, &err) == 0) {

@@ -497,6 +497,16 @@ static bool s_has_header(lua_State *L, int hdrs, const char *name) {
     return false;
 }
 
+/* True when the handler's header `name` gives way to a forced extra header. */
+static bool s_forced(const enc *e, mb_cur name) {
+    for (size_t i = 0; i < e->nextra; i++) {
+        if (e->extra[i].force && mb_cur_eq_icase(name, mb_cur_from_cstr(e->extra[i].name))) {
+            return true;
+        }
+    }
+    return false;
+}
+
 /* "headers":{...} (single values; lists joined for v2) plus the pipeline's extra headers. */
 static int s_headers(enc *e, lua_State *L, int hdrs, bool has_ct, bool json_body) {
     bool first = true;
@@ -510,7 +520,7 @@ static int s_headers(enc *e, lua_State *L, int hdrs, bool has_ct, bool json_body
         if (lua_type(L, -2) != LUA_TSTRING || !s_token(name)) {
             return s_enc_fail(e, MB_ERR_INVALID, "header names must be HTTP tokens");
         }
-        if (!(list && e->ev->version == 1)) {
+        if (!(list && e->ev->version == 1) && !s_forced(e, name)) {
             if (s_key(e, &first, name) ||
                 (list ? s_value_list(e, L, lua_gettop(L), false) : s_value_at(e, L, -1))) {
                 return -1;
@@ -519,7 +529,8 @@ static int s_headers(enc *e, lua_State *L, int hdrs, bool has_ct, bool json_body
         lua_pop(L, 1);
     }
     for (size_t i = 0; i < e->nextra; i++) {
-        if (!s_has_header(L, hdrs, e->extra[i].name) &&
+        if (e->extra[i].value.ptr && /* a NULL forced value only removes the handler's */
+            (e->extra[i].force || !s_has_header(L, hdrs, e->extra[i].name)) &&
             (s_key(e, &first, mb_cur_from_cstr(e->extra[i].name)) ||
              s_append_str(e, e->extra[i].value))) {
             return -1;
@@ -547,7 +558,7 @@ static int s_multi(enc *e, lua_State *L, int hdrs, int cookies) {
     }
     lua_pushnil(L);
     while (hdrs && lua_next(L, hdrs) != 0) {
-        if (lua_type(L, -1) == LUA_TTABLE &&
+        if (lua_type(L, -1) == LUA_TTABLE && !s_forced(e, s_cur(L, -2)) &&
             (s_key(e, &first, s_cur(L, -2)) || s_value_list(e, L, lua_gettop(L), true))) {
             return -1;
         }

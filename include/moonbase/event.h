@@ -31,6 +31,8 @@ typedef struct mb_event {
 typedef struct mb_event_header {
     const char *name;
     mb_cur value;
+    bool force; /* replaces a header of the same name the handler set (security headers); with a
+                 * NULL value.ptr it only removes the handler's */
 } mb_event_header;
 
 /* Turn the decoded event at event_idx into a request table and push it [-0, +1]. On error pushes
@@ -39,7 +41,8 @@ typedef struct mb_event_header {
 int mb_event_to_request(lua_State *L, int event_idx, mb_event *ev, mb_err *err);
 
 /* Encode the response table at resp_idx as a proxy response of ev->version into out (replacing
- * its contents). extra headers are added unless the handler set the same name. *status gets
+ * its contents). extra headers are added unless the handler set the same name (a `force` one
+ * replaces the handler's, in any letter case and in v1's multiValueHeaders too). *status gets
  * the status code. A malformed response table (bad status, header injection, unencodable body)
  * is MB_ERR_INVALID and out is left empty. [-0, +0] */
 int mb_event_encode_response(lua_State *L, int resp_idx, const mb_event *ev,

@@ -17,8 +17,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 /* Encode the response at idx; when it encodes, the proxy response must be valid JSON. */
 static void s_encode(lua_State *L, int idx, const mb_event *ev) {
     static const mb_event_header extra[] = {
-        {"x-request-id", {"abc", 3}},
-        {"content-type", {"application/json", 16}},
+        {"x-request-id", {"abc", 3}, false},
+        {"content-type", {"application/json", 16}, false},
+        {"cache-control", {"no-store", 8}, true},
+        {"access-control-allow-origin", {0}, true},
     };
     mb_buf out = {0};
     mb_err err = {0};

@@ -59,6 +59,7 @@ static const char s_routes[] = "return {\n"
                                "  { 'GET', '/me', 'hello', auth = true },\n"
                                "  { 'GET', '/trap', 'trap' },\n"
                                "  { 'GET', '/spin', 'loop', cpu_ms = 50 },\n"
+                               "  { 'GET', '/cors', 'cors' },\n"
                                "}\n";
 
 static void write_handlers(const char *dir) {
@@ -88,6 +89,14 @@ static void write_handlers(const char *dir) {
              "  ctx.fail(400, \"unknown field '\" .. name .. \"'\", { field = name })\n"
              "end\n");
     tk_write(dir, "loop.lua", "return function() while true do end end\n");
+    tk_write(dir, "cors.lua",
+             "return function(req)\n"
+             "  return { status = 200, body = req.query.text and 'plain' or { ok = true },\n"
+             "    headers = { ['Access-Control-Allow-Origin'] = '*',\n"
+             "      ['access-control-allow-credentials'] = 'true',\n"
+             "      ['X-Content-Type-Options'] = 'off',\n"
+             "      ['content-security-policy'] = \"default-src *\" } }\n"
+             "end\n");
     tk_write(dir, "trap.lua",
              "return function(req)\n"
              "  local mode = req.query.mode\n"
@@ -513,6 +522,51 @@ static void test_app_many_requests_do_not_grow(void **state) {
     }
 }
 
+/* Every API response carries the security headers; the forced ones win over the handler's, and
+ * CORS comes only from CORS_ALLOWED_ORIGINS (a handler's own '*' is dropped). */
+static void test_app_security_headers_on_every_response(void **state) {
+    fixture *fx = *state;
+    static const char *const env[] = {"ENVIRONMENT=prod",
+                                      "CORS_ALLOWED_ORIGINS=https://app.example", NULL};
+    open_app(fx, env);
+    static const struct {
+        const char *method, *path, *query;
+        int status;
+        bool auth;
+    } cases[] = {
+        {"GET", "/hello", NULL, 200, false}, {"GET", "/nope", NULL, 404, false},
+        {"GET", "/err", NULL, 500, false},   {"GET", "/me", NULL, 401, true},
+        {"GET", "/cors", NULL, 200, false},  {"POST", "/hello", NULL, 405, false},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        assert_int_equal(handle(fx, cases[i].method, cases[i].path, cases[i].query,
+                                "{\"origin\":\"https://evil.example\"}", NULL),
+                         cases[i].status);
+        assert_string_equal(header(fx, "x-content-type-options"), "nosniff");
+        assert_string_equal(header(fx, "content-security-policy"),
+                            "default-src 'none'; frame-ancestors 'none'; sandbox");
+        assert_string_equal(header(fx, "x-frame-options"), "DENY");
+        assert_null(header(fx, "access-control-allow-origin"));
+        assert_null(header(fx, "Access-Control-Allow-Origin"));
+        assert_null(header(fx, "access-control-allow-credentials"));
+        if (cases[i].auth) {
+            assert_string_equal(header(fx, "cache-control"), "no-store");
+        } else {
+            assert_null(header(fx, "cache-control"));
+        }
+    }
+    /* An allowed origin is echoed (never '*'), also over the handler's own value. */
+    assert_int_equal(handle(fx, "GET", "/cors", NULL, "{\"origin\":\"https://app.example\"}", NULL),
+                     200);
+    assert_string_equal(header(fx, "access-control-allow-origin"), "https://app.example");
+    assert_null(header(fx, "Access-Control-Allow-Origin"));
+    /* A text body keeps the handler's own CSP; nosniff is not negotiable. */
+    assert_int_equal(handle(fx, "GET", "/cors", "{\"text\":\"1\"}", NULL, NULL), 200);
+    assert_string_equal(header(fx, "content-security-policy"), "default-src *");
+    assert_string_equal(header(fx, "x-content-type-options"), "nosniff");
+    assert_null(header(fx, "X-Content-Type-Options"));
+}
+
 /* A route's cpu_ms is its CPU-time budget: the spinning handler is cut after ~50 ms of CPU with
  * a 500 and errorType CpuBudget in the log and the EMF Errors5xx; and a cpu_ms above the
  * platform maximum is an init error naming the route. */
@@ -564,6 +618,7 @@ int main(void) {
         T(test_app_budget_and_memory_500_then_recovers),
         T(test_app_response_metamethods_bounded),
         T(test_app_route_cpu_budget_500),
+        T(test_app_security_headers_on_every_response),
         T(test_app_protected_route_without_issuer_503),
         T(test_app_routes_syntax_error_names_file_and_line),
         T(test_app_dev_mode_reload_keeps_sandbox),

@@ -437,12 +437,38 @@ static void test_event_response_bodies(void **state) {
 static void test_event_response_extra_headers(void **state) {
     fixture *fx = *state;
     int status = 0;
-    mb_event_header extra[] = {{"x-request-id", MB_CUR_LIT("rid")}, {"vary", MB_CUR_LIT("Origin")}};
+    mb_event_header extra[] = {{"x-request-id", MB_CUR_LIT("rid"), false},
+                               {"vary", MB_CUR_LIT("Origin"), false}};
     assert_int_equal(encode(fx, 2, "return { headers = { Vary = 'Accept' } }", extra, 2, &status),
                      0);
     assert_string_equal(resp_header(fx, "x-request-id"), "rid");
     assert_string_equal(resp_header(fx, "Vary"), "Accept");
     assert_null(resp_header(fx, "vary"));
+}
+
+/* A forced extra header replaces the handler's in any letter case (v1 list values too); a forced
+ * one without a value only removes the handler's. */
+static void test_event_response_forced_headers_replace_handler(void **state) {
+    fixture *fx = *state;
+    int status = 0;
+    mb_event_header extra[] = {{"cache-control", MB_CUR_LIT("no-store"), true},
+                               {"access-control-allow-origin", {0}, true}};
+    static const char code[] = "return { headers = { ['Cache-Control'] = 'public, max-age=600',\n"
+                               "  ['Access-Control-Allow-Origin'] = '*', ['x-ok'] = 'y' } }";
+    for (int v = 1; v <= 2; v++) {
+        assert_int_equal(encode(fx, v, code, extra, 2, &status), 0);
+        assert_string_equal(resp_header(fx, "cache-control"), "no-store");
+        assert_null(resp_header(fx, "Cache-Control"));
+        assert_null(resp_header(fx, "Access-Control-Allow-Origin"));
+        assert_null(resp_header(fx, "access-control-allow-origin"));
+        assert_string_equal(resp_header(fx, "x-ok"), "y");
+    }
+    assert_int_equal(
+        encode(fx, 1, "return { headers = { ['cache-control'] = { 'public', 'max-age=9' } } }",
+               extra, 2, &status),
+        0);
+    assert_string_equal(resp_header(fx, "cache-control"), "no-store");
+    assert_null(strstr(fx->out.ptr, "max-age=9"));
 }
 
 static void test_event_response_invalid_tables(void **state) {
@@ -573,6 +599,7 @@ int main(void) {
         T(test_event_response_v1_multivalue_and_cookies),
         T(test_event_response_bodies),
         T(test_event_response_extra_headers),
+        T(test_event_response_forced_headers_replace_handler),
         T(test_event_response_invalid_tables),
         T(test_event_push_error_shape),
         cmocka_unit_test(test_event_out_of_memory_loop),

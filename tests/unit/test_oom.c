@@ -408,7 +408,7 @@ static int s_step_event(void *ud) {
         rc = mb_event_to_request(L, -1, &ev, &err); /* stack: event, req */
     }
     if (rc == 0) {
-        static const mb_event_header extra[] = {{"x-request-id", {"r", 1}}};
+        static const mb_event_header extra[] = {{"x-request-id", {"r", 1}, false}};
         mb_buf out = {0};
         int status = 0;
         rc = luaL_dostring(L, s_response) == LUA_OK ? 0 : MB_ERR_NOMEM;
