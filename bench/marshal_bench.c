@@ -59,8 +59,7 @@ static lua_State *s_state(mb_lua_alloc *a) {
         s_die("state", "out of memory");
     }
     luaL_openlibs(L);
-    luaL_newmetatable(L, MB_DDB_ARRAY_MT);
-    lua_pop(L, 1);
+    mb_lua_aux_open(L); /* the array metatable */
     mb_ddb_marshal_open(L);
     lua_pushlightuserdata(L, NULL);
     lua_setglobal(L, "ddb_null");

@@ -83,12 +83,18 @@ static int s_load_routes(mb_app *app, mb_err *err) {
     return 0;
 }
 
-/* The Lua side of start-up, under lua_pcall (s_init): a memory error there is an init error,
- * not a panic. (app, err) -> status [-2, +1, m] */
+typedef struct init_args {
+    mb_app *app;
+    mb_err *err;
+} init_args;
+
+/* The Lua side of start-up, under mb_lua_aux_cpcall (s_init): a memory error there is an init
+ * error, not a panic. (init_args) -> status [-1, +1, m] */
 static int s_init_protected(lua_State *L) {
-    mb_app *app = lua_touserdata(L, 1);
-    mb_err *err = lua_touserdata(L, 2);
-    mb_lua_api_register(L, &app->svc);
+    init_args *a = lua_touserdata(L, 1);
+    mb_app *app = a->app;
+    mb_err *err = a->err;
+    mb_lua_aux_set_services(L, &app->svc);
     mb_lua_host_begin(app->host, 0);
     int rc = s_load_routes(app, err);
     if (rc == 0 && !(app->tenant = mb_tenant_api_new(L, err))) {
@@ -101,10 +107,8 @@ static int s_init_protected(lua_State *L) {
 
 static int s_init(mb_app *app, mb_err *err) {
     lua_State *L = mb_lua_host_state(app->host);
-    lua_pushcfunction(L, s_init_protected);
-    lua_pushlightuserdata(L, app);
-    lua_pushlightuserdata(L, err);
-    if (lua_pcall(L, 2, 1, 0) != LUA_OK) {
+    init_args args = {app, err};
+    if (mb_lua_aux_cpcall(L, s_init_protected, 0, &args, 1) != LUA_OK) {
         mb_lua_host_end(app->host);
         lua_pop(L, 1);
         return mb_err_set(err, MB_ERR_NOMEM, "out of memory setting up Lua");
@@ -514,10 +518,8 @@ int mb_app_handle(mb_app *app, mb_cur event, const mb_invocation *inv, mb_buf *o
     mb_log_request lr = {inv->request_id, inv->trace_id, {0}, {0}, app->invocations == 0};
     mb_log_begin(app->log, &lr);
     run_args args = {app, &st, event, &res};
-    lua_pushcfunction(L, s_run_protected);
-    lua_pushlightuserdata(L, &args);
     int status = -1;
-    if (lua_pcall(L, 1, 1, 0) == LUA_OK) {
+    if (mb_lua_aux_cpcall(L, s_run_protected, 0, &args, 1) == LUA_OK) {
         status = (int)lua_tointeger(L, -1);
     }
     if (status < 0) { /* not even an error response could be built: answer without Lua */

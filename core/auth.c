@@ -11,9 +11,8 @@
 #include "moonbase/jwks.h"
 #include "moonbase/jwt.h"
 #include "moonbase/log.h"
+#include "moonbase/lua_aux.h"
 
-/* Registry name of the metatable that marks Lua tables as JSON arrays (set by lua_api). */
-#define MB_AUTH_ARRAY_MT "moonbase.array_mt"
 /* The JWKS endpoint answers in milliseconds; a cold Lambda must not hang on it. */
 #define MB_AUTH_JWKS_TIMEOUT_MS 3000
 #define MB_AUTH_JWKS_CONNECT_MS 1500
@@ -341,15 +340,6 @@ static bool s_in_groups(const mb_jwt_claims *c, const mb_auth_rule *rule) {
     return false;
 }
 
-static void s_set_array_mt(lua_State *L) {
-    luaL_getmetatable(L, MB_AUTH_ARRAY_MT); /* stack: table, mt|nil */
-    if (lua_isnil(L, -1)) {
-        lua_pop(L, 1);
-        return;
-    }
-    lua_setmetatable(L, -2);
-}
-
 static void s_push_string(lua_State *L, mb_cur raw, bool escaped) {
     if (!escaped) {
         lua_pushlstring(L, raw.ptr, raw.len);
@@ -398,7 +388,7 @@ static void s_push_value(lua_State *L, const mb_jwt_member *m, int depth) {
         lua_pushboolean(L, m->type == MB_JWT_JSON_TRUE);
         break;
     default:
-        lua_pushlightuserdata(L, NULL); /* json.null */
+        mb_lua_aux_push_null(L); /* json.null */
         break;
     }
 }
@@ -415,7 +405,7 @@ static void s_push_container(lua_State *L, mb_cur text, int depth) {
     mb_jwt_json_iter_init(&it, text);
     lua_newtable(L); /* stack: t */
     if (!it.is_object) {
-        s_set_array_mt(L);
+        mb_lua_aux_mark_array(L);
     }
     while (depth <= MB_JWT_JSON_MAX_DEPTH && mb_jwt_json_iter_next(&it, &m) == 1) {
         if (it.is_object) {
@@ -434,11 +424,17 @@ static void s_set_cur(lua_State *L, const char *field, mb_cur v) {
     lua_setfield(L, -2, field);
 }
 
-/* lua_CFunction run under lua_pcall: (claims lightuserdata, tenant lightuserdata) -> user
- * table. [-2, +1, m] */
+typedef struct user_args {
+    const mb_jwt_claims *claims;
+    const mb_tenant *tenant;
+} user_args;
+
+/* lua_CFunction run under mb_lua_aux_cpcall: (user_args lightuserdata) -> user table.
+ * [-1, +1, m] */
 static int s_push_user(lua_State *L) {
-    const mb_jwt_claims *c = lua_touserdata(L, 1);
-    const mb_tenant *t = lua_touserdata(L, 2);
+    const user_args *ua = lua_touserdata(L, 1);
+    const mb_jwt_claims *c = ua->claims;
+    const mb_tenant *t = ua->tenant;
     lua_createtable(L, 0, 10); /* stack: claims*, tenant*, user */
     s_set_cur(L, "sub", c->sub);
     s_set_cur(L, "email", c->email);
@@ -513,10 +509,8 @@ int mb_auth_authenticate(mb_auth *auth, lua_State *L, mb_cur authorization,
     if (!lua_checkstack(L, 4)) {
         return s_reject(auth, err, MB_ERR_NOMEM, "out of memory", "Lua stack full");
     }
-    lua_pushcfunction(L, s_push_user);
-    lua_pushlightuserdata(L, (void *)c);
-    lua_pushlightuserdata(L, &t);
-    if (lua_pcall(L, 2, 1, 0) != LUA_OK) { /* stack: user | error */
+    user_args ua = {c, &t};
+    if (mb_lua_aux_cpcall(L, s_push_user, 0, &ua, 1) != LUA_OK) { /* stack: user | error */
         lua_pop(L, 1);
         return s_reject(auth, err, MB_ERR_NOMEM, "out of memory", "building req.user failed");
     }

@@ -266,7 +266,7 @@ static int s_which_mt(s_writer *w) {
     lua_State *L = w->L;
     if (!w->have_mts) {
         static const char *const names[MT_COUNT] = {MB_DDB_SET_MT, MB_DDB_BINARY_MT,
-                                                    MB_DDB_ARRAY_MT, MB_DDB_NUMBER_MT};
+                                                    MB_LUA_ARRAY_MT, MB_DDB_NUMBER_MT};
         for (int i = 0; i < MT_COUNT; i++) {
             luaL_getmetatable(L, names[i]); /* stack: ..., mt, registered */
             w->mts[i] = lua_topointer(L, -1);
@@ -1351,7 +1351,7 @@ static int s_av_bool(lua_State *L, s_reader *r, bool null) {
     s_ws(r);
     if (s_lit_match(r, "true", 4)) {
         if (null) {
-            lua_pushlightuserdata(L, NULL);
+            mb_lua_aux_push_null(L);
         } else {
             lua_pushboolean(L, 1);
         }
@@ -1467,7 +1467,7 @@ static int s_run(lua_State *L, mb_cur json, mb_err *err, s_parse_fn fn) {
     if (!lua_checkstack(L, S_SLACK + 3)) {
         return mb_err_set(err, MB_ERR_NOMEM, "ddb: Lua stack exhausted");
     }
-    luaL_getmetatable(L, MB_DDB_ARRAY_MT);      /* stack: ..., array_mt (nil when not registered) */
+    luaL_getmetatable(L, MB_LUA_ARRAY_MT);      /* stack: ..., array_mt (nil when not registered) */
     s_name_cache *cache = s_push_name_cache(L); /* stack: ..., array_mt, cache, names */
     s_reader r = {
         json.ptr, json.ptr + json.len, err, lua_istable(L, top + 1) ? top + 1 : 0, top + 3, cache};
@@ -1638,7 +1638,7 @@ static int s_json(lua_State *L, s_reader *r, int depth) {
         return s_av_bool(L, r, false);
     case 'n':
         if (s_lit_match(r, "null", 4)) {
-            lua_pushlightuserdata(L, NULL);
+            mb_lua_aux_push_null(L);
             return 0;
         }
         return s_bad(r, "bad literal");

@@ -2,6 +2,7 @@
  * in a sandboxed Lua state (the bootstrap's own loader), reloaded when the file changes. */
 #include "moonbase/devserver_routes.h"
 
+#include "moonbase/lua_aux.h"
 #include "moonbase/lua_host.h"
 
 #include <limits.h>
@@ -39,11 +40,18 @@ void mb_devroutes_free(mb_devroutes *t) {
     free(t);
 }
 
-/* Under lua_pcall: a memory error while loading is an error, not a panic. (host, router, err) */
+typedef struct load_args {
+    mb_lua_host *host;
+    mb_router *out;
+    mb_err *err;
+} load_args;
+
+/* Under mb_lua_aux_cpcall: a memory error while loading is an error, not a panic. (load_args) */
 static int s_load_protected(lua_State *L) {
-    mb_lua_host *host = lua_touserdata(L, 1);
-    mb_router *out = lua_touserdata(L, 2);
-    mb_err *err = lua_touserdata(L, 3);
+    load_args *a = lua_touserdata(L, 1);
+    mb_lua_host *host = a->host;
+    mb_router *out = a->out;
+    mb_err *err = a->err;
     mb_lua_host_begin(host, 0);
     int rc = mb_lua_host_run_file(host, "routes", err);
     if (rc == 0) {
@@ -63,12 +71,9 @@ static int s_load(const char *dir, mb_router *out, mb_err *err) {
         return err ? err->status : MB_ERR_NOMEM;
     }
     lua_State *L = mb_lua_host_state(host);
-    lua_pushcfunction(L, s_load_protected);
-    lua_pushlightuserdata(L, host);
-    lua_pushlightuserdata(L, out);
-    lua_pushlightuserdata(L, err);
+    load_args args = {host, out, err};
     int rc = MB_ERR_NOMEM;
-    if (lua_pcall(L, 3, 1, 0) == LUA_OK) {
+    if (mb_lua_aux_cpcall(L, s_load_protected, 0, &args, 1) == LUA_OK) {
         rc = (int)lua_tointeger(L, -1);
     } else {
         mb_err_set(err, MB_ERR_NOMEM, "out of memory loading routes.lua");

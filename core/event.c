@@ -1,5 +1,5 @@
 /* event.c - API Gateway v1/v2 proxy events <-> request/response tables (moonbase/event.h).
- * Conversions run under lua_pcall (s_protect) so a Lua memory error cannot longjmp through C. */
+ * Conversions run under mb_lua_aux_cpcall so a Lua memory error cannot longjmp through C. */
 #include "moonbase/event.h"
 
 #include <string.h>
@@ -8,7 +8,7 @@
 
 #include "moonbase/base64.h"
 #include "moonbase/json.h"
-#include "moonbase/lua_api.h"
+#include "moonbase/lua_aux.h"
 
 typedef struct conv {
     mb_event *ev;
@@ -28,7 +28,7 @@ static int s_bad(conv *c, int http, int status, const char *msg) {
 }
 
 static bool s_absent(lua_State *L, int idx) {
-    return lua_isnil(L, idx) || (lua_islightuserdata(L, idx) && !lua_touserdata(L, idx));
+    return lua_isnil(L, idx) || mb_lua_aux_is_null(L, idx);
 }
 
 /* Push t[key] when it has `type`; push nil when absent or JSON null; fail on another type. */
@@ -347,10 +347,7 @@ int mb_event_to_request(lua_State *L, int event_idx, mb_event *ev, mb_err *err) 
     event_idx = lua_absindex(L, event_idx);
     *ev = (mb_event){.version = 2};
     conv c = {ev, err, 0, 0, {0}};
-    lua_pushcfunction(L, s_to_request);
-    lua_pushvalue(L, event_idx);
-    lua_pushlightuserdata(L, &c);
-    int rc = lua_pcall(L, 2, 1, 0);
+    int rc = mb_lua_aux_cpcall(L, s_to_request, event_idx, &c, 1);
     mb_buf_cleanup(&c.raw);
     if (rc != LUA_OK) {
         lua_pop(L, 1);
@@ -638,10 +635,7 @@ int mb_event_encode_response(lua_State *L, int resp_idx, const mb_event *ev,
                              mb_err *err) {
     resp_idx = lua_absindex(L, resp_idx);
     enc e = {ev, extra, nextra, out, {0}, 500, 0, err};
-    lua_pushcfunction(L, s_encode);
-    lua_pushvalue(L, resp_idx);
-    lua_pushlightuserdata(L, &e);
-    if (lua_pcall(L, 2, 0, 0) != LUA_OK) {
+    if (mb_lua_aux_cpcall(L, s_encode, resp_idx, &e, 0) != LUA_OK) {
         lua_pop(L, 1);
         s_enc_fail(&e, MB_ERR_NOMEM, "out of memory");
     }

@@ -1,6 +1,6 @@
 /* json.c - strict JSON <-> Lua values (see moonbase/json.h).
- * Both directions run inside lua_pcall so that a Lua memory error (the handler's memory cap)
- * unwinds to us as a status, never as a longjmp through C frames holding heap memory. */
+ * Both directions run inside mb_lua_aux_cpcall so that a Lua memory error (the handler's memory
+ * cap) unwinds to us as a status, never as a longjmp through C frames holding heap memory. */
 #include "moonbase/json.h"
 
 #include <errno.h>
@@ -14,7 +14,7 @@
 
 #include "moonbase/base64.h"
 #include "moonbase/ddb_value.h"
-#include "moonbase/lua_api.h"
+#include "moonbase/lua_aux.h"
 #include "moonbase/numfmt.h"
 
 /* Longest number literal accepted; longer ones are valid JSON but only useful as an attack. */
@@ -286,8 +286,7 @@ static int s_literal(jp *j, const char *word, size_t n) {
 }
 
 static int s_array(jp *j, int depth) {
-    lua_createtable(j->L, 0, 0); /* stack: array */
-    luaL_setmetatable(j->L, MB_LUA_ARRAY_MT);
+    mb_lua_aux_new_array(j->L, 0); /* stack: array */
     s_ws(j);
     if (j->p < j->end && *j->p == ']') {
         j->p++;
@@ -377,7 +376,7 @@ static int s_value(jp *j, int depth) {
         lua_pushboolean(j->L, 0);
         return s_literal(j, "false", 5);
     case 'n':
-        lua_pushlightuserdata(j->L, NULL);
+        mb_lua_aux_push_null(j->L);
         return s_literal(j, "null", 4);
     default:
         if (*j->p == '-' || (*j->p >= '0' && *j->p <= '9')) {
@@ -406,9 +405,7 @@ int mb_json_decode(lua_State *L, mb_cur text, int max_depth, mb_err *err) {
     if (!text.ptr) {
         j.p = j.start = j.end = "";
     }
-    lua_pushcfunction(L, s_decode_protected);
-    lua_pushlightuserdata(L, &j);
-    int rc = lua_pcall(L, 1, 1, 0); /* stack: value | nil | error */
+    int rc = mb_lua_aux_cpcall(L, s_decode_protected, 0, &j, 1); /* stack: value | nil | error */
     mb_buf_cleanup(&j.scratch);
     if (rc != LUA_OK) {
         lua_pop(L, 1);
@@ -516,12 +513,7 @@ static int s_enc_ddb_value(je *e, int idx) {
 /* Array length if the table at idx is an array (keys exactly 1..n, or marked), else -1. */
 static lua_Integer s_array_len(je *e, int idx) {
     lua_State *L = e->L;
-    bool marked = false;
-    if (lua_getmetatable(L, idx)) {            /* stack: mt */
-        luaL_getmetatable(L, MB_LUA_ARRAY_MT); /* stack: mt, array_mt */
-        marked = lua_rawequal(L, -1, -2);
-        lua_pop(L, 2);
-    }
+    bool marked = mb_lua_aux_is_marked_array(L, idx);
     lua_Integer n = (lua_Integer)lua_rawlen(L, idx), count = 0;
     lua_pushnil(L);                 /* start 'next' loop */
     while (lua_next(L, idx) != 0) { /* stack: key, value */
@@ -634,10 +626,7 @@ int mb_json_encode(lua_State *L, int idx, mb_buf *out, mb_err *err) {
     idx = lua_absindex(L, idx);
     je e = {L, out, 0, err};
     size_t mark = out->len;
-    lua_pushcfunction(L, s_encode_protected);
-    lua_pushvalue(L, idx);
-    lua_pushlightuserdata(L, &e);
-    if (lua_pcall(L, 2, 0, 0) != LUA_OK) {
+    if (mb_lua_aux_cpcall(L, s_encode_protected, idx, &e, 0) != LUA_OK) {
         lua_pop(L, 1);
         e.status = mb_err_set(err, MB_ERR_NOMEM, "out of memory encoding JSON");
     }
@@ -685,7 +674,7 @@ void mb_json_push_lib(lua_State *L) {
     lua_setfield(L, -2, "encode");
     lua_pushcfunction(L, s_lua_decode);
     lua_setfield(L, -2, "decode");
-    lua_pushlightuserdata(L, NULL);
+    mb_lua_aux_push_null(L);
     lua_setfield(L, -2, "null");
     luaL_getmetatable(L, MB_LUA_ARRAY_MT); /* stack: lib, array_mt */
     lua_setfield(L, -2, "array_mt");       /* stack: lib */

@@ -9,7 +9,7 @@
  * secret live in a registry userdata freed when the state closes, so a Lua error (memory, a
  * refused argument) can never leak C memory. Errors reach the handler as ctx.fail objects
  * (409/400/502/503/504) or, for programming mistakes, as plain Lua errors (500). */
-#include "moonbase/lua_api.h"
+#include "moonbase/lua_aux.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -169,7 +169,7 @@ static int s_raise(lua_State *L, db_call *c, int rc, const mb_err *err, const ch
     }
     if (rc == MB_ERR_CONFLICT) {
         s_log(c, MB_LOG_INFO, "DynamoDB condition failed", rc, err);
-        return mb_lua_api_raise_fail(L, 409, "conflict", conflict);
+        return mb_lua_aux_raise_fail(L, 409, "conflict", conflict);
     }
     if ((rc == MB_ERR_INVALID || rc == MB_ERR_LIMIT) && err && mb_ddb_marshal_refused(err)) {
         /* Refused before sending: the text is ours, about the handler's own value (which
@@ -178,29 +178,29 @@ static int s_raise(lua_State *L, db_call *c, int rc, const mb_err *err, const ch
         char msg[MB_ERR_MSG_MAX + 32];
         snprintf(msg, sizeof msg, "invalid data for the database: %s",
                  err->msg + sizeof MB_DDB_MARSHAL_REFUSED - 1);
-        return mb_lua_api_raise_fail(L, 400, "bad_request", msg);
+        return mb_lua_aux_raise_fail(L, 400, "bad_request", msg);
     }
     if (rc == MB_ERR_INVALID || rc == MB_ERR_LIMIT) {
         /* DynamoDB's text names key schemas, attribute types and limits: the log gets it, the
          * client a generic answer (with the request id, which finds the log line). */
         s_log(c, MB_LOG_WARN, "DynamoDB refused the request", rc, err);
-        return mb_lua_api_raise_fail(L, 400, "bad_request", "the database refused the request");
+        return mb_lua_aux_raise_fail(L, 400, "bad_request", "the database refused the request");
     }
     mb_log_set_error_type(c->svc->log, MB_CUR_LIT("DynamoDBError"));
     s_log(c, MB_LOG_ERROR, "DynamoDB call failed", rc, err);
     if (rc == MB_ERR_UNAVAILABLE) {
-        return mb_lua_api_raise_fail(L, 503, "unavailable", "the database is busy, retry later");
+        return mb_lua_aux_raise_fail(L, 503, "unavailable", "the database is busy, retry later");
     }
     if (rc == MB_ERR_TIMEOUT) {
-        return mb_lua_api_raise_fail(L, 504, "unavailable", "the database did not answer in time");
+        return mb_lua_aux_raise_fail(L, 504, "unavailable", "the database did not answer in time");
     }
-    return mb_lua_api_raise_fail(L, 502, "internal", "the database request failed");
+    return mb_lua_aux_raise_fail(L, 502, "internal", "the database request failed");
 }
 
 /* ---- call set-up ---- */
 
 static mb_lua_services *s_services(lua_State *L, const char *fn) {
-    mb_lua_services *svc = mb_lua_api_services(L);
+    mb_lua_services *svc = mb_lua_aux_services(L);
     if (!svc || svc->tenant.len == 0) {
         luaL_error(L, "%s: ctx.db is only available on routes with auth = true", fn);
     }
@@ -236,7 +236,7 @@ static mb_ddb *s_client(lua_State *L, db_call *c) {
     if (!mb_lua_api_ddb(svc, &err)) {
         s_log(c, MB_LOG_ERROR, "DynamoDB client not available", err.status, &err);
         mb_log_set_error_type(svc->log, MB_CUR_LIT("DynamoDBConfig"));
-        mb_lua_api_raise_fail(L, 503, "unavailable", "the database is not configured");
+        mb_lua_aux_raise_fail(L, 503, "unavailable", "the database is not configured");
     }
     return svc->ddb;
 }
@@ -505,7 +505,7 @@ static void s_strip(lua_State *L, int idx) {
     }
     lua_pushnil(L);
     lua_setfield(L, idx, "PK");
-    mb_cur ns = mb_lua_api_services(L)->db_namespace;
+    mb_cur ns = mb_lua_aux_services(L)->db_namespace;
     size_t n = 0;
     const char *sk = lua_getfield(L, idx, "SK") == LUA_TSTRING ? lua_tolstring(L, -1, &n) : NULL;
     if (ns.len && sk && n >= ns.len && memcmp(sk, ns.ptr, ns.len) == 0) {
@@ -531,7 +531,7 @@ static void s_strip_list(lua_State *L) {
         s_strip(L, lua_gettop(L));
         lua_pop(L, 1);
     }
-    luaL_setmetatable(L, MB_LUA_ARRAY_MT);
+    mb_lua_aux_mark_array(L);
 }
 
 /* ---- conditions ---- */
@@ -848,7 +848,7 @@ static void s_push_cursor(lua_State *L, db_call *c, int idx) {
 }
 
 static int s_bad_cursor(lua_State *L) {
-    return mb_lua_api_raise_fail(L, 400, "bad_request", "invalid cursor");
+    return mb_lua_aux_raise_fail(L, 400, "bad_request", "invalid cursor");
 }
 
 /* Push the ExclusiveStartKey (PK added) of the cursor at idx, or raise a 400 fail: a cursor
@@ -1064,7 +1064,7 @@ static int s_batch_get(lua_State *L) {
     lua_setfield(L, c.req, "RequestItems");
     if (n == 0) {
         lua_newtable(L);
-        luaL_setmetatable(L, MB_LUA_ARRAY_MT);
+        mb_lua_aux_mark_array(L);
         return 1;
     }
     s_send(L, &c, NULL); /* stack: ..., resp */
@@ -1185,7 +1185,7 @@ static int s_number(lua_State *L) {
         char msg[MB_ERR_MSG_MAX + 32];
         snprintf(msg, sizeof msg, "invalid number: %s",
                  err.msg + (strncmp(err.msg, "ddb: ", 5) ? 0 : 5));
-        return mb_lua_api_raise_fail(L, 400, "bad_request", msg);
+        return mb_lua_aux_raise_fail(L, 400, "bad_request", msg);
     }
     return 1;
 }
@@ -1193,7 +1193,7 @@ static int s_number(lua_State *L) {
 /* ctx.db.is_conflict(err) -> true when err (from pcall) is the 409 of a failed condition. */
 static int s_is_conflict(lua_State *L) {
     mb_lua_fail f;
-    lua_pushboolean(L, mb_lua_api_is_fail(L, 1, &f) && f.status == 409);
+    lua_pushboolean(L, mb_lua_aux_is_fail(L, 1, &f) && f.status == 409);
     return 1;
 }
 

@@ -17,7 +17,7 @@
 
 #include "moonbase/json.h"
 #include "moonbase/lua_alloc.h"
-#include "moonbase/lua_api.h"
+#include "moonbase/lua_aux.h"
 #include "moonbase/lua_limits.h"
 #include "moonbase/lua_pattern.h"
 
@@ -66,7 +66,6 @@ static const char s_key_env = 'e';
 static const char s_key_chunks = 'c';
 static const char s_key_stamps = 's';
 static const char s_key_loaded = 'l';
-static const char s_key_traceback = 't';
 
 static mb_lua_host *s_host(lua_State *L) {
     lua_rawgetp(L, LUA_REGISTRYINDEX, &s_key_host);
@@ -561,8 +560,7 @@ static int s_setup(lua_State *L) {
     mb_lua_host *h = lua_touserdata(L, 1);
     lua_pushlightuserdata(L, h);
     lua_rawsetp(L, LUA_REGISTRYINDEX, &s_key_host);
-    luaL_newmetatable(L, MB_LUA_ARRAY_MT);
-    lua_pop(L, 1);
+    mb_lua_aux_open(L);     /* the array and fail metatables */
     s_meter_patterns(L, h); /* lua_pattern: before s_build_base copies the string library */
     s_build_base(L);
     s_protect_string_mt(L);
@@ -603,9 +601,7 @@ mb_lua_host *mb_lua_host_new(const mb_lua_host_opts *opts, mb_err *err) {
         mb_err_set(err, MB_ERR_NOMEM, "cannot create the Lua state");
         return NULL;
     }
-    lua_pushcfunction(h->L, s_setup);
-    lua_pushlightuserdata(h->L, h);
-    if (lua_pcall(h->L, 1, 0, 0) != LUA_OK) {
+    if (mb_lua_aux_cpcall(h->L, s_setup, 0, h, 0) != LUA_OK) {
         mb_err_set(err, MB_ERR_NOMEM, "cannot set up the Lua sandbox: %s", lua_tostring(h->L, -1));
         mb_lua_host_free(h);
         return NULL;
@@ -689,8 +685,7 @@ void mb_lua_host_end(mb_lua_host *host) {
     lua_rawsetp(L, LUA_REGISTRYINDEX, &s_key_env);
     lua_pushnil(L);
     lua_rawsetp(L, LUA_REGISTRYINDEX, &s_key_loaded);
-    lua_pushnil(L);
-    lua_rawsetp(L, LUA_REGISTRYINDEX, &s_key_traceback);
+    mb_lua_aux_clear_traceback(L); /* no traceback outlives its request */
     /* After a memory failure reclaim everything now; otherwise an incremental step keeps the
      * heap from growing across requests without a full collection on the hot path. */
     lua_gc(L, LUA_GCRESTART); /* belt and braces: handlers cannot stop it (lua_limits) */
@@ -795,33 +790,20 @@ static int s_require(lua_State *L) {
     return 1;
 }
 
-/* The message handler of every protected call: records a traceback for the logs and passes the
- * error value through untouched (a ctx.fail object must reach the caller intact). */
-static int s_msghandler(lua_State *L) {
-    const char *msg = lua_type(L, 1) == LUA_TSTRING ? lua_tostring(L, 1) : NULL;
-    luaL_traceback(L, L, msg, 1);
-    lua_rawsetp(L, LUA_REGISTRYINDEX, &s_key_traceback);
-    lua_settop(L, 1);
-    return 1;
-}
-
 int mb_lua_host_run_file(mb_lua_host *host, const char *name, mb_err *err) {
     lua_State *L = host->L;
-    lua_pushcfunction(L, s_msghandler); /* stack: msgh */
-    int base = lua_gettop(L);
-    int rc = s_push_chunk(L, host, name); /* stack: msgh, chunk|msg */
+    int rc = s_push_chunk(L, host, name); /* stack: chunk|msg */
     if (rc == LUA_OK) {
         s_bind_env(L);
-        rc = lua_pcall(L, 0, 1, base); /* stack: msgh, value|error */
+        rc = mb_lua_aux_pcall(L, 0, 1); /* stack: value|error */
     }
     if (rc != LUA_OK) {
         const char *msg = lua_type(L, -1) == LUA_TSTRING ? lua_tostring(L, -1) : "error object";
         mb_err_set(err, rc == LUA_ERRMEM ? MB_ERR_NOMEM : MB_ERR_CONFIG, "%s", msg);
-        lua_settop(L, base - 1);
+        lua_pop(L, 1);
         return err ? err->status : MB_ERR_CONFIG;
     }
-    lua_remove(L, base); /* stack: value */
-    return 0;
+    return 0; /* stack: value */
 }
 
 static void s_set_msg(mb_buf *b, const char *s) {
@@ -842,7 +824,7 @@ static mb_lua_outcome s_classify(lua_State *L, mb_lua_host *h, int rc, mb_lua_re
         res->outcome = MB_LUA_MEMORY;
         res->error_type = "MemoryLimitExceeded";
         s_set_msg(&res->message, "handler exceeded its memory limit");
-    } else if (mb_lua_api_is_fail(L, -1, &fail)) {
+    } else if (mb_lua_aux_is_fail(L, -1, &fail)) {
         res->outcome = MB_LUA_FAIL;
         res->status = fail.status;
         res->error_type = "HandlerFail";
@@ -860,7 +842,7 @@ static mb_lua_outcome s_classify(lua_State *L, mb_lua_host *h, int rc, mb_lua_re
         } else {
             (void)mb_buf_appendf(&res->message, "error object is a %s value", luaL_typename(L, -1));
         }
-        lua_rawgetp(L, LUA_REGISTRYINDEX, &s_key_traceback);
+        mb_lua_aux_push_traceback(L);
         mb_buf_reset(&res->traceback);
         if (lua_type(L, -1) == LUA_TSTRING) {
             (void)mb_buf_append_cstr(&res->traceback, lua_tostring(L, -1));
@@ -871,13 +853,13 @@ static mb_lua_outcome s_classify(lua_State *L, mb_lua_host *h, int rc, mb_lua_re
     return res->outcome;
 }
 
-/* Run the chunk above the message handler at base (it returns the handler), then
- * handler(req, ctx). [-2, +1|0] */
+/* Run the chunk on the stack top, above base (it returns the handler), then handler(req, ctx).
+ * [-1, +1|0] */
 static mb_lua_outcome s_run_chunk(mb_lua_host *host, const char *name, int base, int req_idx,
                                   int ctx_idx, mb_lua_result *res) {
     lua_State *L = host->L;
     s_bind_env(L);
-    int rc = lua_pcall(L, 0, 1, base); /* stack: msgh, fn|error */
+    int rc = mb_lua_aux_pcall(L, 0, 1); /* stack: fn|error */
     if (rc == LUA_OK && lua_type(L, -1) != LUA_TFUNCTION) {
         lua_pop(L, 1);
         lua_pushfstring(L, "%s.lua must return a function (handler(req, ctx))", name);
@@ -885,16 +867,15 @@ static mb_lua_outcome s_run_chunk(mb_lua_host *host, const char *name, int base,
     }
     if (rc == LUA_OK) {
         lua_pushvalue(L, req_idx);
-        lua_pushvalue(L, ctx_idx);     /* stack: msgh, fn, req, ctx */
-        rc = lua_pcall(L, 2, 1, base); /* stack: msgh, response|error */
+        lua_pushvalue(L, ctx_idx);      /* stack: fn, req, ctx */
+        rc = mb_lua_aux_pcall(L, 2, 1); /* stack: response|error */
     }
     if (rc != LUA_OK) {
         s_classify(L, host, rc, res);
-        lua_settop(L, base - 1);
+        lua_settop(L, base);
         return res->outcome;
     }
-    lua_remove(L, base); /* stack: response */
-    return MB_LUA_OK;
+    return MB_LUA_OK; /* stack: response */
 }
 
 mb_lua_outcome mb_lua_host_call(mb_lua_host *host, const char *name, int req_idx, int ctx_idx,
@@ -904,14 +885,13 @@ mb_lua_outcome mb_lua_host_call(mb_lua_host *host, const char *name, int req_idx
     ctx_idx = lua_absindex(L, ctx_idx);
     res->outcome = MB_LUA_OK;
     res->code[0] = res->field[0] = '\0';
-    lua_pushcfunction(L, s_msghandler); /* stack: msgh */
     int base = lua_gettop(L);
-    int rc = s_push_chunk(L, host, name); /* stack: msgh, chunk|msg */
+    int rc = s_push_chunk(L, host, name); /* stack: chunk|msg */
     if (rc != LUA_OK) {
         res->outcome = MB_LUA_LOAD_ERROR;
         res->error_type = "HandlerLoadError";
         s_set_msg(&res->message, lua_tostring(L, -1));
-        lua_settop(L, base - 1);
+        lua_settop(L, base);
         return res->outcome;
     }
     return s_run_chunk(host, name, base, req_idx, ctx_idx, res);
@@ -925,9 +905,8 @@ mb_lua_outcome mb_lua_host_call_chunk(mb_lua_host *host, int chunk_idx, const ch
     ctx_idx = lua_absindex(L, ctx_idx);
     res->outcome = MB_LUA_OK;
     res->code[0] = res->field[0] = '\0';
-    lua_pushcfunction(L, s_msghandler); /* stack: msgh */
     int base = lua_gettop(L);
-    lua_pushvalue(L, chunk_idx); /* stack: msgh, chunk */
+    lua_pushvalue(L, chunk_idx); /* stack: chunk */
     return s_run_chunk(host, name, base, req_idx, ctx_idx, res);
 }
 

@@ -1,7 +1,7 @@
 /* lua_log.c - ctx.log.debug/info/warn/error(message [, fields]) for Lua handlers: lines go through
  * the process logger (moonbase/log.h), so the request context, escaping and redaction apply. */
 #include "moonbase/log.h"
-#include "moonbase/lua_api.h"
+#include "moonbase/lua_aux.h"
 
 #include <lauxlib.h>
 
@@ -52,7 +52,7 @@ static int s_log(lua_State *L) {
     if (!lua_isnoneornil(L, 2)) {
         luaL_checktype(L, 2, LUA_TTABLE);
     }
-    mb_lua_services *svc = mb_lua_api_services(L);
+    mb_lua_services *svc = mb_lua_aux_services(L);
     if (!svc || !mb_log_enabled(svc->log, level)) {
         return 0; /* filtered before any field is looked at */
     }

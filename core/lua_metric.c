@@ -1,7 +1,7 @@
 /* lua_metric.c - ctx.metric(name, value [, unit]) for Lua handlers: values are collected by the
  * process EMF collector (moonbase/emf.h) and flushed once when the invocation ends. */
 #include "moonbase/emf.h"
-#include "moonbase/lua_api.h"
+#include "moonbase/lua_aux.h"
 
 #include <lauxlib.h>
 
@@ -15,7 +15,7 @@ static int s_metric(lua_State *L) {
     const char *name = luaL_checklstring(L, 1, &nlen);
     lua_Number value = luaL_checknumber(L, 2);
     const char *unit = luaL_optlstring(L, 3, "None", &ulen);
-    mb_lua_services *svc = mb_lua_api_services(L);
+    mb_lua_services *svc = mb_lua_aux_services(L);
     if (!svc || !svc->emf) {
         return 0;
     }

@@ -992,7 +992,7 @@ mb_lua_outcome mb_tenant_api_dispatch(mb_tenant_api *t, mb_lua_host *host, const
                                   mb_lua_result *res) {
     lua_State *L = mb_lua_host_state(host);
     res->outcome = MB_LUA_OK;
-    api_call a = {.t = t, .host = host, .L = L, .svc = mb_lua_api_services(L)};
+    api_call a = {.t = t, .host = host, .L = L, .svc = mb_lua_aux_services(L)};
     a.req = lua_absindex(L, req_idx);
     int top = lua_gettop(L);
     lua_getfield(L, a.req, "params"); /* stack: params */

@@ -11,7 +11,7 @@
 #include <openssl/evp.h>
 
 #include "moonbase/ddb.h"
-#include "moonbase/lua_api.h"
+#include "moonbase/lua_aux.h" /* MB_LUA_ARRAY_MT */
 
 /* "VER#<name>#" + 10 digits: versions sort by number as strings. */
 #define VERSION_DIGITS 10

@@ -57,6 +57,7 @@
 #include "moonbase/buf.h"
 #include "moonbase/ddb_value.h"
 #include "moonbase/err.h"
+#include "moonbase/lua_aux.h" /* MB_LUA_ARRAY_MT: empty tables that are lists */
 
 /* DynamoDB allows 32 levels of nesting counting the item itself (31 M/L inside an attribute;
  * AWS answers "Nesting Levels have exceeded supported limits" past that). */
@@ -65,8 +66,6 @@
 #define MB_DDB_MAX_ENVELOPE_DEPTH 16
 
 #define MB_DDB_SET_MT "moonbase.set"
-/* The shared "this empty table is an array" metatable, registered by the Lua host. */
-#define MB_DDB_ARRAY_MT "moonbase.array_mt"
 
 /* Every message of a value the writer refuses (MB_ERR_INVALID, MB_ERR_LIMIT) starts with this
  * prefix, and no other module's does: callers that must keep DynamoDB's own error text from

@@ -20,6 +20,7 @@
 
 #include "moonbase/buf.h"
 #include "moonbase/err.h"
+#include "moonbase/lua_aux.h" /* MB_LUA_ARRAY_MT, null */
 
 /* Nesting bound for request bodies: deep enough for any real document, shallow enough that the
  * recursive decoder's C stack use stays small. */

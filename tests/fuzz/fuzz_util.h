@@ -28,8 +28,7 @@
 static inline lua_State *fz_lua_new(void) {
     lua_State *L = luaL_newstate();
     FZ_CHECK(L != NULL);
-    luaL_newmetatable(L, MB_LUA_ARRAY_MT);
-    lua_pop(L, 1);
+    mb_lua_aux_open(L); /* the array metatable */
     return L;
 }
 

@@ -92,8 +92,7 @@ static int setup(void **state) {
     }
     lua_State *L = luaL_newstate();
     luaL_openlibs(L);
-    luaL_newmetatable(L, MB_DDB_ARRAY_MT);
-    lua_pop(L, 1);
+    mb_lua_aux_open(L); /* the array metatable */
     mb_ddb_marshal_open(L);
     lua_register(L, "ddb", l_ddb);
     lua_register(L, "set", l_set);

@@ -268,7 +268,8 @@ static int setup(void **state) {
     f->svc.user_sub = MB_CUR_LIT("u1");
     f->L = luaL_newstate();
     luaL_openlibs(f->L);
-    mb_lua_api_register(f->L, &f->svc);
+    mb_lua_aux_open(f->L);
+    mb_lua_aux_set_services(f->L, &f->svc);
     mb_lua_open_api(f->L);
     lua_setglobal(f->L, "ctx");
     mb_json_push_lib(f->L);

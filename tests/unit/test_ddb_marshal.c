@@ -126,7 +126,8 @@ static const char *const k_prelude =
 static int setup(void **state) {
     lua_State *L = luaL_newstate();
     luaL_openlibs(L);
-    luaL_newmetatable(L, MB_DDB_ARRAY_MT); /* the lead's shared array metatable */
+    mb_lua_aux_open(L);
+    luaL_getmetatable(L, MB_LUA_ARRAY_MT); /* the shared array metatable */
     lua_setglobal(L, "array_mt");
     mb_ddb_marshal_open(L);
     lua_register(L, "marshal", l_marshal);

@@ -49,8 +49,7 @@ typedef struct fixture {
 static lua_State *new_state(alloc_ctl *c) {
     lua_State *L = lua_newstate(s_alloc, c);
     luaL_openlibs(L);
-    luaL_newmetatable(L, MB_LUA_ARRAY_MT);
-    lua_pop(L, 1);
+    mb_lua_aux_open(L); /* the array metatable */
     return L;
 }
 

@@ -49,8 +49,7 @@ static lua_State *new_state(alloc_ctl *c) {
     lua_State *L = lua_newstate(s_alloc, c);
     assert_non_null(L);
     luaL_openlibs(L);
-    luaL_newmetatable(L, MB_LUA_ARRAY_MT);
-    lua_pop(L, 1);
+    mb_lua_aux_open(L); /* the array metatable */
     mb_json_push_lib(L);
     lua_setglobal(L, "json");
     return L;

@@ -18,6 +18,7 @@
 
 #include "moonbase/ddb.h"
 #include "moonbase/ddb_marshal.h"
+#include "moonbase/config.h"
 #include "moonbase/json.h"
 #include "moonbase/lua_api.h"
 #include "script_server.h"
@@ -62,7 +63,8 @@ static int setup(void **state) {
     f->svc.user_sub = MB_CUR_LIT("u1");
     f->L = luaL_newstate();
     luaL_openlibs(f->L);
-    mb_lua_api_register(f->L, &f->svc);
+    mb_lua_aux_open(f->L);
+    mb_lua_aux_set_services(f->L, &f->svc);
     *state = f;
     return 0;
 }
@@ -100,7 +102,7 @@ static int run(fixture *f, const char *code) {
 static void expect_fail(fixture *f, const char *code, int status, const char *ecode) {
     assert_int_equal(run(f, code), LUA_ERRRUN);
     mb_lua_fail fl;
-    if (!mb_lua_api_is_fail(f->L, -1, &fl)) {
+    if (!mb_lua_aux_is_fail(f->L, -1, &fl)) {
         fail_msg("not a fail object: %s", lua_tostring(f->L, -1));
     }
     assert_int_equal(fl.status, status);
@@ -244,7 +246,7 @@ static void test_lua_db_too_deep_is_400_naming_the_attribute(void **state) {
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         expect_fail(f, cases[i], 400, "bad_request");
         mb_lua_fail fl;
-        assert_true(mb_lua_api_is_fail(f->L, -1, &fl));
+        assert_true(mb_lua_aux_is_fail(f->L, -1, &fl));
         if (!strstr(fl.message.ptr, "attribute \"doc\"")) {
             fail_msg("message does not name the attribute: %s", fl.message.ptr);
         }
@@ -419,7 +421,8 @@ static void test_lua_db_out_of_memory_loop(void **state) {
     for (n = 0; n < 5000 && !ok; n++) {
         lua_State *L = lua_newstate(cap_alloc_fn, &ca); /* unlimited while building the state */
         luaL_openlibs(L);
-        mb_lua_api_register(L, &f->svc);
+        mb_lua_aux_open(L);
+        mb_lua_aux_set_services(L, &f->svc);
         mb_lua_open_api(L);
         lua_setglobal(L, "ctx");
         assert_int_equal(luaL_loadstring(L, code), LUA_OK);
@@ -430,7 +433,7 @@ static void test_lua_db_out_of_memory_loop(void **state) {
             mb_lua_fail fl;
             bool memory = rc == LUA_ERRMEM ||
                           (lua_isstring(L, -1) && strstr(lua_tostring(L, -1), "not enough memory"));
-            if (!memory && !mb_lua_api_is_fail(L, -1, &fl)) {
+            if (!memory && !mb_lua_aux_is_fail(L, -1, &fl)) {
                 fail_msg("allocation %ld: unexpected error %s", n, lua_tostring(L, -1));
             }
         }

@@ -51,7 +51,7 @@ static void open_host(fixture *fx, size_t memory, uint64_t budget, bool dev) {
     mb_err err = {0};
     fx->host = mb_lua_host_new(&o, &err);
     assert_non_null(fx->host);
-    mb_lua_api_register(mb_lua_host_state(fx->host), &fx->svc);
+    mb_lua_aux_set_services(mb_lua_host_state(fx->host), &fx->svc);
 }
 
 /* One invocation of handler `name` with req.body = body (may be NULL). The stack must be balanced

@@ -37,7 +37,8 @@ static int setup(void **state) {
     fx->svc.emf = fx->emf;
     fx->L = luaL_newstate();
     luaL_openlibs(fx->L);
-    mb_lua_api_register(fx->L, &fx->svc);
+    mb_lua_aux_open(fx->L);
+    mb_lua_aux_set_services(fx->L, &fx->svc);
     lua_newtable(fx->L); /* stack: ctx */
     mb_lua_inject_log_api(fx->L);
     mb_lua_inject_metric_api(fx->L);

@@ -131,8 +131,7 @@ static lua_State *s_lua_new(void) {
     lua_State *L = lua_newstate(s_lua_alloc, NULL);
     assert_non_null(L);
     luaL_openlibs(L);
-    luaL_newmetatable(L, MB_LUA_ARRAY_MT);
-    lua_pop(L, 1);
+    mb_lua_aux_open(L); /* the array metatable */
     return L;
 }
 
