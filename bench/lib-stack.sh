@@ -30,12 +30,12 @@ bench_services_start() {
 }
 
 # bench_devserver_start WORKERS LOG: a devserver on $port (no rate limit, warn-level logs), set
-# $ds_pid, and wait until its workers are ready.
+# $ds_pid, and wait until its workers are ready. bench_handlers overrides the handlers dir.
 bench_devserver_start() {
   (
     set -a; . "$MB_STATE_DIR/stack.env"; set +a
     export LOG_LEVEL=warn
-    exec "$build/devserver" --port "$port" --workers "$1" --handlers "$root/handlers" \
+    exec "$build/devserver" --port "$port" --workers "$1" --handlers "${bench_handlers:-$root/handlers}" \
       --bootstrap "$build/bootstrap" --rate 0 >"$2" 2>&1
   ) &
   ds_pid=$!

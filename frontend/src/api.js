@@ -9,6 +9,7 @@ export class ApiError extends Error {
     this.code = body.error || (status === 0 ? 'network' : `http_${status}`);
     this.field = body.field || null;
     this.requestId = body.requestId || null;
+    this.body = body; // the whole error body: e.g. {error: "syntax", line} of a handler deploy
   }
 }
 

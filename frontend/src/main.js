@@ -7,6 +7,7 @@ import { h } from './dom.js';
 import { startRouter, navigate } from './router.js';
 import { loginView, signupView, confirmView, forgotView, resetView } from './views/auth.js';
 import { dashboardView } from './views/dashboard.js';
+import { handlersView, isTenantAdmin } from './views/handlers.js';
 import { spinner, errorBox } from './views/ui.js';
 
 const root = document.getElementById('app');
@@ -19,6 +20,7 @@ const ROUTES = {
   '/forgot': { view: forgotView, title: 'Reset your password', public: true },
   '/reset': { view: resetView, title: 'Choose a new password', public: true },
   '/dashboard': { view: dashboardView, title: 'Dashboard' },
+  '/handlers': { view: handlersView, title: 'Handlers', admin: true },
 };
 
 async function loadConfig() {
@@ -36,7 +38,7 @@ function applyTheme(theme) {
 
 function makeApp(config) {
   const cognito = new CognitoClient(config);
-  const session = new Session(cognito);
+  const session = new Session(cognito, { globalSignOut: config.environment !== 'local' });
   const api = new Api(config.apiUrl, session);
   let flash = '';
   let expiring = false;
@@ -69,6 +71,7 @@ function render(app, { path, query }) {
   if (!route) return navigate(app.session.signedIn ? '/dashboard' : '/login');
   if (!route.public && !app.session.signedIn) return navigate('/login', { next: path });
   if (route.guestOnly && app.session.signedIn) return navigate('/dashboard');
+  if (route.admin && !isTenantAdmin(app.session)) return navigate('/dashboard');
   if (route.public) applyTheme('system');
   document.title = `${route.title} · Moonbase`;
   root.dataset.view = path.slice(1);

@@ -37,6 +37,9 @@ export class Session {
     this.inflight = null;
     this.onExpired = () => {};
     this.refreshCount = 0;
+    // GlobalSignOut is skipped where the user pool lacks it (cognito-local answers it with a
+    // 500, which the browser reports as a console error): main.js turns it off on the local stack.
+    this.useGlobalSignOut = deps.globalSignOut !== false;
   }
 
   /** Restores tokens from sessionStorage (after a reload); true when there is a session. */
@@ -122,13 +125,15 @@ export class Session {
     return this.tokens.accessToken;
   }
 
-  /** Signs out everywhere (GlobalSignOut; RevokeToken as a fallback, e.g. on cognito-local,
-   *  which lacks GlobalSignOut). Failures are tolerated: the local session is always cleared. */
+  /** Signs out everywhere (GlobalSignOut; RevokeToken as a fallback, and the only call where
+   *  deps.globalSignOut is false, as on cognito-local, which lacks GlobalSignOut). Failures are
+   *  tolerated: the local session is always cleared. */
   async signOut() {
     const t = this.tokens;
     this.clear();
     if (!t) return { revoked: false };
     try {
+      if (!this.useGlobalSignOut) throw new Error('GlobalSignOut not used here');
       await this.cognito.globalSignOut(t.accessToken);
       return { revoked: true };
     } catch {

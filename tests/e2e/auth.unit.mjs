@@ -211,6 +211,15 @@ test('sign out: GlobalSignOut; when it fails (cognito-local), RevokeToken; the s
   }
 });
 
+test('sign out with globalSignOut: false (the local stack): only RevokeToken, never GlobalSignOut', async () => {
+  const f = fakeFetch(({ target }) => (target === 'RevokeToken' ? { body: {} } : { status: 500, body: {} }));
+  const s = new Session(new CognitoClient(CFG, f), { storage: memStorage(), globalSignOut: false, ...noTimers });
+  s.set({ IdToken: jwt({ exp: nowS() + 3600 }), AccessToken: 'acc', RefreshToken: 'ref' });
+  assert.equal((await s.signOut()).revoked, true);
+  assert.equal(f.calls.length, 1);
+  assert.deepEqual(f.calls[0].body, { ClientId: 'client123', Token: 'ref' });
+});
+
 test('API: Bearer ID token; a 401 refreshes once and retries; errors keep code, field and request id', async () => {
   let fresh = null;
   const cog = fakeFetch(() => { fresh = jwt({ exp: nowS() + 3600, v: 2 }); return { body: { AuthenticationResult: { IdToken: fresh, AccessToken: 'a2' } } }; });

@@ -8,6 +8,7 @@ import { itemsSection } from './items.js';
 import { activitySection } from './activity.js';
 import { profileSection } from './profile.js';
 import { mfaSection } from './mfa.js';
+import { isTenantAdmin } from './handlers.js';
 
 function greetingWord(d = new Date()) {
   const hr = d.getHours();
@@ -69,6 +70,7 @@ export function dashboardView(app, query) {
       h('div', { class: 'brand' }, h('span', { class: 'logo', 'aria-hidden': 'true' }), 'Moonbase'),
       h('div', { class: 'who' },
         h('a', { href: 'learn/README.txt', target: '_blank', rel: 'noopener' }, 'Lessons'),
+        isTenantAdmin(app.session) ? h('a', { href: '#/handlers', 'data-testid': 'nav-handlers' }, 'Handlers') : null,
         avatar, userLabel, logout)),
     h('div', { class: 'page' },
       h('div', { class: 'greeting' }, title, sub, meError),
