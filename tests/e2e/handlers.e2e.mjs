@@ -39,11 +39,18 @@ return function(req, ctx)
 end
 `;
 
-/** Replace the editor's text: select all, then insert as one edit (no auto-indent or brackets). */
+/** Replace the editor's text as a user pasting it would: select all, then a paste event that
+ *  CodeMirror handles itself. (Playwright's insertText edits the contenteditable natively, and
+ *  Chromium's editing then writes style attributes that the page's CSP rightly refuses.) */
 async function setSource(page, text) {
-  await page.locator('[data-testid="editor"] .cm-content').click();
+  const content = page.locator('[data-testid="editor"] .cm-content');
+  await content.click();
   await page.keyboard.press('Control+A');
-  await page.keyboard.insertText(text);
+  await content.evaluate((el, t) => {
+    const data = new DataTransfer();
+    data.setData('text/plain', t);
+    el.dispatchEvent(new ClipboardEvent('paste', { clipboardData: data, bubbles: true, cancelable: true }));
+  }, text);
 }
 
 async function login(page, who) {
@@ -122,7 +129,7 @@ async function run() {
     await page.locator('[data-testid="editor"] .cm-lint-marker-error').waitFor();
     await page.screenshot({ path: path.join(ART, 'handlers-syntax-error.png') });
 
-    begin('Run: a dry run shows response, logs and usage');
+    begin('Run: a dry run shows response, logs and usage', [/status of 404/]); // /t/ before Deploy
     await setSource(page, HANDLER('v1'));
     await page.getByLabel('Query string').fill('who=browser');
     await page.getByTestId('run').click();
@@ -167,7 +174,7 @@ async function run() {
     assert(!cognitoCalls.some((c) => c.target === 'GlobalSignOut'), 'GlobalSignOut was not called');
     assert(cognitoCalls.some((c) => c.step === step && c.target === 'RevokeToken'), 'the refresh token was revoked');
 
-    begin('the second demo user (another tenant) gets 404 for it');
+    begin('the second demo user (another tenant) gets 404 for it', [/status of 404/]);
     await login(page, DEMO2);
     const other = await callLive(page, name);
     assert(other.status === 404, `another tenant's handler: ${other.status} ${JSON.stringify(other.body)}`);
