@@ -5,17 +5,29 @@
 -- write is conditional on that version, and a stale version answers 409 conflict.
 -- Every write also counts itself in the day's activity record (see activity.lua).
 
-local STATUSES = { todo = true, doing = true, done = true }
+-- The request bodies, checked by ctx.validate (docs/handlers.md#validating-input): unknown fields
+-- are refused by name, and a 400 names the field that failed.
+local FIELDS = {
+  title = { type = "string", min_len = 1, max_len = 120 },
+  description = { type = "string", max_len = 2000 },
+  status = { type = "string", enum = { "todo", "doing", "done" } },
+}
+local CREATE = { type = "object", fields = {
+  title = { type = "string", required = true, min_len = 1, max_len = 120 },
+  description = FIELDS.description,
+  status = FIELDS.status,
+} }
+-- PUT: any subset of the fields, plus the version the client last read.
+local UPDATE = { type = "object", fields = {
+  title = FIELDS.title,
+  description = FIELDS.description,
+  status = FIELDS.status,
+  version = { type = "integer", required = true, min = 1,
+    message = "is required: the integer version you last read" },
+} }
 
 local function fail_field(ctx, field, message)
   ctx.fail(400, message, { code = "validation", field = field })
-end
-
-local function check_text(ctx, field, value, min, max)
-  local n = type(value) == "string" and utf8.len(value)
-  if not n or n < min or n > max then
-    fail_field(ctx, field, ("%s must be a string of %d to %d characters"):format(field, min, max))
-  end
 end
 
 -- A positive integer from a JSON number or a query string, or nil.
@@ -23,28 +35,6 @@ local function positive_int(v)
   local n = math.tointeger(tonumber(v))
   if n and n >= 1 then return n end
   return nil
-end
-
--- Validate a POST or PUT body. POST requires title; PUT requires version.
-local function validate(ctx, body, is_put)
-  if type(body) ~= "table" or getmetatable(body) == json.array_mt then
-    ctx.fail(400, "the body must be a JSON object", { code = "validation" })
-  end
-  local known = { title = true, description = true, status = true, version = is_put }
-  for field in pairs(body) do
-    if not known[field] then
-      fail_field(ctx, tostring(field), "unknown field '" .. tostring(field) .. "'")
-    end
-  end
-  if body.title ~= nil or not is_put then check_text(ctx, "title", body.title, 1, 120) end
-  if body.description ~= nil then check_text(ctx, "description", body.description, 0, 2000) end
-  if body.status ~= nil and not STATUSES[body.status] then
-    fail_field(ctx, "status", "status must be todo, doing or done")
-  end
-  if is_put and (math.type(body.version) ~= "integer" or body.version < 1) then
-    fail_field(ctx, "version", "version is required: the integer version you last read")
-  end
-  return body
 end
 
 -- What the client sees: exactly the contract's fields.
@@ -70,7 +60,7 @@ local function item_key(ctx, id)
 end
 
 local function create(req, ctx)
-  local body = validate(ctx, req.json, false)
+  local body = ctx.validate(req.json, CREATE)
   local id, now = ctx.ulid(), ctx.timestamp()
   local item = {
     SK = "ITEM#" .. id, id = id, title = body.title, description = body.description or "",
@@ -97,7 +87,7 @@ local function list(req, ctx)
 end
 
 local function update(req, ctx, key)
-  local body = validate(ctx, req.json, true)
+  local body = ctx.validate(req.json, UPDATE)
   local current = ctx.db.get(key, { consistent = true })
   if not current then ctx.fail(404, "item not found") end
   if current.version ~= body.version then

@@ -3,64 +3,20 @@
 -- tenant; handlers never see or set PK). GET creates the profile on first use from the token's
 -- email; PUT changes any subset of the fields and answers with the whole profile.
 
-local THEMES = { light = true, dark = true, system = true }
 local DEFAULT_COLOR = "#4f46e5"
 
-local function fail_field(ctx, field, message)
-  ctx.fail(400, message, { code = "validation", field = field })
-end
-
--- The length of s in characters (nil when s is not valid UTF-8).
-local function chars(s)
-  return utf8.len(s)
-end
-
--- Check a text field: a string of min..max characters.
-local function check_text(ctx, field, value, min, max)
-  local n = type(value) == "string" and chars(value)
-  if not n or n < min or n > max then
-    fail_field(ctx, field, ("%s must be a string of %d to %d characters"):format(field, min, max))
-  end
-end
-
--- Validate a PUT body; returns the attributes to change. Unknown fields are refused by name.
-local function validate(ctx, body)
-  if type(body) ~= "table" or getmetatable(body) == json.array_mt then
-    ctx.fail(400, "the body must be a JSON object", { code = "validation" })
-  end
-  local known = { displayName = true, bio = true, avatarColor = true, preferences = true }
-  for field in pairs(body) do
-    if not known[field] then
-      fail_field(ctx, tostring(field), "unknown field '" .. tostring(field) .. "'")
-    end
-  end
-  if body.displayName ~= nil then check_text(ctx, "displayName", body.displayName, 1, 60) end
-  if body.bio ~= nil then check_text(ctx, "bio", body.bio, 0, 500) end
-  if body.avatarColor ~= nil and not (type(body.avatarColor) == "string"
-      and body.avatarColor:match("^#%x%x%x%x%x%x$")) then
-    fail_field(ctx, "avatarColor", "avatarColor must be a colour like \"#1a2b3c\"")
-  end
-  local prefs = body.preferences
-  if prefs ~= nil then
-    if type(prefs) ~= "table" or getmetatable(prefs) == json.array_mt then
-      fail_field(ctx, "preferences", "preferences must be an object")
-    end
-    for field in pairs(prefs) do
-      if field ~= "theme" and field ~= "emailNotifications" then
-        local name = "preferences." .. tostring(field)
-        fail_field(ctx, name, "unknown field '" .. name .. "'")
-      end
-    end
-    if prefs.theme ~= nil and not THEMES[prefs.theme] then
-      fail_field(ctx, "preferences.theme", "preferences.theme must be light, dark or system")
-    end
-    if prefs.emailNotifications ~= nil and type(prefs.emailNotifications) ~= "boolean" then
-      fail_field(ctx, "preferences.emailNotifications",
-        "preferences.emailNotifications must be true or false")
-    end
-  end
-  return body
-end
+-- A PUT body: any subset of the fields. ctx.validate refuses unknown fields by name (also inside
+-- preferences) and answers 400 naming the field path, e.g. "preferences.theme".
+local PROFILE = { type = "object", fields = {
+  displayName = { type = "string", min_len = 1, max_len = 60 },
+  bio = { type = "string", max_len = 500 },
+  avatarColor = { type = "string", pattern = "^#%x%x%x%x%x%x$",
+    message = 'must be a colour like "#1a2b3c"' },
+  preferences = { type = "object", fields = {
+    theme = { type = "string", enum = { "light", "dark", "system" } },
+    emailNotifications = { type = "boolean" },
+  } },
+} }
 
 -- What the client sees: exactly the contract's fields (never the key or other attributes).
 -- The email is the token's when it has one (it may have changed in Cognito since the profile
@@ -112,7 +68,7 @@ return function(req, ctx)
   end
 
   -- PUT: validate first (nothing is written for a bad request), then change only what was sent.
-  local body = validate(ctx, req.json)
+  local body = ctx.validate(req.json, PROFILE)
   local profile = load_or_create(req, ctx, key)
   local set = { updatedAt = ctx.timestamp() }
   for _, field in ipairs({ "displayName", "bio", "avatarColor" }) do
