@@ -7,6 +7,7 @@
 #include <lualib.h>
 
 #include "moonbase/lua_api.h"
+#include "moonbase/lua_aux.h"
 
 static const char s_key_validate = 'v';
 
@@ -180,7 +181,7 @@ static void s_build(lua_State *L, int ctx_idx) {
     lua_getfield(L, -1, "sort");
     lua_getfield(L, -2, "concat");
     lua_remove(L, -3);
-    lua_pushlightuserdata(L, NULL); /* json.null */
+    mb_lua_aux_push_null(L); /* json.null */
     luaL_getmetatable(L, MB_LUA_ARRAY_MT);
     luaL_requiref(L, "_G", luaopen_base, 0);
     static const char *const base[] = {"type",     "pairs", "ipairs",       "next",

@@ -30,7 +30,7 @@ static int setup(void **state) {
     mb_err err = {0};
     fx->host = mb_lua_host_new(&o, &err);
     assert_non_null(fx->host);
-    mb_lua_api_register(mb_lua_host_state(fx->host), &fx->svc);
+    mb_lua_aux_set_services(mb_lua_host_state(fx->host), &fx->svc);
     *state = fx;
     return 0;
 }
