@@ -87,7 +87,7 @@ function sectionWarm(dir) {
   const L = [];
   L.push('### Warm: request for request through the devserver');
   L.push('');
-  L.push(`The same devserver (API Gateway + Lambda Runtime API emulator, one worker) drives once the C \`bootstrap\` and once the Node.js peer (${d.nodeWorker}). Load: \`wrk -t1 -c${d.connections} -d${d.seconds}s\` per route and side, ${d.rounds} round(s), the sides taking turns. CPU / request = user + system time of the worker process over the run (from /proc/PID/stat) divided by the requests wrk completed. Each cell: median of the rounds (min–max).`);
+  L.push(`The same devserver (API Gateway + Lambda Runtime API emulator, one worker) drives once the C \`bootstrap\` (in production mode, as on Lambda: no hot reload of the handler files) and once the Node.js peer (${d.nodeWorker}). Load: \`wrk -t1 -c${d.connections} -d${d.seconds}s\` per route and side, ${d.rounds} round(s), the sides taking turns. CPU / request = user + system time of the worker process over the run (from /proc/PID/stat) divided by the requests wrk completed. Each cell: median of the rounds (min–max).`);
   L.push('');
   L.push('| route | C req/s | Node req/s | C p50 / p99 ms | Node p50 / p99 ms | C CPU µs/req | Node CPU µs/req | Node / C CPU | goal |');
   L.push('|---|---|---|---|---|---|---|---|---|');
@@ -125,12 +125,23 @@ function sectionMemory(dir) {
     }
   }
   if (d.c.groups) {
+    const sum = (rows, k) => rows.reduce((a, x) => a + x[k], 0);
+    const top = d.c.groups.slice(0, 14);
+    const rest = d.c.groups.slice(14);
+    if (rest.length) top.push({ name: `${rest.length} other mappings`, rssKb: sum(rest, 'rssKb'), privateKb: sum(rest, 'privateKb'), sharedKb: sum(rest, 'sharedKb') });
     L.push('');
     L.push('Where the C worker\'s RSS goes (/proc/PID/smaps, grouped by mapping; shared = pages other processes map too, e.g. libc):');
     L.push('');
     L.push('| mapping | RSS kB | private kB | shared kB |');
     L.push('|---|---|---|---|');
-    for (const g of d.c.groups) L.push(`| ${g.name} | ${fmt(g.rssKb, 0)} | ${fmt(g.privateKb, 0)} | ${fmt(g.sharedKb, 0)} |`);
+    for (const g of top) L.push(`| ${g.name} | ${fmt(g.rssKb, 0)} | ${fmt(g.privateKb, 0)} | ${fmt(g.sharedKb, 0)} |`);
+    // What the runtime itself links or calls; every other library is in the process only because
+    // Debian's libcurl4-openssl links it (GnuTLS via librtmp, Kerberos, LDAP, SSH, IDN, PSL...).
+    const own = /^(the executable|\[|libc\.so|libm\.so|ld-linux|libcrypto\.so|libssl\.so|libcurl\.so|libjansson\.so|libz\.so|libnghttp2\.so)/;
+    const extra = d.c.groups.filter((g) => !own.test(g.name));
+    const extraKb = sum(extra, 'rssKb');
+    L.push('');
+    L.push(`${extra.length} of the mapped libraries are there only because Debian's libcurl links them (${extra.slice(0, 6).map((g) => g.name.replace(/\.so$/, '')).join(', ')}, ...; the runtime uses none of them): ${fmt(extraKb / 1024, 1)} MB of the C worker's RSS. Without them the peak would be about ${fmt((d.c.hwmKb - extraKb) / 1024, 1)} MB, Node / C about ${fmt(d.node.hwmKb / (d.c.hwmKb - extraKb), 1)}x (an estimate from the mappings, not a measurement).`);
   }
   if (d.c.luaHeapKb !== undefined) {
     L.push('');

@@ -371,9 +371,9 @@ static enum MHD_Result s_rt_access(void *cls, struct MHD_Connection *c, const ch
             return MHD_NO;
         }
         *con_cls = u;
-        if (strcmp(method, "GET") == 0) {
-            return s_rt_dispatch(cls, c, url, method, u);
-        }
+        /* Answer on the next call, GET included: a response queued before MHD has read the whole
+         * request makes it close the connection (Connection: close), and the worker would then
+         * pay a new TCP connection for every invocation, which Lambda's Runtime API does not. */
         return MHD_YES;
     }
     if (*upload_data_size > 0) {

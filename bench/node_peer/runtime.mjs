@@ -1,8 +1,7 @@
-// bench/node_peer/runtime.mjs - a Lambda Runtime API loop for app.mjs, used by ./bootstrap when
-// the official Runtime Interface Client (aws-lambda-ric, an optional npm dependency with a
-// native addon) is not installed: GET .../invocation/next, run the handler, POST its result to
-// .../response (or a Runtime API error to .../error), over one keep-alive connection, as the RIC
-// does. Reads AWS_LAMBDA_RUNTIME_API like any Lambda runtime.
+// bench/node_peer/runtime.mjs - a Lambda Runtime API loop for app.mjs (run by ./bootstrap, which
+// says why not the official aws-lambda-ric): GET .../invocation/next, run the handler, POST its
+// result to .../response (or a Runtime API error to .../error), over one keep-alive connection,
+// as the RIC does. Reads AWS_LAMBDA_RUNTIME_API like any Lambda runtime.
 import http from 'node:http';
 import { handler } from './app.mjs';
 
