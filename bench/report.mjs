@@ -137,7 +137,7 @@ function sectionMemory(dir) {
     for (const g of top) L.push(`| ${g.name} | ${fmt(g.rssKb, 0)} | ${fmt(g.privateKb, 0)} | ${fmt(g.sharedKb, 0)} |`);
     // What the runtime itself links or calls; every other library is in the process only because
     // Debian's libcurl4-openssl links it (GnuTLS via librtmp, Kerberos, LDAP, SSH, IDN, PSL...).
-    const own = /^(the executable|\[|libc\.so|libm\.so|ld-linux|libcrypto\.so|libssl\.so|libcurl\.so|libjansson\.so|libz\.so|libnghttp2\.so)/;
+    const own = /^(the executable|\[|libc\.so|libm\.so|ld-linux|libcrypto\.so|libssl\.so|libcurl\.so|libjansson\.so|libz\.so|libnghttp2\.so|libasan\.so|libubsan\.so|libstdc\+\+\.so|libgcc_s\.so)/;
     const extra = d.c.groups.filter((g) => !own.test(g.name));
     const extraKb = sum(extra, 'rssKb');
     L.push('');

@@ -1,16 +1,17 @@
 #!/usr/bin/env bash
 # tests/integration/bench_quick.sh - `bench/run --quick` on a tiny run (cold start and warm: one
-# round of two runs per route and side, one second of load per route and side), then checks what it wrote: results.md with
-# every table (3 cold-start routes, 4 warm routes, the memory table) and a finite Node/C ratio in
-# each row, and results.svg with one bar per ratio. It checks that the pipeline works (the Node.js
-# peer answers like the C worker, the scripts parse wrk/hyperfine/proc, the report renders), not
-# the figures. Environment: MB_BUILD_DIR (the build to run), BENCH_DYNAMODB_PORT,
-# BENCH_COGNITO_PORT, BENCH_PORT (its own services and devservers; see tests/CMakeLists.txt).
+# round of one run per route and side, one second of load per route and side), then checks what it
+# wrote: results.md with every table (3 cold-start routes, 4 warm routes, the memory table) and a
+# finite Node/C ratio in each row, and results.svg with one bar per ratio. It checks that the
+# pipeline works (the Node.js peer answers like the C worker, the scripts parse wrk, hyperfine and
+# /proc, the report renders), not the figures. Environment: MB_BUILD_DIR (the build to run),
+# BENCH_DYNAMODB_PORT, BENCH_COGNITO_PORT, BENCH_PORT (its own services and devservers; see
+# tests/CMakeLists.txt).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 out="$(mktemp -d)"
 trap 'rm -rf "$out"' EXIT
-COLD_ROUNDS=1 COLD_RUNS=2 COLD_WARMUP=0 WARM_ROUNDS=1 BENCH_SECONDS=1 BENCH_CONNECTIONS=2 WARMUP=0 MEM_TRIALS=0 \
+COLD_ROUNDS=1 COLD_RUNS=1 COLD_WARMUP=0 WARM_ROUNDS=1 BENCH_SECONDS=1 BENCH_CONNECTIONS=2 WARMUP=0 MEM_TRIALS=0 \
   bench/run --quick --out "$out" --only coldstart,warm >"$out/log" 2>&1 || { cat "$out/log"; exit 1; }
 node - "$out" <<'JS'
 const fs = require('fs');
