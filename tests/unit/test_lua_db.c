@@ -455,6 +455,45 @@ static void test_lua_db_ulid_format(void **state) {
                      LUA_OK);
 }
 
+/* A tenant handler's ctx.db (svc->db_namespace = "APP#"): every key it names is stored under
+ * the namespace, every key it reads comes back without it, a query without a condition is kept
+ * inside it, and a cursor round-trips through the logical key. */
+static void test_lua_db_namespace_prefixes_and_strips_keys(void **state) {
+    fixture *f = *state;
+    f->svc.db_namespace = MB_CUR_LIT("APP#");
+    script_reply get[] = {{200, "{\"Item\":{\"PK\":{\"S\":\"TENANT#t1\"},"
+                                "\"SK\":{\"S\":\"APP#note\"},\"v\":{\"N\":\"1\"}}}"}};
+    script(f, 1, get);
+    assert_int_equal(run(f, "local it = ctx.db.get('note') return it.SK .. ':' .. it.v"), LUA_OK);
+    assert_string_equal(lua_tostring(f->L, -1), "note:1");
+    expect_in_body(f, "\"SK\":{\"S\":\"APP#note\"}");
+    script_reply ok[] = {{200, "{}"}};
+    script(f, 1, ok);
+    assert_int_equal(run(f, "return ctx.db.put({SK = 'x', a = 1})"), LUA_OK);
+    expect_in_body(f, "\"SK\":{\"S\":\"APP#x\"}");
+    script_reply q[] = {{200, "{\"Items\":[{\"PK\":{\"S\":\"TENANT#t1\"},"
+                              "\"SK\":{\"S\":\"APP#a\"}}],\"LastEvaluatedKey\":"
+                              "{\"PK\":{\"S\":\"TENANT#t1\"},\"SK\":{\"S\":\"APP#a\"}}}"}};
+    script(f, 1, q);
+    assert_int_equal(run(f, "local p = ctx.db.query() assert(p.cursor) "
+                            "return p.items[1].SK .. ' ' .. p.cursor"),
+                     LUA_OK);
+    const char *res = lua_tostring(f->L, -1);
+    assert_memory_equal(res, "a ", 2);
+    expect_in_body(f, "begins_with(SK, :mb_sk)");
+    expect_in_body(f, "\":mb_sk\":{\"S\":\"APP#\"}");
+    char code[512];
+    snprintf(code, sizeof code, "return ctx.db.query({cursor = '%s', begins_with = 'a'}).count",
+             res + 2);
+    script(f, 1, ok);
+    assert_int_equal(run(f, code), LUA_OK);
+    expect_in_body(f, "\"ExclusiveStartKey\":{");  /* its members in any order: */
+    expect_in_body(f, "\"SK\":{\"S\":\"APP#a\"}"); /* only the start key has an SK */
+    expect_in_body(f, "\":mb_sk\":{\"S\":\"APP#a\"}");
+    /* the namespace counts against DynamoDB's 1024-byte bound on the stored key */
+    expect_error(f, "return ctx.db.get(('k'):rep(1021))", "1..1020 bytes");
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_lua_db_conditional_failure_is_409, setup, teardown),
@@ -475,6 +514,8 @@ int main(void) {
         cmocka_unit_test_setup_teardown(test_lua_db_bad_cursor_is_400, setup, teardown),
         cmocka_unit_test_setup_teardown(test_lua_db_cursor_bound_to_tenant, setup, teardown),
         cmocka_unit_test_setup_teardown(test_lua_db_ulid_format, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_lua_db_namespace_prefixes_and_strips_keys, setup,
+                                        teardown),
         cmocka_unit_test_setup_teardown(test_lua_db_out_of_memory_loop, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
