@@ -1,6 +1,7 @@
 /* jwt_choice.c - the measurement behind core/jwt.c's design: libjwt 1.10 vs OpenSSL EVP with a key
  * imported once, plus the cost of parsing a Cognito-sized payload with jansson.
  * Build: cc -O2 bench/jwt_choice.c -o /tmp/jwt_choice -ljwt -ljansson -lcrypto
+ * (libjwt is not a dependency of moonbase: `apt-get install libjwt-dev` to re-run this comparison)
  * (not part of the CMake build: it exists to justify a decision, see include/moonbase/jwt.h). */
 #define _POSIX_C_SOURCE 200809L
 #include <jansson.h>

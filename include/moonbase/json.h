@@ -5,9 +5,9 @@
  * that fit in 64 bits become Lua integers (exact), other numbers floats. `null` becomes
  * lightuserdata NULL (the same value as cjson.null); arrays get the MB_LUA_ARRAY_MT metatable so
  * an empty array re-encodes as []. Strings may hold NUL bytes.
- * Why not Debian's lua-cjson 2.1.0 (whose API the `cjson` name imitates for handlers): it reads
- * every number as a double (64-bit ids and counters lose digits), has no array marker for empty
- * arrays, accepts invalid UTF-8, and prints at most 14 significant digits.
+ * Why not Debian's lua-cjson 2.1.0 (whose API the `cjson` name imitates for handlers; it is not
+ * linked at all): it reads every number as a double (64-bit ids and counters lose digits), has no
+ * array marker for empty arrays, accepts invalid UTF-8, and prints at most 14 significant digits.
  * Ownership: the caller owns the input view and the output buffer. Errors never leave partial
  * values on the Lua stack. Not thread-safe per lua_State (like Lua itself). */
 #ifndef MOONBASE_JSON_H

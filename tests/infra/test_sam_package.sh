@@ -3,7 +3,7 @@
 # (sam/Makefile, what `sam build` runs) produce a function bundle (bootstrap + handlers/) and a
 # layer (lib/ holding every non-glibc library + certs/ with the CA bundle) that together can run:
 # no glibc library copied; nothing needing glibc > 2.34.
-# Uses a stand-in binary linked like bootstrap (curl, OpenSSL, jansson, libjwt), so it runs before
+# Uses a stand-in binary linked like bootstrap (curl, OpenSSL, jansson), so it runs before
 # the real binary exists; when the Release build/bootstrap exists it is packaged and checked too.
 # Also proves the guards fire: a too-new glibc requirement and a sanitizer build are refused.
 set -euo pipefail
@@ -15,23 +15,19 @@ fail() { echo "FAIL: $*" >&2; exit 1; }
 cat >"$work/standin.c" <<'C'
 #include <curl/curl.h>
 #include <jansson.h>
-#include <jwt.h>
 #include <openssl/evp.h>
 #include <stdio.h>
 int main(void) {
-    jwt_t *t = NULL;
     json_t *j = json_object();
     curl_global_init(CURL_GLOBAL_DEFAULT);
-    jwt_new(&t);
     EVP_MD_CTX_free(EVP_MD_CTX_new());
     printf("standin ok %s\n", curl_version());
-    jwt_free(t);
     json_decref(j);
     curl_global_cleanup();
     return 0;
 }
 C
-cc -O1 -o "$work/standin" "$work/standin.c" -lcurl -ljansson -ljwt -lcrypto || fail "cannot build the stand-in binary"
+cc -O1 -o "$work/standin" "$work/standin.c" -lcurl -ljansson -lcrypto || fail "cannot build the stand-in binary"
 
 # package BINARY ARTIFACTS_DIR [extra make args]: the function bundle in ARTIFACTS_DIR and the layer
 # in ARTIFACTS_DIR.layer, as `sam build` makes them (each target gets its own folder).
