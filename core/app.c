@@ -7,6 +7,7 @@
 
 #include <lauxlib.h>
 
+#include "moonbase/clock.h"
 #include "moonbase/auth.h"
 #include "moonbase/ddb.h"
 #include "moonbase/emf.h"
@@ -42,18 +43,6 @@ typedef struct inv_state {
     bool emf_begun;
     mb_buf *out;
 } inv_state;
-
-static int64_t s_mono_ns(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
-}
-
-static int64_t s_epoch_ms(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 /* Run routes.lua in the current request environment and swap the route table in. Called at
  * start-up (inside its own begin/end) and, in development mode, at the top of every request. */
@@ -495,7 +484,7 @@ static int s_run_protected(lua_State *L) {
 }
 
 static void s_finish(mb_app *app, inv_state *st, int status, size_t event_len) {
-    double ms = (double)(s_mono_ns() - st->t0_ns) / 1e6;
+    double ms = (double)(mb_clock_mono_ns(NULL) - st->t0_ns) / 1e6;
     bool cold = app->invocations == 0;
     if (!st->emf_begun) {
         mb_emf_begin(app->emf, MB_CUR_LIT(""));
@@ -503,12 +492,12 @@ static void s_finish(mb_app *app, inv_state *st, int status, size_t event_len) {
     }
     mb_log_access a = {status, ms, event_len, st->out->len};
     mb_log_access_line(app->log, &a);
-    mb_emf_finish(app->emf, status, ms, cold, s_epoch_ms());
+    mb_emf_finish(app->emf, status, ms, cold, mb_clock_now_ms(NULL));
     mb_log_end(app->log);
 }
 
 int mb_app_handle(mb_app *app, mb_cur event, const mb_invocation *inv, mb_buf *out) {
-    inv_state st = {.inv = inv, .t0_ns = s_mono_ns(), .out = out};
+    inv_state st = {.inv = inv, .t0_ns = mb_clock_mono_ns(NULL), .out = out};
     mb_lua_result res = {0};
     lua_State *L = mb_lua_host_state(app->host);
     int base = lua_gettop(L);

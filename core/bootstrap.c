@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "moonbase/app.h"
+#include "moonbase/clock.h"
 #include "moonbase/config.h"
 #include "moonbase/event.h"
 #include "moonbase/runtime.h"
@@ -28,12 +29,6 @@ static const char s_usage[] =
     "       bootstrap --version | --help\n"
     "Environment: HANDLERS_DIR, TABLE_NAME, USER_POOL_ID, CLIENT_ID, AWS_REGION, COGNITO_ISSUER,\n"
     "DYNAMODB_ENDPOINT, ENVIRONMENT, LOG_LEVEL, CORS_ALLOWED_ORIGINS (see README.md).\n";
-
-static int64_t s_now_ms(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 /* Read at most max+1 bytes: one more than the limit lets the app answer 413 instead of the
  * runtime silently truncating. */
@@ -64,7 +59,7 @@ static void s_request_id(char out[37]) {
     unsigned char r[16] = {0};
     int fd = open("/dev/urandom", O_RDONLY | O_CLOEXEC);
     if (fd < 0 || read(fd, r, sizeof r) != (ssize_t)sizeof r) {
-        uint64_t t = (uint64_t)s_now_ms() ^ (uint64_t)getpid() << 32;
+        uint64_t t = (uint64_t)mb_clock_now_ms(NULL) ^ (uint64_t)getpid() << 32;
         memcpy(r, &t, sizeof t);
     }
     if (fd >= 0) {
@@ -101,7 +96,7 @@ static int s_invoke(const mb_config *cfg, const char *event_path) {
     s_request_id(id);
     const char *trace = getenv("_X_AMZN_TRACE_ID");
     mb_invocation inv = {mb_cur_from_cstr(id), mb_cur_from_cstr(trace ? trace : ""),
-                         s_now_ms() + INVOKE_TIMEOUT_MS};
+                         mb_clock_now_ms(NULL) + INVOKE_TIMEOUT_MS};
     mb_buf out = {0};
     mb_app_handle(app, mb_buf_cur(&event), &inv, &out);
     mb_cur resp = s_response(&out);

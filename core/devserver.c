@@ -24,6 +24,7 @@
 #include <unistd.h>
 
 #include "moonbase/buf.h"
+#include "moonbase/clock.h"
 #include "moonbase/devserver_apigw.h"
 #include "moonbase/devserver_guard.h"
 #include "moonbase/devserver_invoke.h"
@@ -74,12 +75,6 @@ typedef struct request {
     bool quiet; /* a throttled request the log gate left out */
 } request;
 
-static int64_t s_now_ns(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
-}
-
 static void s_client_ip(struct MHD_Connection *c, char *out, size_t n) {
     const union MHD_ConnectionInfo *ci =
         MHD_get_connection_info(c, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
@@ -113,8 +108,8 @@ static void s_access_log(struct MHD_Connection *c, request *r, const char *metho
         mb_buf_reset(&m);
     }
     mb_pool_logf("%s \"%s %s\" %u %zuB %.1fms%s", ip, m.ptr ? m.ptr : "?",
-                 target.ptr ? target.ptr : "?", code, bytes, (double)(s_now_ns() - r->t0) / 1e6,
-                 extra);
+                 target.ptr ? target.ptr : "?", code, bytes,
+                 (double)(mb_clock_mono_ns(NULL) - r->t0) / 1e6, extra);
     mb_buf_cleanup(&target);
     mb_buf_cleanup(&m);
 }
@@ -164,7 +159,7 @@ static bool s_throttled(server *s, request *r, struct MHD_Connection *c, const c
                         enum MHD_Result *ret) {
     char ip[64];
     s_client_ip(c, ip, sizeof ip);
-    int64_t now = s_now_ns();
+    int64_t now = mb_clock_mono_ns(NULL);
     int wait = mb_guard_throttle_take(s->throttle, ip, now);
     if (wait == 0) {
         return false;
@@ -482,9 +477,7 @@ static enum MHD_Result s_api(server *s, request *r, struct MHD_Connection *c, co
                            .request_id = rid,
                            .account_id = "000000000000",
                            .api_id = "local"};
-    struct timespec now;
-    clock_gettime(CLOCK_REALTIME, &now);
-    ar.time_epoch_ms = (long long)now.tv_sec * 1000 + now.tv_nsec / 1000000;
+    ar.time_epoch_ms = (long long)mb_clock_now_ms(NULL);
     mb_buf event = {0};
     if (s_build_event(s, &ar, &event) != 0) {
         mb_buf_cleanup(&event);
@@ -670,7 +663,7 @@ static void *s_uri_log(void *cls, const char *uri, struct MHD_Connection *c) {
     (void)c;
     request *r = calloc(1, sizeof *r);
     if (r != NULL) {
-        r->t0 = s_now_ns();
+        r->t0 = mb_clock_mono_ns(NULL);
         r->uri = strdup(uri ? uri : "/");
         if (r->uri == NULL) {
             free(r);

@@ -1,6 +1,7 @@
 /* devserver_pool.c - Lambda Runtime API emulator and the bootstrap worker processes behind it.
  * One mutex guards the queue, the workers and every invocation; waits use CLOCK_MONOTONIC. */
 #include "moonbase/devserver_pool.h"
+#include "moonbase/clock.h"
 #include "moonbase/devserver_guard.h"
 
 #include <errno.h>
@@ -80,26 +81,14 @@ typedef struct upload {
     bool too_big;
 } upload;
 
-static int64_t s_now_ns(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
-}
-
-static long long s_epoch_ms(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 void mb_pool_logf(const char *fmt, ...) {
     char line[1024];
-    struct timespec ts;
+    int64_t ms = mb_clock_now_ms(NULL);
+    time_t secs = (time_t)(ms / 1000);
     struct tm tm;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    localtime_r(&ts.tv_sec, &tm);
-    int n = snprintf(line, sizeof line, "devserver: %02d:%02d:%02d.%03ld ", tm.tm_hour, tm.tm_min,
-                     tm.tm_sec, ts.tv_nsec / 1000000);
+    localtime_r(&secs, &tm);
+    int n = snprintf(line, sizeof line, "devserver: %02d:%02d:%02d.%03d ", tm.tm_hour, tm.tm_min,
+                     tm.tm_sec, (int)(ms % 1000));
     va_list ap;
     va_start(ap, fmt);
     int m = vsnprintf(line + n, sizeof line - (size_t)n - 1, fmt, ap);
@@ -122,7 +111,7 @@ static void s_random(void *buf, size_t len) {
             /* getrandom only fails before the pool is seeded or on EINTR; a weak fallback is
              * fine for local request ids. */
             for (size_t i = 0; i < len; i++) {
-                p[i] = (unsigned char)(s_now_ns() >> (i % 8));
+                p[i] = (unsigned char)(mb_clock_mono_ns(NULL) >> (i % 8));
             }
             return;
         }
@@ -153,7 +142,7 @@ static void s_finish(invocation *inv, mb_pool_outcome outcome) {
     inv->res->outcome = outcome;
     if (inv->inst != NULL) {
         inv->res->worker = inv->inst->slot + 1;
-        inv->res->duration_ms = (double)(s_now_ns() - inv->t_dispatch) / 1e6;
+        inv->res->duration_ms = (double)(mb_clock_mono_ns(NULL) - inv->t_dispatch) / 1e6;
         if (!inv->inst->init_reported) {
             inv->inst->init_reported = true;
             inv->res->init_ms = inv->inst->init_ms;
@@ -201,7 +190,7 @@ static invocation *s_take(mb_pool *p, instance *inst) {
     }
     inv->next = NULL;
     inv->inst = inst;
-    inv->t_dispatch = s_now_ns();
+    inv->t_dispatch = mb_clock_mono_ns(NULL);
     inst->inv = inv;
     return inv;
 }
@@ -211,13 +200,13 @@ static enum MHD_Result s_next_response(mb_pool *p, struct MHD_Connection *c, con
     char deadline[32], trace[96], arn[256];
     unsigned char r[20];
     s_random(r, sizeof r);
-    snprintf(deadline, sizeof deadline, "%lld", s_epoch_ms() + p->o.timeout_ms);
+    snprintf(deadline, sizeof deadline, "%lld", (long long)mb_clock_now_ms(NULL) + p->o.timeout_ms);
     snprintf(trace, sizeof trace,
              "Root=1-%08llx-%02x%02x%02x%02x%02x%02x%02x%02x%02x%02x%02x%02x;Parent=%02x%02x%02x"
              "%02x%02x%02x%02x%02x;Sampled=0",
-             (unsigned long long)(s_epoch_ms() / 1000), r[0], r[1], r[2], r[3], r[4], r[5], r[6],
-             r[7], r[8], r[9], r[10], r[11], r[12], r[13], r[14], r[15], r[16], r[17], r[18],
-             r[19]);
+             (unsigned long long)((long long)mb_clock_now_ms(NULL) / 1000), r[0], r[1], r[2], r[3],
+             r[4], r[5], r[6], r[7], r[8], r[9], r[10], r[11], r[12], r[13], r[14], r[15], r[16],
+             r[17], r[18], r[19]);
     snprintf(arn, sizeof arn, "arn:aws:lambda:%s:000000000000:function:%s", p->region,
              p->function_name);
     struct MHD_Response *resp =
@@ -241,7 +230,7 @@ static enum MHD_Result s_next(instance *inst, struct MHD_Connection *c) {
     pthread_mutex_lock(&p->mu);
     if (!inst->ready) {
         inst->ready = true;
-        inst->init_ms = (double)(s_now_ns() - inst->t_start) / 1e6;
+        inst->init_ms = (double)(mb_clock_mono_ns(NULL) - inst->t_start) / 1e6;
         if (!p->o.quiet) {
             mb_pool_logf("worker %d ready (pid %d): init %.1f ms", inst->slot + 1, (int)inst->pid,
                          inst->init_ms);
@@ -557,7 +546,7 @@ static int s_spawn(mb_pool *p, int i, mb_err *err) {
         return mb_err_set(err, MB_ERR_IO, "cannot open a Runtime API port for worker %d", i + 1);
     }
     pid_t parent = getpid();
-    inst->t_start = s_now_ns();
+    inst->t_start = mb_clock_mono_ns(NULL);
     pid_t pid = fork();
     if (pid == 0) {
         s_child(p->bootstrap, env, parent);
@@ -617,7 +606,7 @@ static instance *s_reaped(mb_pool *p, pid_t pid, int status) {
         s->fail_streak = fast ? s->fail_streak + 1 : 0;
         int64_t delay = fast ? (int64_t)100 << (s->fail_streak < 6 ? s->fail_streak : 6) : 0;
         delay = delay > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : delay;
-        s->respawn_at = p->stopping ? 0 : s_now_ns() + delay * 1000000 + 1;
+        s->respawn_at = p->stopping ? 0 : mb_clock_mono_ns(NULL) + delay * 1000000 + 1;
         if (fast) {
             char why[96];
             int n = snprintf(why, sizeof why, "worker %s %d during init",
@@ -649,7 +638,7 @@ int mb_pool_supervise(mb_pool *p) {
             free(inst);
         }
     }
-    int64_t now = s_now_ns(), next = -1;
+    int64_t now = mb_clock_mono_ns(NULL), next = -1;
     for (int i = 0; i < p->o.workers && !p->stopping; i++) {
         slot *s = &p->slots[i];
         if (s->inst != NULL || s->respawn_at == 0) {
@@ -717,7 +706,7 @@ int mb_pool_invoke(mb_pool *p, mb_cur event, mb_pool_result *res) {
         return MB_ERR_NOMEM;
     }
     memcpy(inv.event, event.ptr, event.len);
-    int64_t dl = s_now_ns() + (int64_t)p->o.timeout_ms * 1000000;
+    int64_t dl = mb_clock_mono_ns(NULL) + (int64_t)p->o.timeout_ms * 1000000;
     struct timespec deadline = {.tv_sec = dl / 1000000000, .tv_nsec = dl % 1000000000};
     pthread_mutex_lock(&p->mu);
     if (p->stopping) {
@@ -811,13 +800,13 @@ void mb_pool_shutdown(mb_pool *p) {
     }
     pthread_cond_broadcast(&p->work);
     pthread_mutex_unlock(&p->mu);
-    int64_t give_up = s_now_ns() + (int64_t)STOP_GRACE_MS * 1000000;
+    int64_t give_up = mb_clock_mono_ns(NULL) + (int64_t)STOP_GRACE_MS * 1000000;
     int sig = SIGTERM;
     while (s_signal_all(p, sig) > 0) {
         struct timespec nap = {0, 10 * 1000000};
         nanosleep(&nap, NULL);
         mb_pool_supervise(p);
-        sig = s_now_ns() > give_up ? SIGKILL : 0;
+        sig = mb_clock_mono_ns(NULL) > give_up ? SIGKILL : 0;
     }
 }
 

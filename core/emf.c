@@ -1,6 +1,7 @@
 /* emf.c - CloudWatch Embedded Metric Format documents (see moonbase/emf.h). */
 #include "moonbase/emf.h"
 
+#include "moonbase/clock.h"
 #include "moonbase/numfmt.h"
 
 #include <errno.h>
@@ -420,18 +421,12 @@ static void s_add_builtins(mb_emf *emf, int status, double latency_ms, bool cold
     emf->nmetrics = n + BUILTIN_COUNT;
 }
 
-static int64_t s_now_ms(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 void mb_emf_finish(mb_emf *emf, int status, double latency_ms, bool cold_start,
                    int64_t timestamp_ms) {
     if (!emf) {
         return;
     }
-    int64_t ts = timestamp_ms > 0 ? timestamp_ms : s_now_ms();
+    int64_t ts = timestamp_ms > 0 ? timestamp_ms : mb_clock_now_ms(NULL);
     s_add_builtins(emf, status, latency_ms, cold_start);
     size_t from = 0, cost = 0;
     for (size_t i = 0; i < emf->nmetrics; i++) {

@@ -12,6 +12,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "moonbase/clock.h"
 #include "moonbase/base64.h"
 
 /* 4096-bit modulus = 512 bytes; base64url of it is 683 characters. */
@@ -48,9 +49,7 @@ struct mb_jwks {
 
 static int64_t s_monotonic(void *ud) {
     (void)ud;
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec;
+    return mb_clock_mono_ns(NULL) / 1000000000;
 }
 
 mb_jwks *mb_jwks_new(const char *url, mb_jwks_fetch_fn fetch, void *fetch_ud, mb_err *err) {

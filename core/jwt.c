@@ -6,6 +6,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "moonbase/clock.h"
 #include "moonbase/base64.h"
 #include "jwt_json.h"
 
@@ -51,7 +52,7 @@ typedef struct s_parts {
 
 static int64_t s_wall_clock(void *ud) {
     (void)ud;
-    return (int64_t)time(NULL);
+    return mb_clock_now_ms(NULL) / 1000;
 }
 
 static void s_free_strings(mb_jwt_verifier *v) {
@@ -102,10 +103,9 @@ mb_jwt_verifier *mb_jwt_verifier_new(const mb_jwt_options *opts, mb_jwks *jwks, 
     v->now_ud = opts->now_ud;
     v->jwks = jwks;
     v->jwks_generation = mb_jwks_generation(jwks);
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
     /* Only verified tokens enter the cache, so the seed needs no secrecy; it just varies. */
-    v->seed = ((uint64_t)ts.tv_nsec << 20) ^ (uint64_t)(uintptr_t)v ^ 0x9E3779B97F4A7C15ull;
+    v->seed =
+        ((uint64_t)mb_clock_mono_ns(NULL) << 20) ^ (uint64_t)(uintptr_t)v ^ 0x9E3779B97F4A7C15ull;
     v->detail = "";
     return v;
 }

@@ -1,6 +1,7 @@
 /* log.c - structured JSON logs with escaping, redaction and bounded lines (see moonbase/log.h). */
 #include "moonbase/log.h"
 
+#include "moonbase/clock.h"
 #include "moonbase/numfmt.h"
 
 #include <errno.h>
@@ -333,12 +334,6 @@ static bool s_num(s_out *o, double v) {
     return n ? s_raw(o, tmp, n) : S_LIT(o, "null");
 }
 
-static int64_t s_now_ms(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 static void s_2d(char *p, int v) {
     p[0] = (char)('0' + v / 10 % 10);
     p[1] = (char)('0' + v % 10);
@@ -346,7 +341,7 @@ static void s_2d(char *p, int v) {
 
 /* RFC 3339 UTC with milliseconds; gmtime_r runs once per second, not once per line. */
 static void s_timestamp(mb_log *log, s_out *o) {
-    int64_t ms = log->clock ? log->clock() : s_now_ms();
+    int64_t ms = log->clock ? log->clock() : mb_clock_now_ms(NULL);
     if (ms < 0) {
         ms = 0;
     }

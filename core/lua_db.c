@@ -23,6 +23,7 @@
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
 
+#include "moonbase/clock.h"
 #include "moonbase/base64.h"
 #include "moonbase/ddb.h"
 #include "moonbase/ddb_marshal.h"
@@ -122,12 +123,6 @@ static void s_append(lua_State *L, mb_buf *b, const char *s, size_t n) {
 
 static void s_appends(lua_State *L, mb_buf *b, const char *s) {
     s_append(L, b, s, strlen(s));
-}
-
-static int64_t s_now_ms(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
 static bool s_random(void *out, size_t n) {
@@ -285,7 +280,7 @@ static void s_send(lua_State *L, db_call *c, const char *conflict) {
     s_attach_maps(L, c);
     mb_err err = {0};
     mb_ddb *ddb = c->svc->ddb;
-    int64_t t0 = s_now_ms();
+    int64_t t0 = mb_clock_now_ms(c->svc->clock);
     int rc;
     if (strcmp(c->op, "BatchGetItem") == 0) {
         rc = mb_ddb_batch_get(ddb, L, c->req, c->svc->deadline_ms, &err);
@@ -294,8 +289,9 @@ static void s_send(lua_State *L, db_call *c, const char *conflict) {
     } else {
         rc = mb_ddb_call(ddb, L, c->op, c->req, c->svc->deadline_ms, &err);
     }
-    (void)mb_emf_put(c->svc->emf, MB_CUR_LIT("DbLatency"), (double)(s_now_ms() - t0),
-                     MB_CUR_LIT("Milliseconds"), NULL);
+    (void)mb_emf_put(c->svc->emf, MB_CUR_LIT("DbLatency"),
+                     (double)(mb_clock_now_ms(c->svc->clock) - t0), MB_CUR_LIT("Milliseconds"),
+                     NULL);
     if (rc != 0) {
         s_raise(L, c, rc, &err,
                 conflict ? conflict : "the item does not match the condition (changed or missing)");
@@ -1206,7 +1202,8 @@ static const char k_crockford[] = "0123456789ABCDEFGHJKMNPQRSTVWXYZ";
  * incremented (monotonic ULIDs), so ids made by one process also sort in creation order. */
 static int s_ulid(lua_State *L) {
     db_state *st = s_state(L);
-    int64_t ms = s_now_ms();
+    mb_lua_services *svc = mb_lua_aux_services(L);
+    int64_t ms = mb_clock_now_ms(svc ? svc->clock : NULL);
     if (ms <= st->ulid_ms) {
         ms = st->ulid_ms;
         int i = 9;

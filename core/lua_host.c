@@ -15,6 +15,7 @@
 #include <lauxlib.h>
 #include <lualib.h>
 
+#include "moonbase/clock.h"
 #include "moonbase/json.h"
 #include "moonbase/lua_alloc.h"
 #include "moonbase/lua_aux.h"
@@ -74,12 +75,6 @@ static mb_lua_host *s_host(lua_State *L) {
     return h;
 }
 
-static int64_t s_now_ms(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 static int64_t s_cpu_ns(void) {
     struct timespec ts;
     clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
@@ -93,7 +88,7 @@ static void s_check_clocks(mb_lua_host *h) {
     }
     if (h->cpu_budget_ns && s_cpu_ns() - h->cpu_start_ns > h->cpu_budget_ns) {
         h->tripped = MB_LUA_CPU;
-    } else if (h->deadline_ms && s_now_ms() >= h->deadline_ms) {
+    } else if (h->deadline_ms && mb_clock_now_ms(NULL) >= h->deadline_ms) {
         h->tripped = MB_LUA_TIMEOUT;
     }
 }

@@ -10,6 +10,7 @@
 
 #include <lauxlib.h>
 
+#include "moonbase/clock.h"
 #include "moonbase/emf.h"
 #include "moonbase/event.h"
 #include "moonbase/json.h"
@@ -119,12 +120,6 @@ bool mb_tenant_api_owns(const mb_tenant_api *t, const mb_route *rt) {
 }
 
 /* ---- small helpers ---- */
-
-static int64_t s_mono_ms(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 static double s_clock_ms(clockid_t id) {
     struct timespec ts;
@@ -344,7 +339,7 @@ static void s_cache_store(api_call *a, int64_t version, int64_t now) {
 static int s_live_chunk(api_call *a, int *reads, mb_err *err) {
     lua_State *L = a->L;
     int top = lua_gettop(L);
-    int64_t now = s_mono_ms(), cached = 0;
+    int64_t now = mb_clock_mono_ns(NULL) / 1000000, cached = 0;
     s_cache_push(a);                       /* stack: cache, key */
     if (lua_rawget(L, -2) == LUA_TTABLE) { /* stack: cache, entry */
         cached = s_int_field(L, -1, "v");

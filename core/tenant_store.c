@@ -10,6 +10,7 @@
 #include <lauxlib.h>
 #include <openssl/evp.h>
 
+#include "moonbase/clock.h"
 #include "moonbase/ddb.h"
 #include "moonbase/lua_aux.h" /* MB_LUA_ARRAY_MT */
 
@@ -117,12 +118,12 @@ static int s_send(const mb_tenant_store *s, lua_State *L, const char *op, mb_err
 /* ---- values ---- */
 
 static void s_timestamp(char out[32]) {
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
+    int64_t ms = mb_clock_now_ms(NULL);
+    time_t secs = (time_t)(ms / 1000);
     struct tm tm;
-    gmtime_r(&ts.tv_sec, &tm);
+    gmtime_r(&secs, &tm);
     size_t n = strftime(out, 32, "%Y-%m-%dT%H:%M:%S", &tm);
-    snprintf(out + n, 32 - n, ".%03dZ", (int)(ts.tv_nsec / 1000000));
+    snprintf(out + n, 32 - n, ".%03dZ", (int)(ms % 1000));
 }
 
 static void s_sha256_hex(mb_cur data, char out[65]) {
