@@ -397,9 +397,7 @@ static void s_pipeline(mb_app *app, inv_state *st, lua_State *L, mb_cur event, m
         return;
     } /* stack: event, req */
     int req = lua_gettop(L);
-    mb_log_request lr = {st->inv->request_id, st->inv->trace_id, st->ev.method, st->ev.path,
-                         app->invocations == 0};
-    mb_log_begin(app->log, &lr);
+    mb_log_set_request(app->log, st->ev.method, st->ev.path); /* begun in mb_app_handle */
     lua_pushlstring(L, st->inv->request_id.ptr, st->inv->request_id.len);
     lua_setfield(L, req, "request_id");
     if (!s_route(app, st, L, req) || (st->match.route->auth && !s_authenticate(app, st, L, req)) ||

@@ -217,6 +217,37 @@ static int s_derived(mb_config *cfg, mb_getenv_fn ge, mb_err *err) {
     return s_take(&cfg->dynamodb_endpoint, ge, "DYNAMODB_ENDPOINT", buf, err);
 }
 
+/* Copy a secret (a credential or key material): bounded by MB_CONFIG_CREDENTIAL_MAX, no control
+ * characters, NULL when unset or empty. The message names the variable, never the value. */
+static int s_secret(char **out, mb_getenv_fn ge, const char *name, mb_err *err) {
+    const char *v = ge(name);
+    if (!v || !*v) {
+        return 0;
+    }
+    size_t n = strnlen(v, MB_CONFIG_CREDENTIAL_MAX + 1);
+    if (n > MB_CONFIG_CREDENTIAL_MAX) {
+        return mb_err_set(err, MB_ERR_CONFIG, "%s is longer than %d bytes", name,
+                          MB_CONFIG_CREDENTIAL_MAX);
+    }
+    for (size_t i = 0; i < n; i++) {
+        if ((unsigned char)v[i] < 0x20) {
+            return mb_err_set(err, MB_ERR_CONFIG, "%s contains a control character", name);
+        }
+    }
+    *out = s_dup(v, n);
+    return *out ? 0 : mb_err_set(err, MB_ERR_NOMEM, "out of memory reading %s", name);
+}
+
+static int s_secrets(mb_config *cfg, mb_getenv_fn ge, mb_err *err) {
+    if (s_secret(&cfg->cursor_secret, ge, "CURSOR_SECRET", err) ||
+        s_secret(&cfg->aws_access_key_id, ge, "AWS_ACCESS_KEY_ID", err) ||
+        s_secret(&cfg->aws_secret_access_key, ge, "AWS_SECRET_ACCESS_KEY", err) ||
+        s_secret(&cfg->aws_session_token, ge, "AWS_SESSION_TOKEN", err)) {
+        return err ? err->status : MB_ERR_CONFIG;
+    }
+    return 0;
+}
+
 static int s_load(mb_config *cfg, mb_getenv_fn ge, const char *exe, mb_err *err) {
     if (s_take(&cfg->table_name, ge, "TABLE_NAME", NULL, err) ||
         s_take(&cfg->user_pool_id, ge, "USER_POOL_ID", NULL, err) ||
@@ -251,6 +282,9 @@ static int s_load(mb_config *cfg, mb_getenv_fn ge, const char *exe, mb_err *err)
     if (rc == 0) {
         rc = s_derived(cfg, ge, err);
     }
+    if (rc == 0) {
+        rc = s_secrets(cfg, ge, err);
+    }
     if (rc != 0) {
         return rc;
     }
@@ -278,6 +312,16 @@ int mb_config_load(mb_config *cfg, mb_getenv_fn getenv_fn, const char *exe_path,
     return rc;
 }
 
+/* Overwrite before freeing, through a volatile pointer so the stores are not optimised away. */
+static void s_free_secret(char *s) {
+    if (s) {
+        for (volatile char *p = s; *p; p++) {
+            *p = 0;
+        }
+        free(s);
+    }
+}
+
 void mb_config_cleanup(mb_config *cfg) {
     if (!cfg) {
         return;
@@ -297,6 +341,10 @@ void mb_config_cleanup(mb_config *cfg) {
     free(cfg->handlers_dir);
     free(cfg->environment);
     free(cfg->metrics_namespace);
+    s_free_secret(cfg->cursor_secret);
+    free(cfg->aws_access_key_id);
+    s_free_secret(cfg->aws_secret_access_key);
+    s_free_secret(cfg->aws_session_token);
     *cfg = (mb_config){0};
 }
 

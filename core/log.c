@@ -461,6 +461,14 @@ void mb_log_set_route(mb_log *log, mb_cur route) {
     S_SET(log, route, route);
 }
 
+void mb_log_set_request(mb_log *log, mb_cur method, mb_cur path) {
+    if (!log) {
+        return;
+    }
+    S_SET(log, method, method);
+    S_SET(log, path, path);
+}
+
 void mb_log_set_user(mb_log *log, mb_cur tenant, mb_cur user_id) {
     if (!log) {
         return;

@@ -202,10 +202,6 @@ static mb_lua_services *s_services(lua_State *L, const char *fn) {
     return svc;
 }
 
-static const char *s_getenv(const char *name) {
-    return getenv(name);
-}
-
 struct mb_ddb *mb_lua_api_ddb(mb_lua_services *svc, mb_err *err) {
     if (svc->ddb) {
         return svc->ddb;
@@ -214,7 +210,11 @@ struct mb_ddb *mb_lua_api_ddb(mb_lua_services *svc, mb_err *err) {
     const mb_config *cfg = svc->cfg;
     if (!cfg || !cfg->table_name) {
         mb_err_set(err, MB_ERR_CONFIG, "TABLE_NAME is not set");
-    } else if (mb_sigv4_credentials_from_env(&creds, s_getenv, err) == 0) {
+    } else if (!cfg->aws_access_key_id || !cfg->aws_secret_access_key) {
+        mb_err_set(err, MB_ERR_CONFIG, "%s is not set",
+                   cfg->aws_access_key_id ? "AWS_SECRET_ACCESS_KEY" : "AWS_ACCESS_KEY_ID");
+    } else if (mb_sigv4_credentials_set(&creds, cfg->aws_access_key_id, cfg->aws_secret_access_key,
+                                        cfg->aws_session_token, err) == 0) {
         mb_ddb_config dc = {.region = cfg->region, .endpoint = cfg->dynamodb_endpoint};
         svc->ddb = mb_ddb_new(&dc, &creds, err); /* takes creds, also on failure */
     }
@@ -787,10 +787,7 @@ static void s_secret(lua_State *L, db_call *c) {
         return;
     }
     static const char label[] = "moonbase-cursor-secret";
-    const char *src = getenv("CURSOR_SECRET");
-    if (src && !src[0]) {
-        src = NULL;
-    }
+    const char *src = c->svc->cfg ? c->svc->cfg->cursor_secret : NULL; /* NULL when unset */
     unsigned int len = 0;
     if (src) {
         HMAC(EVP_sha256(), src, (int)strnlen(src, 4096), (const unsigned char *)label,

@@ -20,6 +20,8 @@ typedef enum mb_log_level {
 /* CLIENT_ID may list several app clients; more than this is a configuration error. */
 #define MB_CONFIG_MAX_CLIENTS 8
 #define MB_CONFIG_MAX_ORIGINS 16
+/* STS session tokens are 1-2 KiB today; AWS asks callers to allow for growth. */
+#define MB_CONFIG_CREDENTIAL_MAX 8192
 
 typedef struct mb_config {
     char *table_name;   /* TABLE_NAME (may be NULL: no data routes) */
@@ -48,6 +50,14 @@ typedef struct mb_config {
     unsigned long long instruction_limit; /* MOONBASE_INSTRUCTION_LIMIT, 0 = lua_host default */
     unsigned memory_mb;                   /* MOONBASE_MEMORY_MB: the Lua state's cap, default 64 */
     unsigned invocation_memory_mb;        /* MOONBASE_INVOCATION_MEMORY_MB: per invocation, 48 */
+    /* Secrets (wiped by mb_config_cleanup, never logged): */
+    char *cursor_secret; /* CURSOR_SECRET: key material of the pagination cursors' HMAC key;
+                            NULL: a random key per process (cursors then work in it only) */
+    /* AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_SESSION_TOKEN as Lambda provides them; NULL
+     * when unset (ctx.db then answers 503). Up to MB_CONFIG_CREDENTIAL_MAX bytes each. */
+    char *aws_access_key_id;
+    char *aws_secret_access_key;
+    char *aws_session_token;
 } mb_config;
 
 /* A getenv-shaped seam so tests can feed an environment without touching the real one. */

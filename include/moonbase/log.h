@@ -62,6 +62,8 @@ typedef struct mb_log_request {
 void mb_log_begin(mb_log *log, const mb_log_request *req);
 /* The matched route template, e.g. "GET /items/{id}" (copied). */
 void mb_log_set_route(mb_log *log, mb_cur route);
+/* The request's method and path (copied), once the event is decoded (after mb_log_begin). */
+void mb_log_set_request(mb_log *log, mb_cur method, mb_cur path);
 /* The verified tenant and user id (copied). Never pass the token itself. */
 void mb_log_set_user(mb_log *log, mb_cur tenant, mb_cur user_id);
 /* Record why the invocation failed ("LuaError", "Timeout", "MemoryLimit"...; copied, at most

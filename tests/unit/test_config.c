@@ -339,6 +339,33 @@ static void test_config_malloc_failure_loop(void **state) {
     mb_config_cleanup(&cfg);
 }
 
+/* Secrets are read here and nowhere else: copied when set, NULL when unset or empty, bounded,
+ * and an error names the variable, never the value. */
+static void test_config_secrets_read_once(void **state) {
+    (void)state;
+    mb_config cfg = {0};
+    mb_err err;
+    assert_int_equal(load(&cfg, NULL, &err, "CURSOR_SECRET=k3y", "AWS_ACCESS_KEY_ID=AKIDEXAMPLE",
+                          "AWS_SECRET_ACCESS_KEY=s3cr3t", "AWS_SESSION_TOKEN=", NULL),
+                     0);
+    assert_string_equal(cfg.cursor_secret, "k3y");
+    assert_string_equal(cfg.aws_access_key_id, "AKIDEXAMPLE");
+    assert_string_equal(cfg.aws_secret_access_key, "s3cr3t");
+    assert_null(cfg.aws_session_token); /* empty = unset */
+    mb_config_cleanup(&cfg);
+    assert_null(cfg.cursor_secret);
+    assert_int_equal(load(&cfg, NULL, &err, NULL), 0);
+    assert_null(cfg.cursor_secret);
+    assert_null(cfg.aws_access_key_id);
+    mb_config_cleanup(&cfg);
+    static char big[MB_CONFIG_CREDENTIAL_MAX + 32] = "AWS_SESSION_TOKEN=";
+    memset(big + 18, 'x', MB_CONFIG_CREDENTIAL_MAX + 1);
+    assert_config_error(load(&cfg, NULL, &err, big, NULL), &err, &cfg, "AWS_SESSION_TOKEN");
+    assert_null(strstr(err.msg, "xxxx"));
+    assert_config_error(load(&cfg, NULL, &err, "CURSOR_SECRET=a\nb", NULL), &err, &cfg,
+                        "CURSOR_SECRET contains a control character");
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_config_defaults),
@@ -351,6 +378,7 @@ int main(void) {
         cmocka_unit_test(test_config_handler_limits),
         cmocka_unit_test(test_config_value_bounds),
         cmocka_unit_test(test_config_malloc_failure_loop),
+        cmocka_unit_test(test_config_secrets_read_once),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

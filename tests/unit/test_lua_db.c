@@ -402,7 +402,7 @@ static void *cap_alloc_fn(void *ud, void *ptr, size_t osize, size_t nsize) {
  * Nth Lua allocation of the call failing: a memory error or a clean fail, never a crash or leak. */
 static void test_lua_db_out_of_memory_loop(void **state) {
     fixture *f = *state;
-    setenv("CURSOR_SECRET", "unit-test-secret", 1);
+    f->cfg.cursor_secret = "unit-test-secret"; /* as config reads CURSOR_SECRET */
     script_reply r[] = {
         {200, "{\"Items\": [{\"PK\": {\"S\": \"TENANT#t1\"}, \"SK\": {\"S\": \"ITEM#3\"}},"
               "{\"PK\": {\"S\": \"TENANT#t1\"}, \"SK\": {\"S\": \"ITEM#2\"}},"
@@ -444,7 +444,7 @@ static void test_lua_db_out_of_memory_loop(void **state) {
     assert_true(n > 10); /* the loop really failed allocations before succeeding */
     print_message("out of memory loop: succeeded at allocation %ld, %d requests\n", n,
                   f->srv.requests);
-    unsetenv("CURSOR_SECRET");
+    f->cfg.cursor_secret = NULL;
 }
 
 static void test_lua_db_ulid_format(void **state) {
