@@ -445,8 +445,7 @@ __attribute__((noinline)) static int s_name_attribute(s_writer *w, mb_cur name, 
         return rc;
     }
     char inner[MB_ERR_MSG_MAX];
-    const char *m = strncmp(w->err->msg, "ddb: ", 5) == 0 ? w->err->msg + 5 : w->err->msg;
-    snprintf(inner, sizeof inner, "%s", m);
+    snprintf(inner, sizeof inner, "%s", mb_ddb_marshal_reason(w->err));
     return mb_err_set(w->err, rc, "ddb: attribute \"%.*s\": %s",
                       (int)(name.len < 64 ? name.len : 64), name.ptr, inner);
 }

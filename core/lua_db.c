@@ -171,8 +171,7 @@ static int s_raise(lua_State *L, db_call *c, int rc, const mb_err *err, const ch
          * attribute, why), and tells the author what to fix. */
         s_log(c, MB_LOG_WARN, "value refused before sending", rc, err);
         char msg[MB_ERR_MSG_MAX + 32];
-        snprintf(msg, sizeof msg, "invalid data for the database: %s",
-                 err->msg + sizeof MB_DDB_MARSHAL_REFUSED - 1);
+        snprintf(msg, sizeof msg, "invalid data for the database: %s", mb_ddb_marshal_reason(err));
         return mb_lua_aux_raise_fail(L, 400, "bad_request", msg);
     }
     if (rc == MB_ERR_INVALID || rc == MB_ERR_LIMIT) {
@@ -545,8 +544,8 @@ static void s_check_value(lua_State *L, db_call *c, int name_idx, int value_idx)
     }
     if (rc != 0) {
         mb_err named = {0};
-        const char *m = strncmp(err.msg, "ddb: ", 5) == 0 ? err.msg + 5 : err.msg;
-        mb_err_set(&named, rc, "ddb: attribute \"%.64s\": %s", lua_tostring(L, name_idx), m);
+        mb_err_set(&named, rc, MB_DDB_MARSHAL_REFUSED "attribute \"%.64s\": %s",
+                   lua_tostring(L, name_idx), mb_ddb_marshal_reason(&err));
         s_raise(L, c, rc, &named, NULL);
     }
 }
@@ -1176,8 +1175,7 @@ static int s_number(lua_State *L) {
     rc = rc < 0 ? rc : mb_ddb_value_push_number(L, t, &err);
     if (rc != 0) {
         char msg[MB_ERR_MSG_MAX + 32];
-        snprintf(msg, sizeof msg, "invalid number: %s",
-                 err.msg + (strncmp(err.msg, "ddb: ", 5) ? 0 : 5));
+        snprintf(msg, sizeof msg, "invalid number: %s", mb_ddb_marshal_reason(&err));
         return mb_lua_aux_raise_fail(L, 400, "bad_request", msg);
     }
     return 1;

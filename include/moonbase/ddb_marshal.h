@@ -75,6 +75,10 @@
 static inline bool mb_ddb_marshal_refused(const mb_err *err) {
     return strncmp(err->msg, MB_DDB_MARSHAL_REFUSED, sizeof MB_DDB_MARSHAL_REFUSED - 1) == 0;
 }
+/* The message of err without that prefix (the whole message when it has none). */
+static inline const char *mb_ddb_marshal_reason(const mb_err *err) {
+    return err->msg + (mb_ddb_marshal_refused(err) ? sizeof MB_DDB_MARSHAL_REFUSED - 1 : 0);
+}
 
 /* ---- Lua -> JSON ---- */
 
