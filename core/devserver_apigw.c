@@ -2,6 +2,7 @@
  * proxy response -> HTTP answer, plus the small codecs (percent-decoding) they need. */
 #include "moonbase/devserver_apigw.h"
 
+#include "moonbase/text.h"
 #include "moonbase/base64.h"
 #include "moonbase/json.h"
 
@@ -17,29 +18,16 @@
  * bounds the whole header block long before this anyway. */
 #define HEADER_NAME_MAX 256
 
-static int s_hex(unsigned char c) {
-    if (c >= '0' && c <= '9') {
-        return c - '0';
-    }
-    if (c >= 'a' && c <= 'f') {
-        return c - 'a' + 10;
-    }
-    if (c >= 'A' && c <= 'F') {
-        return c - 'A' + 10;
-    }
-    return -1;
-}
-
 int mb_apigw_pct_decode(mb_cur src, bool plus_is_space, mb_buf *out) {
     if (mb_buf_reserve(out, src.len) != 0) {
         return MB_ERR_NOMEM;
     }
     for (size_t i = 0; i < src.len; i++) {
         unsigned char c = (unsigned char)src.ptr[i];
-        if (c == '%' && i + 2 < src.len && s_hex((unsigned char)src.ptr[i + 1]) >= 0 &&
-            s_hex((unsigned char)src.ptr[i + 2]) >= 0) {
-            c = (unsigned char)(s_hex((unsigned char)src.ptr[i + 1]) << 4 |
-                                s_hex((unsigned char)src.ptr[i + 2]));
+        if (c == '%' && i + 2 < src.len && mb_text_hex_digit((unsigned char)src.ptr[i + 1]) >= 0 &&
+            mb_text_hex_digit((unsigned char)src.ptr[i + 2]) >= 0) {
+            c = (unsigned char)(mb_text_hex_digit((unsigned char)src.ptr[i + 1]) << 4 |
+                                mb_text_hex_digit((unsigned char)src.ptr[i + 2]));
             i += 2;
         } else if (c == '+' && plus_is_space) {
             c = ' ';

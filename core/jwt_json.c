@@ -7,6 +7,8 @@
 
 #include "moonbase/err.h"
 
+#include "moonbase/text.h"
+
 /* A NumericDate longer than this is not a timestamp anyone issues. */
 #define MB_JWT_JSON_MAX_NUMBER 64
 
@@ -21,24 +23,11 @@ static void s_ws(s_scan *s) {
     }
 }
 
-static int s_hex(char c) {
-    if (c >= '0' && c <= '9') {
-        return c - '0';
-    }
-    if (c >= 'a' && c <= 'f') {
-        return c - 'a' + 10;
-    }
-    if (c >= 'A' && c <= 'F') {
-        return c - 'A' + 10;
-    }
-    return -1;
-}
-
 /* Read 4 hex digits at p (p + 4 <= end checked by caller). Returns the code unit or -1. */
 static long s_u4(const char *p) {
     long v = 0;
     for (int i = 0; i < 4; i++) {
-        int h = s_hex(p[i]);
+        int h = mb_text_hex_digit(p[i]);
         if (h < 0) {
             return -1;
         }

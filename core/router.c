@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "moonbase/text.h"
 #include "moonbase/lua_host.h"
 
 static char *s_dup(const char *s, size_t n) {
@@ -274,14 +275,6 @@ void mb_router_cleanup(mb_router *r) {
     *r = (mb_router){0};
 }
 
-static int s_hex(char c) {
-    if (c >= '0' && c <= '9') {
-        return c - '0';
-    }
-    c = (char)(c | 0x20);
-    return c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
-}
-
 /* Percent-decode the path into m->scratch and fill segs; false for a malformed/dangerous path.
  * Segments are stored '/'-separated, so a run of them is one view (a greedy parameter). */
 static bool s_split_path(mb_cur path, mb_route_match *m, mb_cur *segs, size_t *count) {
@@ -304,8 +297,8 @@ static bool s_split_path(mb_cur path, mb_route_match *m, mb_cur *segs, size_t *c
         for (; i < path.len && path.ptr[i] != '/'; i++) {
             unsigned char c = (unsigned char)path.ptr[i];
             if (c == '%') {
-                int hi = i + 2 < path.len ? s_hex(path.ptr[i + 1]) : -1;
-                int lo = hi >= 0 ? s_hex(path.ptr[i + 2]) : -1;
+                int hi = i + 2 < path.len ? mb_text_hex_digit(path.ptr[i + 1]) : -1;
+                int lo = hi >= 0 ? mb_text_hex_digit(path.ptr[i + 2]) : -1;
                 if (lo < 0) {
                     return false;
                 }

@@ -11,6 +11,8 @@
 #include <openssl/hmac.h>
 #include <openssl/sha.h>
 
+#include "moonbase/text.h"
+
 #define ALGORITHM "AWS4-HMAC-SHA256"
 #define MAX_EXPIRES 604800L /* seven days: the longest presigned URL AWS accepts */
 
@@ -28,19 +30,10 @@ typedef struct s_list {
 
 enum s_mode { S_MODE_HEADERS, S_MODE_QUERY };
 
-static void s_hex(const unsigned char *bytes, size_t n, char *hex) {
-    static const char digits[] = "0123456789abcdef";
-    for (size_t i = 0; i < n; i++) {
-        hex[2 * i] = digits[bytes[i] >> 4];
-        hex[2 * i + 1] = digits[bytes[i] & 15];
-    }
-    hex[2 * n] = '\0';
-}
-
 void mb_sigv4_sha256_hex(mb_cur data, char hex[65]) {
     unsigned char md[SHA256_DIGEST_LENGTH];
     SHA256((const unsigned char *)(data.len ? data.ptr : ""), data.len, md);
-    s_hex(md, sizeof md, hex);
+    mb_text_hex_encode(md, sizeof md, hex);
 }
 
 static int s_hmac(const void *key, size_t key_len, const void *data, size_t len,
@@ -229,19 +222,6 @@ static int s_uri_encode(mb_buf *b, const char *p, size_t n, bool keep_slash) {
     return 0;
 }
 
-static int s_hexval(char c) {
-    if (c >= '0' && c <= '9') {
-        return c - '0';
-    }
-    if (c >= 'a' && c <= 'f') {
-        return c - 'a' + 10;
-    }
-    if (c >= 'A' && c <= 'F') {
-        return c - 'A' + 10;
-    }
-    return -1;
-}
-
 /* Percent-decode p into b. Returns 0, or MB_ERR_INVALID for a broken escape, MB_ERR_NOMEM. */
 static int s_uri_decode(mb_buf *b, const char *p, size_t n) {
     if (mb_buf_reserve(b, n) != 0) {
@@ -252,8 +232,8 @@ static int s_uri_decode(mb_buf *b, const char *p, size_t n) {
             b->ptr[b->len++] = p[i];
             continue;
         }
-        int hi = i + 2 < n ? s_hexval(p[i + 1]) : -1;
-        int lo = hi >= 0 ? s_hexval(p[i + 2]) : -1;
+        int hi = i + 2 < n ? mb_text_hex_digit(p[i + 1]) : -1;
+        int lo = hi >= 0 ? mb_text_hex_digit(p[i + 2]) : -1;
         if (lo < 0) {
             return MB_ERR_INVALID;
         }
@@ -662,7 +642,7 @@ static int s_string_to_sign_and_signature(mb_sigv4_signer *sg, const mb_sigv4_pa
         s_hmac(sg->key, sizeof sg->key, out->string_to_sign.ptr, out->string_to_sign.len, sig)) {
         return mb_err_set(err, MB_ERR_NOMEM, "sigv4: HMAC-SHA256 failed");
     }
-    s_hex(sig, sizeof sig, out->signature);
+    mb_text_hex_encode(sig, sizeof sig, out->signature);
     return 0;
 }
 
