@@ -169,6 +169,37 @@ await test('the seed moves a personal tenant\'s items from TENANT#<sub> to TENAN
   assert.ok((await res.json()).items.some((it) => it.title === 'from before the namespaces'));
 });
 
+await test('scripts/seed add-to-tenant is the admin path into a named tenant', async () => {
+  const seed = (...a) => spawnSync(path.join(src, 'scripts/seed'), a, { env, encoding: 'utf8', timeout: 60000 });
+  const signUp = async (email, attrs = []) => {
+    await cognito('SignUp', { ClientId: ids.clientId, Username: email, Password: 'MoonbaseTest1',
+      UserAttributes: [{ Name: 'email', Value: email }, ...attrs] });
+    await cognito('AdminConfirmSignUp', { UserPoolId: ids.userPoolId, Username: email });
+  };
+  const me = async (email) => {
+    const a = await cognito('InitiateAuth', { AuthFlow: 'USER_PASSWORD_AUTH', ClientId: ids.clientId,
+      AuthParameters: { USERNAME: email, PASSWORD: 'MoonbaseTest1' } });
+    const r = await fetch(`${base}/api/me`, { headers: { authorization: `Bearer ${a.AuthenticationResult.AccessToken}` } });
+    return { status: r.status, body: await r.json() };
+  };
+  const email = `member.${Date.now()}@moonbase.test`;
+  await signUp(email);
+  assert.equal((await me(email)).body.tenant_kind, 'personal');
+  const r = seed('add-to-tenant', email, 'acme');
+  assert.equal(r.status, 0, r.stdout + r.stderr);
+  const m = await me(email);
+  assert.equal(m.status, 200);
+  assert.equal(m.body.tenant, 'org:acme');
+  // a user who wrote another tenant into custom:tenant_id at sign-up cannot be added
+  const other = `claims.${Date.now()}@moonbase.test`;
+  await signUp(other, [{ Name: 'custom:tenant_id', Value: 'globex' }]);
+  const bad = seed('add-to-tenant', other, 'acme');
+  assert.notEqual(bad.status, 0);
+  assert.match(bad.stderr, /custom:tenant_id globex/);
+  assert.equal(seed('add-to-tenant', email, 'Not Valid').status, 1);
+  assert.equal(seed('frobnicate').status, 2);
+});
+
 await test('scripts/stack stop stops exactly what start started', async () => {
   const pid = Number(fs.readFileSync(path.join(state, 'devserver.pid'), 'utf8'));
   const r = stack('stop');
