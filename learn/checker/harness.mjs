@@ -51,6 +51,9 @@ export function expectFieldError(res, field, step) {
 function signedHeaders(action) {
   const now = new Date().toISOString().replace(/[-:]/g, '').replace(/\.\d+/, '');
   return {
+    // One connection per call: checks block the event loop in spawnSync (bootstrap invoke), and a
+    // kept-alive socket that dynalite closed meanwhile would be reused unseen ("fetch failed").
+    connection: 'close',
     'content-type': 'application/x-amz-json-1.0',
     'x-amz-target': `DynamoDB_20120810.${action}`,
     'x-amz-date': now,
