@@ -17,6 +17,7 @@
 #include "moonbase/lua_api.h"
 #include "moonbase/lua_host.h"
 #include "moonbase/router.h"
+#include "moonbase/secrets.h"
 #include "moonbase/tenant_api.h"
 
 struct mb_app {
@@ -143,6 +144,7 @@ void mb_app_free(mb_app *app) {
     }
     mb_lua_host_free(app->host); /* closes the state first: bindings may reference the rest */
     mb_ddb_free(app->svc.ddb);
+    mb_secrets_free(app->svc.secrets);
     mb_router_cleanup(&app->router);
     mb_tenant_api_free(app->tenant);
     mb_auth_free(app->auth);

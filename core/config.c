@@ -177,6 +177,22 @@ static int s_limits(mb_config *cfg, mb_getenv_fn ge, mb_err *err) {
     return 0;
 }
 
+/* Secrets Manager: ctx.secret's allow-list, the cache TTL, the endpoint, the cursor key's secret.
+ */
+static int s_secrets_manager(mb_config *cfg, mb_getenv_fn ge, mb_err *err) {
+    int rc = s_split(cfg->secret_arns, MB_CONFIG_MAX_SECRETS, &cfg->secret_arn_count,
+                     ge("SECRET_ARNS"), "SECRET_ARNS", err);
+    if (rc == 0) {
+        rc = s_int(&cfg->secrets_ttl_s, ge("SECRETS_TTL_SECONDS"), 300, 1, 86400,
+                   "SECRETS_TTL_SECONDS", err);
+    }
+    if (rc == 0 && (s_take(&cfg->secrets_endpoint, ge, "SECRETS_ENDPOINT", NULL, err) ||
+                    s_take(&cfg->cursor_secret_arn, ge, "CURSOR_SECRET_ARN", NULL, err))) {
+        rc = err ? err->status : MB_ERR_CONFIG;
+    }
+    return rc;
+}
+
 /* handlers/ next to the binary: Lambda unpacks the zip into /var/task with bootstrap at the top. */
 static int s_default_handlers(mb_config *cfg, const char *exe, mb_err *err) {
     char dir[PATH_MAX];
@@ -280,6 +296,9 @@ static int s_load(mb_config *cfg, mb_getenv_fn ge, const char *exe, mb_err *err)
         rc = s_limits(cfg, ge, err);
     }
     if (rc == 0) {
+        rc = s_secrets_manager(cfg, ge, err);
+    }
+    if (rc == 0) {
         rc = s_derived(cfg, ge, err);
     }
     if (rc == 0) {
@@ -345,6 +364,11 @@ void mb_config_cleanup(mb_config *cfg) {
     free(cfg->aws_access_key_id);
     s_free_secret(cfg->aws_secret_access_key);
     s_free_secret(cfg->aws_session_token);
+    for (size_t i = 0; i < cfg->secret_arn_count; i++) {
+        free(cfg->secret_arns[i]);
+    }
+    free(cfg->secrets_endpoint);
+    free(cfg->cursor_secret_arn);
     *cfg = (mb_config){0};
 }
 

@@ -46,6 +46,9 @@ struct mb_log {
     char ts_prefix[24]; /* "YYYY-MM-DDTHH:MM:SS" */
     char fmt[FMT_MAX];
     char line[MB_LOG_LINE_MAX];
+    char *redact[MB_LOG_MAX_REDACTED]; /* secret values, as escaped into lines (s_escape) */
+    size_t redact_len[MB_LOG_MAX_REDACTED];
+    size_t redact_count;
 };
 
 /* ---- output cursor over a fixed buffer ---------------------------------------------------- */
@@ -388,7 +391,61 @@ mb_log *mb_log_new(mb_log_level level, int fd, mb_err *err) {
 }
 
 void mb_log_free(mb_log *log) {
+    if (!log) {
+        return;
+    }
+    for (size_t i = 0; i < log->redact_count; i++) {
+        memset(log->redact[i], 0, log->redact_len[i]);
+        free(log->redact[i]);
+    }
     free(log);
+}
+
+void mb_log_redact_value(mb_log *log, mb_cur value) {
+    if (!log || value.len < 4 || value.len > MB_LOG_LINE_MAX ||
+        log->redact_count == MB_LOG_MAX_REDACTED) {
+        return;
+    }
+    size_t cap = value.len * 6 + 1; /* worst case: every byte as \uXXXX */
+    char *esc = malloc(cap);
+    if (!esc) {
+        return;
+    }
+    size_t n = s_escape(esc, cap, value, false);
+    for (size_t i = 0; i < log->redact_count; i++) {
+        if (log->redact_len[i] == n && memcmp(log->redact[i], esc, n) == 0) {
+            memset(esc, 0, n);
+            free(esc);
+            return; /* already known */
+        }
+    }
+    log->redact[log->redact_count] = esc;
+    log->redact_len[log->redact_count++] = n;
+}
+
+/* Replace every registered secret value in the finished line by [REDACTED]; where the line has
+ * no room left for the longer text, the value's bytes become '*' instead. */
+static void s_redact_values(mb_log *log, s_out *o) {
+    const size_t rn = sizeof s_redacted - 1;
+    for (size_t i = 0; i < log->redact_count; i++) {
+        const char *v = log->redact[i];
+        size_t vn = log->redact_len[i];
+        for (size_t at = 0; at + vn <= o->len;) {
+            if (memcmp(o->p + at, v, vn) != 0) {
+                at++;
+                continue;
+            }
+            if (o->len - vn + rn > o->cap) {
+                memset(o->p + at, '*', vn);
+                at += vn;
+                continue;
+            }
+            memmove(o->p + at + rn, o->p + at + vn, o->len - at - vn);
+            memcpy(o->p + at, s_redacted, rn);
+            o->len = o->len - vn + rn;
+            at += rn;
+        }
+    }
 }
 
 void mb_log_set_level(mb_log *log, mb_log_level level) {
@@ -608,6 +665,7 @@ static void s_finish(mb_log *log, s_out *o, const mb_log_field *fields, size_t n
         S_LIT(o, ",\"truncated\":true");
     }
     S_LIT(o, "}\n");
+    s_redact_values(log, o);
     s_write_all(log->fd, o->p, o->len);
 }
 

@@ -93,6 +93,7 @@ void mb_lua_open_api(lua_State *L) {
     mb_lua_inject_metric_api(L);
     mb_lua_inject_db_api(L);
     mb_lua_inject_validate_api(L);
+    mb_lua_inject_secret_api(L);
     if (svc) {
         lua_pushlstring(L, svc->request_id.ptr ? svc->request_id.ptr : "", svc->request_id.len);
         lua_setfield(L, -2, "request_id");

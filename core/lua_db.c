@@ -30,6 +30,8 @@
 #include "moonbase/ddb_value.h"
 #include "moonbase/emf.h"
 #include "moonbase/log.h"
+#include "moonbase/lua_api.h"
+#include "moonbase/secrets.h"
 
 #define STATE_MT "moonbase.db_state"
 #define PK_PREFIX "TENANT#"
@@ -776,26 +778,44 @@ static int s_update(lua_State *L) {
 
 /* ---- cursors ---- */
 
-/* The per-deployment cursor key: HMAC(CURSOR_SECRET, label), else 32 random bytes of this
- * process (cursors then work only in the process that made them: set CURSOR_SECRET). Never
- * derived from AWS_SECRET_ACCESS_KEY: a local stack's is the public "local", which let anyone mint
- * cursors; scripts/seed gives each local stack a random CURSOR_SECRET. */
+/* The per-deployment cursor key: HMAC(key material, label), where the material is, in order:
+ * CURSOR_SECRET (local runs: scripts/seed gives each local stack a random one), the Secrets
+ * Manager secret CURSOR_SECRET_ARN (deployments: read at run time through the cached client, so a
+ * rotation reaches warm processes within the TTL, and the key is never in the function's
+ * configuration), else 32 random bytes of this process (cursors then work only in the process
+ * that made them). Never derived from AWS_SECRET_ACCESS_KEY: a local stack's is the public
+ * "local", which let anyone mint cursors. */
 static void s_secret(lua_State *L, db_call *c) {
     db_state *st = c->st;
-    if (st->have_secret) {
+    const mb_config *cfg = c->svc->cfg;
+    bool from_manager = cfg && !cfg->cursor_secret && cfg->cursor_secret_arn;
+    if (st->have_secret && !from_manager) {
         return;
     }
     static const char label[] = "moonbase-cursor-secret";
-    const char *src = c->svc->cfg ? c->svc->cfg->cursor_secret : NULL; /* NULL when unset */
+    mb_cur src = {0};
+    if (cfg && cfg->cursor_secret) {
+        src = mb_cur_from_cstr(cfg->cursor_secret);
+    } else if (from_manager) {
+        mb_err err = {0};
+        if (!mb_lua_api_secrets(c->svc, &err) ||
+            mb_secrets_get(c->svc->secrets, cfg->cursor_secret_arn, c->svc->deadline_ms, &src,
+                           &err) != 0) {
+            s_log(c, MB_LOG_ERROR, "cursor key not available", err.status, &err);
+            mb_lua_aux_raise_fail(L, 503, "unavailable", "a dependency is unavailable");
+        }
+        mb_log_redact_value(c->svc->log, src);
+    }
     unsigned int len = 0;
-    if (src) {
-        HMAC(EVP_sha256(), src, (int)strnlen(src, 4096), (const unsigned char *)label,
-             sizeof label - 1, st->secret, &len);
+    if (src.len) {
+        HMAC(EVP_sha256(), src.ptr, (int)(src.len < 65536 ? src.len : 65536),
+             (const unsigned char *)label, sizeof label - 1, st->secret, &len);
     } else if (s_random(st->secret, sizeof st->secret)) {
         len = sizeof st->secret;
         mb_log_writef(
             c->svc->log, MB_LOG_WARN,
-            "CURSOR_SECRET is not set: pagination cursors are valid in this process only");
+            "CURSOR_SECRET is not set (nor CURSOR_SECRET_ARN): pagination cursors are valid "
+            "in this process only");
     }
     if (len != sizeof st->secret) {
         luaL_error(L, "%s: cannot derive the cursor key", c->fn);

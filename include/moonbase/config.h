@@ -22,6 +22,7 @@ typedef enum mb_log_level {
 #define MB_CONFIG_MAX_ORIGINS 16
 /* STS session tokens are 1-2 KiB today; AWS asks callers to allow for growth. */
 #define MB_CONFIG_CREDENTIAL_MAX 8192
+#define MB_CONFIG_MAX_SECRETS 16
 
 typedef struct mb_config {
     char *table_name;   /* TABLE_NAME (may be NULL: no data routes) */
@@ -58,6 +59,14 @@ typedef struct mb_config {
     char *aws_access_key_id;
     char *aws_secret_access_key;
     char *aws_session_token;
+    /* Secrets Manager (docs/security.md#secrets): */
+    char *secret_arns[MB_CONFIG_MAX_SECRETS]; /* SECRET_ARNS: what ctx.secret may read (ARNs or
+                                                 names; a name also matches its ARN) */
+    size_t secret_arn_count;
+    int secrets_ttl_s;       /* SECRETS_TTL_SECONDS 1..86400, default 300 */
+    char *secrets_endpoint;  /* SECRETS_ENDPOINT (local/test), else AWS's for the region */
+    char *cursor_secret_arn; /* CURSOR_SECRET_ARN: the secret holding the cursor key material,
+                                read at run time; CURSOR_SECRET (local runs) overrides it */
 } mb_config;
 
 /* A getenv-shaped seam so tests can feed an environment without touching the real one. */

@@ -150,4 +150,10 @@ void mb_log_debug_body(mb_log *log, const char *what, mb_cur body);
  * api_key, api-key, private_key, privatekey, session, signature. */
 bool mb_log_key_is_secret(mb_cur key);
 
+/* Redact `value` (a secret read at run time) from every later line of this logger, wherever it
+ * appears: in a message, a field, a traceback. Keeps a copy (at most MB_LOG_MAX_REDACTED values;
+ * values shorter than 4 bytes are ignored, they would mangle ordinary text). Accepts NULL log. */
+#define MB_LOG_MAX_REDACTED 32
+void mb_log_redact_value(mb_log *log, mb_cur value);
+
 #endif

@@ -19,6 +19,13 @@
  * (core/lua_db.c), shared by ctx.db and the platform's own records. NULL with err filled when
  * TABLE_NAME or credentials are missing. */
 struct mb_ddb *mb_lua_api_ddb(mb_lua_services *svc, mb_err *err);
+/* The Secrets Manager client of svc, created on first use from svc->cfg (region,
+ * SECRETS_ENDPOINT, SECRETS_TTL_SECONDS) and the AWS_* credentials (core/lua_secret.c); shared by
+ * ctx.secret and the cursor key. NULL with err filled when it cannot be made. */
+struct mb_secrets *mb_lua_api_secrets(mb_lua_services *svc, mb_err *err);
+/* The SECRET_ARNS entry ctx.secret may read for `name` (the entry itself, or an ARN whose secret
+ * name is `name`), or NULL when it is not allowed. Borrowed from cfg. */
+const char *mb_lua_api_secret_allowed(const mb_config *cfg, mb_cur name);
 
 /* Push a fresh ctx table for one invocation: ctx.fail, ctx.log, ctx.metric, ctx.db, ctx.now...
  * A fresh table per request means a handler that overwrites ctx.db cannot affect the next
@@ -33,5 +40,7 @@ void mb_lua_inject_db_api(lua_State *L); /* ctx.db and ctx.ulid (core/lua_db.c) 
 /* ctx.validate(value, schema) (core/lua_validate.c): raises ctx.fail(400) naming the field path
  * ("items[2].title"), returns value when it conforms. Needs ctx.fail already in the table. */
 void mb_lua_inject_validate_api(lua_State *L);
+/* ctx.secret(name) (core/lua_secret.c): the value of an allow-listed Secrets Manager secret. */
+void mb_lua_inject_secret_api(lua_State *L);
 
 #endif

@@ -42,6 +42,7 @@ struct mb_config;
 struct mb_log;
 struct mb_emf;
 struct mb_ddb;
+struct mb_secrets;
 struct mb_clock;
 
 /* What the C side of the ctx API may reach. Process-wide members are set once at start-up by
@@ -52,6 +53,7 @@ typedef struct mb_lua_services {
     struct mb_log *log;           /* may be NULL in unit tests */
     struct mb_emf *emf;           /* may be NULL in unit tests */
     struct mb_ddb *ddb;           /* NULL when the database is not configured */
+    struct mb_secrets *secrets;   /* Secrets Manager client, made on first use (lua_secret.c) */
     const struct mb_clock *clock; /* the clock of ctx.now, timings, cursors; NULL: the real one */
     /* per invocation (borrowed, valid during the handler call only) */
     mb_cur request_id;

@@ -26,7 +26,10 @@ export const WILDCARD_STATEMENTS = {
   LogsQueryResults: ['logs:GetQueryResults', 'logs:StopQuery', 'logs:DescribeLogGroups'],
 };
 export const REQUIRED_ENV = ['TABLE_NAME', 'USER_POOL_ID', 'CLIENT_ID', 'ENVIRONMENT', 'LOG_LEVEL',
-  'CORS_ALLOWED_ORIGINS', 'METRICS_NAMESPACE', 'CURSOR_SECRET', 'CURSOR_SECRET_ARN', 'SECRET_ARNS'];
+  'CORS_ALLOWED_ORIGINS', 'METRICS_NAMESPACE', 'CURSOR_SECRET_ARN', 'SECRET_ARNS'];
+// Secret values never go into the function's configuration (readable with lambda:GetFunction):
+// the runtime reads them from Secrets Manager (docs/security.md#secrets).
+export const FORBIDDEN_ENV = ['CURSOR_SECRET'];
 export const REQUIRED_OUTPUTS = ['ApiUrl', 'UserPoolId', 'UserPoolClientId', 'TableName',
   'FrontendBucket', 'DistributionDomain', 'Region', 'AliasArn'];
 const PSEUDO = ['AWS::AccountId', 'AWS::NotificationARNs', 'AWS::NoValue', 'AWS::Partition',
@@ -140,6 +143,7 @@ function checkFunction(t, bad, makefile) {
   if (!same(p.Role, { 'Fn::GetAtt': ['FunctionRole', 'Arn'] })) bad.push(`${id}: Role must be FunctionRole`);
   const env = (p.Environment && p.Environment.Variables) || {};
   for (const k of REQUIRED_ENV) if (!(k in env)) bad.push(`${id}: environment variable ${k} missing`);
+  for (const k of FORBIDDEN_ENV) if (k in env) bad.push(`${id}: environment variable ${k} holds a secret value: read it at run time`);
   if (env.LD_LIBRARY_PATH !== '/opt/lib') bad.push(`${id}: LD_LIBRARY_PATH must be /opt/lib (the layer)`);
   if (env.SSL_CERT_FILE !== '/opt/certs/ca-certificates.crt') bad.push(`${id}: SSL_CERT_FILE must be the layer's CA bundle`);
   // The layer: shared libraries + CA bundle, built by sam/Makefile (glibc <= 2.34 check).
