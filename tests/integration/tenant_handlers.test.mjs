@@ -8,7 +8,8 @@
 // change what /t/ runs; hostile handlers (endless loop, memory bomb, GC stop + allocation churn)
 // are cut and the next request works; ctx.db of a tenant handler cannot reach platform records,
 // file-handler data or another tenant; a deploy made by another process is seen by the warm
-// workers within 2 s; list / get ?version / versions / delete; the 50-handler cap; {rest+}.
+// workers within 2 s; list / get ?version / versions / delete; the SPA's starter templates;
+// the 50-handler cap; {rest+}.
 // Environment: MB_BUILD_DIR, MB_SOURCE_DIR, MB_DYNAMODB_PORT, MB_COGNITO_PORT (the `services`
 // fixture), MB_TENANT_TEST_PORT (its devserver).
 import { spawn, spawnSync } from 'node:child_process';
@@ -16,6 +17,7 @@ import crypto from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { pathToFileURL } from 'node:url';
 import assert from 'node:assert/strict';
 import { cognitoCall, cognitoEndpoint, createPoolAndClient, signUpConfirmLogin } from './cognito_helper.mjs';
 
@@ -481,6 +483,28 @@ await test('list, get, versions, delete, re-create continues the numbering, {res
   expect(await deploy(ALICE, 'echo', 'return function(req) return { status = 200, body = { rest = req.params.rest or json.null, name = req.params.name, m = req.method } } end'), 200);
   assert.deepEqual(expect(await api('DELETE', '/t/echo/a/b%20c/', ALICE), 200), { rest: 'a/b c', name: 'echo', m: 'DELETE' });
   assert.deepEqual(expect(await api('POST', '/t/echo', ALICE, {}), 200), { rest: null, name: 'echo', m: 'POST' });
+});
+
+await test('the SPA\'s starter templates deploy and do what they say', async () => {
+  const { TEMPLATES } = await import(pathToFileURL(path.join(src, 'frontend/src/handlers/templates.js')).href);
+  const tpl = Object.fromEntries(TEMPLATES.map((t) => [t.id, t.source]));
+  assert.deepEqual(Object.keys(tpl), ['hello', 'counter', 'todo', 'webhook']);
+  for (const [id, source] of Object.entries(tpl)) expect(await deploy(ALICE, `tpl-${id}`, source), 200, id);
+  assert.equal(expect(await api('GET', '/t/tpl-hello?name=you', MALLORY), 200).message, 'Hello, you!');
+  assert.equal(expect(await api('GET', '/t/tpl-counter', ALICE), 200).count, 1);
+  assert.equal(expect(await api('GET', '/t/tpl-counter', MALLORY), 200).count, 2, 'one counter per tenant');
+  assert.equal(expect(await api('GET', '/t/tpl-counter', BOB), 404).error, 'not_found');
+  const todo = expect(await api('POST', '/t/tpl-todo', ALICE, { title: 'buy milk' }), 201);
+  assert.equal(todo.title, 'buy milk');
+  assert.deepEqual(expect(await api('GET', '/t/tpl-todo', MALLORY), 200).todos.map((t) => t.title), ['buy milk']);
+  assert.equal(expect(await api('POST', '/t/tpl-todo', ALICE, { title: '' }), 400).field, 'title');
+  expect(await api('DELETE', `/t/tpl-todo/${todo.id}`, ALICE), 200);
+  assert.deepEqual(expect(await api('GET', '/t/tpl-todo', ALICE), 200).todos, []);
+  const hook = expect(await api('POST', '/t/tpl-webhook', ALICE, { event: 'order.created', data: { id: 1 } }), 202);
+  assert.deepEqual(hook, { accepted: true, event: 'order.created' });
+  assert.equal(expect(await api('POST', '/t/tpl-webhook', ALICE, { event: 'no spaces!' }), 400).field, 'event');
+  assert.equal(expect(await api('POST', '/t/tpl-webhook', ALICE, { event: 'x', extra: 1 }), 400).field, 'extra');
+  expect(await api('GET', '/t/tpl-webhook', ALICE), 405);
 });
 
 await test('at most 50 handlers per tenant (409 with a clear message); a delete frees a slot', async () => {

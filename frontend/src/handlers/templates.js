@@ -9,7 +9,7 @@ export const TEMPLATES = [
     source: `-- hello: GET /api/t/<name>?name=you
 return function(req, ctx)
   local name = req.query.name or "world"
-  if #name > 64 then
+  if (utf8.len(name) or 65) > 64 then -- characters, not bytes (invalid UTF-8 counts as too long)
     ctx.fail(400, "name must be at most 64 characters", { field = "name" })
   end
   ctx.log.info("greeting", { name = name })
@@ -32,19 +32,24 @@ end
     id: 'todo',
     label: 'Todo API',
     source: `-- todo: GET /api/t/<name> lists, POST {"title": "..."} adds, DELETE /api/t/<name>/<id> removes
+local NEW = { type = "object", fields = {
+  title = { type = "string", required = true, min_len = 1, max_len = 200 },
+} }
+
 return function(req, ctx)
   local id = req.params.rest
-  if req.method == "GET" then
+  if req.method == "GET" and not id then
     local page = ctx.db.query({ begins_with = "todo#", limit = 50 })
-    return { status = 200, body = { todos = page.items } }
-  elseif req.method == "POST" then
-    local title = req.json and req.json.title
-    if type(title) ~= "string" or #title == 0 or #title > 200 then
-      ctx.fail(400, "title must be 1-200 characters", { field = "title" })
+    local todos = setmetatable({}, json.array_mt)
+    for i, item in ipairs(page.items) do
+      todos[i] = { id = item.id, title = item.title, done = item.done, createdAt = item.createdAt }
     end
-    local id = ctx.ulid()
-    local todo = { SK = "todo#" .. id, id = id, title = title, done = false, createdAt = ctx.timestamp() }
-    ctx.db.put(todo)
+    return { status = 200, body = { todos = todos } }
+  elseif req.method == "POST" and not id then
+    local body = ctx.validate(req.json, NEW) -- a 400 naming the field unless the body fits
+    local todo = { id = ctx.ulid(), title = body.title, done = false, createdAt = ctx.timestamp() }
+    ctx.db.put({ SK = "todo#" .. todo.id, id = todo.id, title = todo.title, done = false,
+      createdAt = todo.createdAt })
     return { status = 201, body = todo }
   elseif req.method == "DELETE" and id then
     ctx.db.delete("todo#" .. id)
@@ -57,21 +62,18 @@ end
   {
     id: 'webhook',
     label: 'Webhook (validated body)',
-    source: `-- webhook: POST {"event": "order.created", "data": {...}}; the body is checked field by field
+    source: `-- webhook: POST {"event": "order.created", "data": {...}}; ctx.validate checks the body
+local EVENT = { type = "object", fields = {
+  event = { type = "string", required = true, max_len = 64, pattern = "^%w[%w%._-]*$",
+            message = "must be a name like order.created" },
+  data = { type = "object", allow_unknown = true },
+} }
+
 return function(req, ctx)
   if req.method ~= "POST" then
     ctx.fail(405, "send a POST")
   end
-  local body = req.json
-  if type(body) ~= "table" then
-    ctx.fail(400, "send a JSON object (Content-Type: application/json)")
-  end
-  if type(body.event) ~= "string" or not body.event:match("^[%w][%w%._-]*$") or #body.event > 64 then
-    ctx.fail(400, "event must be a name like order.created", { field = "event" })
-  end
-  if body.data ~= nil and type(body.data) ~= "table" then
-    ctx.fail(400, "data must be an object", { field = "data" })
-  end
+  local body = ctx.validate(req.json, EVENT) -- a 400 naming the field unless the body fits
   ctx.db.put({ SK = "event#" .. ctx.ulid(), event = body.event, receivedAt = ctx.timestamp() })
   ctx.log.info("webhook accepted", { event = body.event })
   return { status = 202, body = { accepted = true, event = body.event } }

@@ -202,11 +202,11 @@ export function handlersView(app) {
     clearError();
     try {
       const r = await app.api.post(`/tenant/handlers/${n}/rollback`, { version });
+      await open(n); // the live source and versions; then the message (open sets its own)
+      await loadList();
       state.live = r.version;
       status.textContent = `Rolled ${n} back to version ${version} (now live as version ${r.version}).`;
       announce(status.textContent);
-      await open(n);
-      await loadList();
     } catch (err) {
       apiFailure(err);
     }
