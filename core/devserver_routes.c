@@ -4,6 +4,7 @@
 
 #include "moonbase/lua_aux.h"
 #include "moonbase/lua_host.h"
+#include "moonbase/tenant_api.h"
 
 #include <limits.h>
 #include <pthread.h>
@@ -15,6 +16,7 @@
 struct mb_devroutes {
     const char *dir;
     pthread_mutex_t mu;
+    mb_tenant_api *platform; /* /tenant/handlers, /t/{name}: the bootstrap's own routes */
     mb_router router;
     bool loaded;
     struct stat seen; /* routes.lua as last loaded: reload when it changes */
@@ -36,6 +38,7 @@ void mb_devroutes_free(mb_devroutes *t) {
         return;
     }
     mb_router_cleanup(&t->router);
+    mb_tenant_api_free(t->platform);
     pthread_mutex_destroy(&t->mu);
     free(t);
 }
@@ -43,16 +46,26 @@ void mb_devroutes_free(mb_devroutes *t) {
 typedef struct load_args {
     mb_lua_host *host;
     mb_router *out;
+    mb_tenant_api **platform;
     mb_err *err;
 } load_args;
 
-/* Under mb_lua_aux_cpcall: a memory error while loading is an error, not a panic. (load_args) */
+/* Under mb_lua_aux_cpcall: a memory error while loading is an error, not a panic. (load_args)
+ * -> status */
 static int s_load_protected(lua_State *L) {
     load_args *a = lua_touserdata(L, 1);
     mb_lua_host *host = a->host;
     mb_router *out = a->out;
+    mb_tenant_api **platform = a->platform;
     mb_err *err = a->err;
     mb_lua_host_begin(host, 0);
+    /* The platform routes come first (they win over routes.lua, as in the bootstrap); loaded
+     * once, they never change while the devserver runs. */
+    if (*platform == NULL && (*platform = mb_tenant_api_new(L, err)) == NULL) {
+        mb_lua_host_end(host);
+        lua_pushinteger(L, err->status);
+        return 1;
+    }
     int rc = mb_lua_host_run_file(host, "routes", err);
     if (rc == 0) {
         rc = mb_router_load(out, L, -1, err); /* stack: ..., routes */
@@ -64,14 +77,14 @@ static int s_load_protected(lua_State *L) {
 }
 
 /* routes.lua into a fresh router (a throwaway Lua state: the devserver serves no Lua itself). */
-static int s_load(const char *dir, mb_router *out, mb_err *err) {
+static int s_load(const char *dir, mb_router *out, mb_tenant_api **platform, mb_err *err) {
     mb_lua_host_opts o = {.handlers_dir = dir, .dev_mode = true};
     mb_lua_host *host = mb_lua_host_new(&o, err);
     if (host == NULL) {
         return err ? err->status : MB_ERR_NOMEM;
     }
     lua_State *L = mb_lua_host_state(host);
-    load_args args = {host, out, err};
+    load_args args = {host, out, platform, err};
     int rc = MB_ERR_NOMEM;
     if (mb_lua_aux_cpcall(L, s_load_protected, 0, &args, 1) == LUA_OK) {
         rc = (int)lua_tointeger(L, -1);
@@ -97,7 +110,7 @@ static void s_refresh(mb_devroutes *t) {
     }
     mb_router fresh = {0};
     mb_err err = {0};
-    if (s_load(t->dir, &fresh, &err) != 0) {
+    if (s_load(t->dir, &fresh, &t->platform, &err) != 0) {
         /* The workers report the same error to the client; keep the last good table. */
         fprintf(stderr, "devserver: routes.lua: %s\n", err.msg);
         mb_router_cleanup(&fresh);
@@ -157,7 +170,16 @@ int mb_devroutes_lookup(mb_devroutes *t, const char *method, mb_cur raw_path,
     pthread_mutex_lock(&t->mu);
     s_refresh(t);
     mb_route_match m;
-    mb_route_result r = mb_router_match(&t->router, mb_cur_from_cstr(method), raw_path, &m);
+    mb_route_result r = MB_ROUTE_NOT_FOUND;
+    if (t->platform != NULL) {
+        r = mb_tenant_api_match(t->platform, mb_cur_from_cstr(method), raw_path, &m);
+        if (r != MB_ROUTE_FOUND) {
+            mb_route_match_cleanup(&m);
+        }
+    }
+    if (r != MB_ROUTE_FOUND) {
+        r = mb_router_match(&t->router, mb_cur_from_cstr(method), raw_path, &m);
+    }
     /* Only a method the route declares has the API method (and its authorizer); anything else
      * reaches the function through the greedy resource, which answers 404/405 itself. */
     int rc = r == MB_ROUTE_FOUND ? s_copy(&m, hit) : 0;

@@ -1,11 +1,12 @@
-/* moonbase/devserver_routes.h - the devserver's view of the REST API's resources: which
- * routes.lua entry a request matches (its resource, path parameters and whether its method
- * carries the Cognito authorizer), the way sam/template.yaml deploys one API resource per route
- * and a greedy "/{proxy+}" for every other path. routes.lua is read in a sandboxed Lua state and
- * read again when the file changes (the devserver reloads edited handlers too).
- * Ownership: mb_devroutes_new() returns a table freed by mb_devroutes_free(); a lookup fills a
- * caller-owned mb_devroutes_hit whose strings it allocates and mb_devroutes_hit_cleanup() frees.
- * Thread-safe: lookups from any thread (one mutex around the table). */
+/* moonbase/devserver_routes.h - the devserver's view of the REST API's resources: which route a
+ * request matches (the platform's /tenant/handlers and /t/{name} routes first, then routes.lua:
+ * its resource, path parameters and whether its method carries the Cognito authorizer), the way
+ * sam/template.yaml deploys one API resource per route and a greedy "/{proxy+}" for the rest.
+ * routes.lua is read in a sandboxed Lua state and read again when the file changes (the devserver
+ * reloads edited handlers too). Ownership: mb_devroutes_new() returns a table freed by
+ * mb_devroutes_free(); a lookup fills a caller-owned mb_devroutes_hit whose strings it allocates
+ * and mb_devroutes_hit_cleanup() frees. Thread-safe: lookups from any thread (one mutex around the
+ * table). */
 #ifndef MOONBASE_DEVSERVER_ROUTES_H
 #define MOONBASE_DEVSERVER_ROUTES_H
 

@@ -8,14 +8,16 @@ import { readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { loadCfn } from './cfn-yaml.mjs';
 import { checkTemplate, checkAuthorizer, dashboardJson, ALLOWED_DDB_ACTIONS } from './template-checks.mjs';
-import { loadRoutes } from './routes-lua.mjs';
+import { loadPlatformRoutes, loadRoutes } from './routes-lua.mjs';
 import { configFromOutputs } from '../../sam/config-json.mjs';
 
 const root = process.env.MB_SOURCE_DIR || new URL('../..', import.meta.url).pathname;
 const sam = join(root, 'sam');
 const makefile = readFileSync(join(sam, 'Makefile'), 'utf8');
 const fresh = () => loadCfn(join(sam, 'template.yaml'));
-const routes = loadRoutes(root);
+// routes.lua and the platform's own routes (core/tenant_api.c): every one is an API method.
+const platform = loadPlatformRoutes(root);
+const routes = [...loadRoutes(root), ...platform];
 
 test('template satisfies every structural rule (authorizers checked against routes.lua)', () => {
   assert.ok(routes.length >= 5 && routes.some((r) => r.auth) && routes.some((r) => !r.auth));
@@ -23,6 +25,8 @@ test('template satisfies every structural rule (authorizers checked against rout
 });
 
 test('the Cognito authorizer is on exactly the auth = true routes of routes.lua', () => {
+  assert.ok(platform.some((r) => r.path === '/tenant/handlers/{name}' && r.method === 'PUT' && r.auth));
+  assert.ok(platform.some((r) => r.path === '/t/{name}/{rest+}' && r.method === 'ANY'));
   const t = fresh();
   assert.deepEqual(checkAuthorizer(t, routes), []);
   // A route added to routes.lua without its API method, and one whose auth flag flips.

@@ -216,6 +216,16 @@ static void test_devserver_rest_routes_resources_and_reload(void **state) {
     assert_string_equal(hit.route.resource, "/");
     assert_int_equal(hit.route.param_count, 0);
     mb_devroutes_hit_cleanup(&hit);
+    /* The platform's routes (core/tenant_api.c) win, as in the bootstrap. */
+    assert_int_equal(mb_devroutes_lookup(t, "PUT", MB_CUR_LIT("/tenant/handlers/report"), &hit), 0);
+    assert_string_equal(hit.route.resource, "/tenant/handlers/{name}");
+    assert_true(hit.route.cognito);
+    assert_true(mb_cur_eq(hit.route.param_values[0], MB_CUR_LIT("report")));
+    mb_devroutes_hit_cleanup(&hit);
+    assert_int_equal(mb_devroutes_lookup(t, "PATCH", MB_CUR_LIT("/t/report/a/b"), &hit), 0);
+    assert_string_equal(hit.route.resource, "/t/{name}/{rest+}");
+    assert_true(hit.route.cognito);
+    mb_devroutes_hit_cleanup(&hit);
     /* Edited routes.lua (another size): /hello now needs a token. */
     s_write(file, "return { { 'GET', '/hello', 'hello', auth = true } }   ");
     assert_int_equal(mb_devroutes_lookup(t, "GET", MB_CUR_LIT("/hello"), &hit), 0);
