@@ -32,7 +32,9 @@ deps=$(ldd "$bin" 2>&1) || { echo "bundle-libs: ldd failed on $bin: $deps" >&2; 
 # cold start) do not show in its ldd output: add them and their own closure.
 # shellcheck disable=SC2043 # one library today; the loop is the place to add another
 for lazy in libcurl.so.4; do
-  lpath=$(ldconfig -p | awk -v n="$lazy" '$1 == n && /x86-64/ { print $NF; exit }')
+  # awk reads to the end (no early exit): under pipefail, ldconfig killed by SIGPIPE would fail
+  # the build now and then (exit 141).
+  lpath=$(ldconfig -p | awk -v n="$lazy" '!found && $1 == n && /x86-64/ { print $NF; found = 1 }')
   [ -n "$lpath" ] || { echo "bundle-libs: $lazy (loaded at run time) not found; apt-get install libcurl4" >&2; exit 1; }
   deps+=$'\n'"$lazy => $lpath (0x0)"$'\n'"$(ldd "$lpath")"
 done
