@@ -20,6 +20,10 @@
 #include "moonbase/secrets.h"
 #include "moonbase/tenant_api.h"
 
+/* Retry-After of every 503: the retries inside an invocation already spent up to its deadline on
+ * throttling or an unreachable dependency, and the JWKS penalty box is MB_JWKS_RETRY_S (1 s). */
+#define MB_APP_RETRY_AFTER_S "1"
+
 struct mb_app {
     const mb_config *cfg;
     mb_lua_host *host;
@@ -458,6 +462,15 @@ static int s_encode(mb_app *app, inv_state *st, lua_State *L, mb_buf *out) {
         extra[n++] = (mb_event_header){"access-control-allow-origin", {0}, true};
     }
     extra[n++] = (mb_event_header){"access-control-allow-credentials", {0}, true};
+    /* A 503 (a dependency down or throttling past the retries: docs/observability.md, "Failure
+     * behaviour") tells clients when to come back, as RFC 9110 asks; a handler may set its own. */
+    if (lua_type(L, -1) == LUA_TTABLE) {
+        lua_pushliteral(L, "status");
+        if (lua_rawget(L, -2) == LUA_TNUMBER && lua_tointeger(L, -1) == 503) {
+            extra[n++] = (mb_event_header){"retry-after", MB_CUR_LIT(MB_APP_RETRY_AFTER_S), false};
+        }
+        lua_pop(L, 1);
+    }
     n += s_security_headers(st, L, lua_gettop(L), extra + n);
     int status = 500;
     mb_err err = {0};

@@ -255,6 +255,7 @@ static int s_outcome(mb_aws_json *c, int rc, bool *retry, mb_err *err) {
         char why[MB_ERR_MSG_MAX];
         snprintf(why, sizeof why, "%s", err ? err->msg : "");
         *retry = true;
+        c->last.transport_failures++;
         return mb_err_set(err, MB_ERR_UNAVAILABLE, "%s unreachable: %s", c->label, why);
     }
     if (rc != 0) {

@@ -79,6 +79,10 @@ void mb_aws_json_free(mb_aws_json *client);
  * AWS error type ("ConditionalCheckFailedException"; "" on success), for logs and metrics. */
 typedef struct mb_aws_json_stats {
     int attempts;
+    /* Attempts that failed at the transport (reset, timeout, truncated answer): the request may
+     * have been applied without the answer arriving, so a retry can meet its own earlier write
+     * (a conditional write then fails its condition). */
+    int transport_failures;
     long http_status;
     char error_type[64];
 } mb_aws_json_stats;
