@@ -12,6 +12,13 @@ int64_t mb_clock_now_ms(const mb_clock *clock) {
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
+int64_t mb_clock_now_s(const mb_clock *clock) {
+    if (clock && clock->now_ms) {
+        return clock->now_ms(clock->ud) / 1000;
+    }
+    return (int64_t)time(NULL);
+}
+
 int64_t mb_clock_mono_ns(const mb_clock *clock) {
     if (clock && clock->mono_ns) {
         return clock->mono_ns(clock->ud);

@@ -19,6 +19,10 @@ typedef struct mb_clock {
 /* Wall-clock milliseconds since the epoch: CLOCK_REALTIME, or clock->now_ms. The Lambda
  * deadline, log timestamps, EMF timestamps and SigV4 dates are all on this clock. */
 int64_t mb_clock_now_ms(const mb_clock *clock);
+/* Wall-clock seconds since the epoch: time(), or clock->now_ms / 1000. For second-granular
+ * checks on hot paths (JWT exp/nbf on every cached verify): where the VM's clock source has no
+ * vDSO fast path, clock_gettime(CLOCK_REALTIME) is a ~240 ns system call and time() ~7 ns. */
+int64_t mb_clock_now_s(const mb_clock *clock);
 /* Monotonic nanoseconds (CLOCK_MONOTONIC, or clock->mono_ns): durations and cache ages, which
  * must not jump when the wall clock is set. */
 int64_t mb_clock_mono_ns(const mb_clock *clock);
