@@ -16,6 +16,7 @@
 #include "moonbase/log.h"
 #include "moonbase/lua_api.h"
 #include "moonbase/lua_host.h"
+#include "moonbase/quota.h"
 #include "moonbase/router.h"
 #include "moonbase/secrets.h"
 #include "moonbase/tenant_api.h"
@@ -312,6 +313,48 @@ static bool s_authenticate(mb_app *app, inv_state *st, lua_State *L, int req) {
     return false;
 }
 
+/* Take one request from the tenant's quota (QUOTA_REQUESTS per QUOTA_WINDOW_SECONDS) and, where
+ * the route sets `quota = N`, from the route's; a spent quota is a 429 with Retry-After and counts
+ * in the Throttled metric. A counter that cannot be reached (no table, DynamoDB down) lets the
+ * request through with an error log: the quota protects the service, it must not take it down. */
+static bool s_check_quota(mb_app *app, inv_state *st, lua_State *L) {
+    const mb_config *cfg = app->cfg;
+    const mb_route *rt = st->match.route;
+    if ((!cfg->quota_requests && !rt->quota) || !app->svc.tenant.len) {
+        return true;
+    }
+    mb_err err = {0};
+    mb_ddb *ddb = mb_lua_api_ddb(&app->svc, &err);
+    int retry = 0, rc = ddb ? 0 : err.status;
+    mb_quota_request q = {cfg->table_name,     app->svc.tenant,
+                          MB_CUR_LIT("*"),     cfg->quota_requests,
+                          cfg->quota_window_s, mb_clock_now_ms(app->svc.clock)};
+    if (rc == 0 && q.limit) {
+        rc = mb_quota_take(ddb, &q, st->inv->deadline_ms, &retry, &err);
+    }
+    if (rc == 0 && rt->quota) {
+        q.scope = mb_cur_from_cstr(st->route_name);
+        q.limit = rt->quota;
+        rc = mb_quota_take(ddb, &q, st->inv->deadline_ms, &retry, &err);
+    }
+    if (rc == 0) {
+        return true;
+    }
+    mb_log_field f = mb_log_field_str("reason", mb_cur_from_cstr(err.msg));
+    if (rc != MB_ERR_LIMIT) {
+        mb_log_write(app->log, MB_LOG_ERROR, "quota counter unavailable: request let through", &f,
+                     1);
+        return true;
+    }
+    mb_log_write(app->log, MB_LOG_WARN, "tenant quota spent", &f, 1);
+    (void)mb_emf_put(app->emf, MB_CUR_LIT("Throttled"), 1, MB_CUR_LIT("Count"), NULL);
+    s_push_error(app, st, 429, "request quota exceeded; retry later");
+    char secs[16];
+    snprintf(secs, sizeof secs, "%d", retry);
+    s_set_header(L, "retry-after", mb_cur_from_cstr(secs));
+    return false;
+}
+
 static bool s_is_json_type(mb_cur ct) {
     size_t n = 0;
     while (n < ct.len && ct.ptr[n] != ';') {
@@ -407,7 +450,7 @@ static void s_pipeline(mb_app *app, inv_state *st, lua_State *L, mb_cur event, m
     lua_pushlstring(L, st->inv->request_id.ptr, st->inv->request_id.len);
     lua_setfield(L, req, "request_id");
     if (!s_route(app, st, L, req) || (st->match.route->auth && !s_authenticate(app, st, L, req)) ||
-        !s_parse_body(app, st, L, req)) {
+        (st->match.route->auth && !s_check_quota(app, st, L)) || !s_parse_body(app, st, L, req)) {
         return;
     }
     mb_lua_host_set_cpu_budget(app->host, st->match.route->cpu_ms); /* 0: the default */

@@ -177,6 +177,18 @@ static int s_limits(mb_config *cfg, mb_getenv_fn ge, mb_err *err) {
     return 0;
 }
 
+/* Per-tenant quotas (moonbase/quota.h): requests per fixed window, per tenant. */
+static int s_quota(mb_config *cfg, mb_getenv_fn ge, mb_err *err) {
+    int n = 0, w = 0;
+    int rc = s_int(&n, ge("QUOTA_REQUESTS"), 0, 0, 1000000000, "QUOTA_REQUESTS", err);
+    if (rc == 0) {
+        rc = s_int(&w, ge("QUOTA_WINDOW_SECONDS"), 60, 1, 86400, "QUOTA_WINDOW_SECONDS", err);
+    }
+    cfg->quota_requests = (unsigned)n;
+    cfg->quota_window_s = (unsigned)w;
+    return rc;
+}
+
 /* Secrets Manager: ctx.secret's allow-list, the cache TTL, the endpoint, the cursor key's secret.
  */
 static int s_secrets_manager(mb_config *cfg, mb_getenv_fn ge, mb_err *err) {
@@ -297,6 +309,9 @@ static int s_load(mb_config *cfg, mb_getenv_fn ge, const char *exe, mb_err *err)
     }
     if (rc == 0) {
         rc = s_secrets_manager(cfg, ge, err);
+    }
+    if (rc == 0) {
+        rc = s_quota(cfg, ge, err);
     }
     if (rc == 0) {
         rc = s_derived(cfg, ge, err);

@@ -139,6 +139,28 @@ static int s_load_cpu(lua_State *L, int t, mb_route *rt, size_t i, mb_err *err) 
     return 0;
 }
 
+/* quota = N: requests per tenant and quota window on this route, 1..10^9; needs auth (the
+ * tenant comes from the token). */
+static int s_load_quota(lua_State *L, int t, mb_route *rt, size_t i, mb_err *err) {
+    lua_pushliteral(L, "quota");
+    int type = lua_rawget(L, t);
+    int isint = 0;
+    lua_Integer n = lua_tointegerx(L, -1, &isint);
+    lua_pop(L, 1);
+    if (type == LUA_TNIL) {
+        return 0;
+    }
+    if (type != LUA_TNUMBER || !isint || n < 1 || n > 1000000000) {
+        return mb_err_set(err, MB_ERR_CONFIG, "route %zu: quota must be an integer from 1 to 10^9",
+                          i);
+    }
+    if (!rt->auth) {
+        return mb_err_set(err, MB_ERR_CONFIG, "route %zu: quota needs auth = true", i);
+    }
+    rt->quota = (unsigned)n;
+    return 0;
+}
+
 static int s_load_flags(lua_State *L, int t, mb_route *rt, size_t i, mb_err *err) {
     lua_pushliteral(L, "auth");
     int type = lua_rawget(L, t);
@@ -165,7 +187,8 @@ static int s_load_flags(lua_State *L, int t, mb_route *rt, size_t i, mb_err *err
     if (rt->group_count && !rt->auth) {
         return mb_err_set(err, MB_ERR_CONFIG, "route %zu: groups need auth = true", i);
     }
-    return s_load_cpu(L, t, rt, i, err);
+    int rc2 = s_load_cpu(L, t, rt, i, err);
+    return rc2 != 0 ? rc2 : s_load_quota(L, t, rt, i, err);
 }
 
 static int s_load_route(lua_State *L, int t, mb_route *rt, size_t i, mb_err *err) {
@@ -252,9 +275,10 @@ int mb_router_load(mb_router *r, lua_State *L, int idx, mb_err *err) {
     lua_pushliteral(L, "auth");
     lua_pushliteral(L, "token_use");
     lua_pushliteral(L, "groups");
-    lua_pushliteral(L, "cpu_ms"); /* stack: "auth", "token_use", "groups", "cpu_ms" */
+    lua_pushliteral(L, "cpu_ms");
+    lua_pushliteral(L, "quota"); /* stack: "auth", "token_use", "groups", "cpu_ms", "quota" */
     int rc = s_load(r, L, idx, err);
-    lua_pop(L, 4);
+    lua_pop(L, 5);
     return rc;
 }
 

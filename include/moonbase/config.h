@@ -65,6 +65,8 @@ typedef struct mb_config {
     size_t secret_arn_count;
     int secrets_ttl_s;       /* SECRETS_TTL_SECONDS 1..86400, default 300 */
     char *secrets_endpoint;  /* SECRETS_ENDPOINT (local/test), else AWS's for the region */
+    unsigned quota_requests; /* QUOTA_REQUESTS per tenant per window; 0 (default) = none */
+    unsigned quota_window_s; /* QUOTA_WINDOW_SECONDS 1..86400, default 60 */
     char *cursor_secret_arn; /* CURSOR_SECRET_ARN: the secret holding the cursor key material,
                                 read at run time; CURSOR_SECRET (local runs) overrides it */
 } mb_config;

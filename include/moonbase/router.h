@@ -39,6 +39,7 @@ typedef struct mb_route {
     char *groups[MB_ROUTER_MAX_GROUPS];
     size_t group_count;
     unsigned cpu_ms; /* cpu_ms = N: the handler's CPU-time budget; 0 = the platform default */
+    unsigned quota;  /* quota = N: requests per tenant per quota window on this route; 0 = none */
     mb_cur segs[MB_ROUTER_MAX_SEGMENTS]; /* borrow from pattern; a param is "{name}" */
     size_t seg_count;
     size_t literal_count;
