@@ -142,6 +142,7 @@ static void test_ddb_retries_throttling_twice_then_succeeds(void **state) {
     assert_int_equal(mb_ddb_update_item(f->ddb, f->L, -1, f->clock.now + 10000, &err), 0);
     assert_int_equal(f->srv.requests, 3);
     assert_int_equal(mb_ddb_last(f->ddb)->attempts, 3);
+    assert_int_equal(mb_ddb_last(f->ddb)->transport_failures, 0); /* refusals were answered */
     assert_int_equal(f->clock.sleeps, 2);
     /* full jitter below min(1000, 25 * 2^attempt): with random() at its top, 49 and 99 */
     assert_int_equal(f->clock.slept[0], 49);
@@ -270,6 +271,8 @@ static void test_ddb_connection_refused_is_unavailable(void **state) {
     assert_int_equal(mb_ddb_send(d, "GetItem", MB_CUR_LIT("{}"), 0, &out, &err),
                      MB_ERR_UNAVAILABLE);
     assert_int_equal(mb_ddb_last(d)->attempts, MB_DDB_DEFAULT_ATTEMPTS);
+    /* Each attempt failed at the transport: what ddb.c's lost-answer check of a put relies on. */
+    assert_int_equal(mb_ddb_last(d)->transport_failures, MB_DDB_DEFAULT_ATTEMPTS);
     assert_non_null(strstr(err.msg, "unreachable"));
     mb_buf_cleanup(&out);
     mb_ddb_free(d);
