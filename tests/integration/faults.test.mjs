@@ -247,6 +247,18 @@ await test('DynamoDB connect failure (closed port) is a 503 too, from a fresh wo
   await stopWorker(w2, rt2);
 });
 
+await test('DynamoDB host name that does not resolve: 503 before the deadline, from a fresh worker', async () => {
+  const rt2 = await startRuntimeApi();
+  // .invalid never resolves (RFC 6761): a DNS failure, whatever the machine's resolver.
+  const w2 = startWorker(baseEnv({ ddb: 'http://moonbase-faults.invalid:8000', jwks: jp.url, runtime: rt2.addr }));
+  const r = await rt2.invoke(apiEvent('GET', '/items', { token }), 8000);
+  const res = response(r);
+  assert.ok(res.status === 503 || res.status === 504, `status ${res.status}: ${res.raw}`);
+  assertCleanError(res);
+  assert.ok(r.at <= r.deadline, `answered ${r.at - r.deadline} ms after the deadline`);
+  await stopWorker(w2, rt2);
+});
+
 for (const fault of ['hang', 'slow']) {
   await test(`DynamoDB ${fault === 'hang' ? 'half-open (never answers)' : 'answering past the deadline'}: the worker answers before the invocation deadline`, async () => {
     dp.always(fault === 'hang' ? 'hang' : { kind: 'slow', ms: 8000 });
