@@ -514,7 +514,7 @@ async function checkColdstart(ctx) {
   expect(Math.abs(a.ratio - a.node_ms / a.bootstrap_ms) <= 0.1 * a.ratio + 0.1, `${rel}: ratio`,
     `node_ms / bootstrap_ms = ${(a.node_ms / a.bootstrap_ms).toFixed(1)}`, json(a.ratio));
   // The figure must be of this machine and this build: within 10x of a quick measurement here.
-  const m = await medianColdStart(ctx, 9);
+  const m = await medianColdStart(ctx, 5);
   expect(a.bootstrap_ms <= m * 10 && a.bootstrap_ms >= m / 10, `${rel}: bootstrap_ms`,
     `a figure measured on this machine (the checker measures ${m.toFixed(2)} ms; within 10x of that)`, json(a.bootstrap_ms));
 }
