@@ -220,7 +220,8 @@ async function checkNotesValidate(ctx) {
     [{}, 'title'], [{ title: '' }, 'title'], [{ title: 42 }, 'title'], [{ title: 't'.repeat(101) }, 'title'],
     [{ title: 'ok', body: 5 }, 'body'], [{ title: 'ok', body: 'b'.repeat(2001) }, 'body'],
     [{ title: 'ok', tags: 'x' }, 'tags'], [{ title: 'ok', tags: ['a', 'b', 'c', 'd', 'e', 'f'] }, 'tags'],
-    [{ title: 'ok', tags: [1] }, 'tags'], [{ title: 'ok', tags: [''] }, 'tags'], [{ title: 'ok', colour: 'red' }, 'colour'],
+    [{ title: 'ok', tags: [1] }, ['tags', 'tags[0]']], [{ title: 'ok', tags: [''] }, ['tags', 'tags[0]']],
+    [{ title: 'ok', colour: 'red' }, 'colour'],
   ];
   for (const [body, field] of cases) expectFieldError(await post(body), field, `POST /notes ${json(body).slice(0, 50)}`);
   const written = (await ctx.db.scan(ctx.table)).filter((x) => x.SK.startsWith('NOTE#'));
@@ -521,11 +522,22 @@ async function checkColdstart(ctx) {
 
 // The reference solution of coldstart is a measurement: run the bench script with few runs on
 // the checker's own bootstrap, GET /hello only (the routes that need dynalite and cognito-local
-// would start them on the bench's fixed ports), and write its figures.
+// would start them on the bench's fixed ports), one round, its state and output in a scratch
+// folder (never the repository's build/), and write its figures.
 async function solveColdstart(ctx) {
-  const r = await ctx.h.exec('bash', [path.join(ctx.repo, 'bench/run-coldstart')], {
-    env: { MB_BOOTSTRAP: ctx.h.bootstrap, RUNS: '3', COLD_ROUTES: 'hello' }, timeoutMs: 120000,
-  });
+  const scratch = mkdtempSync(path.join(os.tmpdir(), 'learn-coldstart-'));
+  let r;
+  try {
+    r = await ctx.h.exec('bash', [path.join(ctx.repo, 'bench/run-coldstart')], {
+      env: {
+        MB_BOOTSTRAP: ctx.h.bootstrap, COLD_ROUTES: 'hello', COLD_ROUNDS: '1', COLD_RUNS: '3', COLD_WARMUP: '1',
+        MB_BUILD_DIR: scratch, BENCH_OUT: path.join(scratch, 'out'),
+      },
+      timeoutMs: 120000,
+    });
+  } finally {
+    rmSync(scratch, { recursive: true, force: true });
+  }
   const num = (re) => { const m = re.exec(r.stdout); return m ? Number(m[1]) : null; };
   const answer = {
     bootstrap_ms: num(/bootstrap invoke\s*:\s*([\d.]+) ms/),
@@ -583,7 +595,7 @@ export const EXERCISES = [
     id: 'notes-validate', phase: 3, title: 'Notes: refuse bad input by field', kind: 'local',
     files: ['learn/handlers/notes.lua'], check: checkNotesValidate, solution: [sol('notes.lua')],
     task: 'POST/PUT /notes: title 1..100 characters (required on POST), body up to 2000, tags a list of at most 5 strings of 1..20; unknown fields refused; 400 names the field; nothing written.',
-    hint: 'Check every field before any ctx.db call and answer ctx.fail(400, message, { code = "validation", field = "title" }). for field in pairs(req.json) finds unknown fields. ctx.validate (declarative) is not in the runtime yet: write the checks by hand, as handlers/profile.lua does.',
+    hint: 'Validate before any ctx.db call. ctx.validate(req.json, schema) answers the 400 by itself, naming the field: a schema like { type = "object", fields = { title = { type = "string", required = true, min_len = 1, max_len = 100 }, ... } } refuses unknown fields too (docs/handlers.md, ctx.validate; handlers/items.lua). By hand works as well: ctx.fail(400, message, { code = "validation", field = "title" }).',
   },
   {
     id: 'hello-client', phase: 4, title: 'The browser side: call the API and show its errors', kind: 'local',
@@ -672,8 +684,8 @@ export const EXERCISES = [
   {
     id: 'coldstart', phase: 9, title: 'Measure the cold start', kind: 'local',
     files: ['learn/answers/coldstart.json'], check: checkColdstart, solution: [{ run: solveColdstart }],
-    task: 'Run bench/run-coldstart and write its three figures (bootstrap invoke ms, node peer ms, the ratio) into learn/answers/coldstart.json.',
-    hint: 'RUNS=50 bench/run-coldstart (it builds build/ in Release first). Copy "bootstrap invoke : X ms" into bootstrap_ms, "node peer : Y ms" into node_ms and "node / C : Zx" into ratio, as numbers. The checker measures too, so the figure must come from this machine.',
+    task: 'Run COLD_ROUTES=hello bench/run-coldstart and write its three GET /hello figures (bootstrap invoke ms, node peer ms, the ratio) into learn/answers/coldstart.json.',
+    hint: 'COLD_ROUTES=hello bench/run-coldstart (it builds build/ in Release first and needs hyperfine, which scripts/deps installs; without COLD_ROUTES it also measures /me and /profile). From its last lines copy "bootstrap invoke : X ms" into bootstrap_ms, "node peer : Y ms" into node_ms and "node / C : Zx" into ratio, as numbers. The checker measures too, so the figure must come from this machine.',
   },
   {
     id: 'cache-layers', phase: 9, title: 'API caching and a Lambda layer', kind: 'aws',

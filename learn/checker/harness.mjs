@@ -39,11 +39,13 @@ export function expectStatus(res, status, step) {
   return res.body;
 }
 
-// A 400 whose JSON body names `field` (the app's {"error", "message", "field"} shape).
+// A 400 whose JSON body names `field` (the app's {"error", "message", "field"} shape); `field`
+// may be a list of accepted names (a list element as "tags" or ctx.validate's "tags[0]").
 export function expectFieldError(res, field, step) {
   expectStatus(res, 400, step);
   const got = res.body && typeof res.body === 'object' ? res.body.field : undefined;
-  expect(got === field, step, `a 400 body with "field": "${field}"`, () => show(res));
+  const ok = [].concat(field);
+  expect(ok.includes(got), step, `a 400 body with "field": ${ok.map((f) => `"${f}"`).join(' or ')}`, () => show(res));
 }
 
 // ---- dynalite, in this process, in memory ----

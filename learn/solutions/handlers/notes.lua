@@ -7,38 +7,18 @@ local function bad(ctx, field, message)
   ctx.fail(400, message, { code = "validation", field = field })
 end
 
-local function is_array(v)
-  return type(v) == "table" and getmetatable(v) == json.array_mt
+-- notes-validate: declarative schemas; ctx.validate answers 400 naming the field path
+-- ("title", "tags[2]", an unknown field's name) before anything is written. A POST needs a
+-- title; a PUT may change any subset.
+local function note_schema(title_required)
+  return { type = "object", fields = {
+    title = { type = "string", required = title_required, min_len = 1, max_len = MAX_TITLE },
+    body = { type = "string", max_len = MAX_BODY },
+    tags = { type = "array", max_items = MAX_TAGS,
+             items = { type = "string", min_len = 1, max_len = MAX_TAG } },
+  } }
 end
-
-local function check_text(ctx, field, value, min, max)
-  local n = type(value) == "string" and utf8.len(value)
-  if not n or n < min or n > max then
-    bad(ctx, field, ("%s must be a string of %d to %d characters"):format(field, min, max))
-  end
-end
-
--- notes-validate: every field by name; a POST needs a title, a PUT may change any subset.
--- (Written by hand: ctx.validate, the declarative validator, is not in the runtime yet.)
-local function validate(ctx, body, creating)
-  if type(body) ~= "table" or is_array(body) then
-    bad(ctx, "body", "the body must be a JSON object")
-  end
-  for field in pairs(body) do
-    if field ~= "title" and field ~= "body" and field ~= "tags" then
-      bad(ctx, tostring(field), "unknown field '" .. tostring(field) .. "'")
-    end
-  end
-  if creating or body.title ~= nil then check_text(ctx, "title", body.title, 1, MAX_TITLE) end
-  if body.body ~= nil then check_text(ctx, "body", body.body, 0, MAX_BODY) end
-  if body.tags ~= nil then
-    if not is_array(body.tags) or #body.tags > MAX_TAGS then
-      bad(ctx, "tags", "tags must be a list of at most " .. MAX_TAGS .. " tags")
-    end
-    for _, tag in ipairs(body.tags) do check_text(ctx, "tags", tag, 1, MAX_TAG) end
-  end
-  return body
-end
+local CREATE, CHANGE = note_schema(true), note_schema(false)
 
 local function view(note)
   return {
@@ -55,7 +35,7 @@ local function key_of(ctx, id)
 end
 
 local function create(req, ctx)
-  local body = validate(ctx, req.json, true)
+  local body = ctx.validate(req.json, CREATE)
   local id, now = ctx.ulid(), ctx.timestamp()
   local note = {
     SK = "NOTE#" .. id, id = id, title = body.title, body = body.body or "",
@@ -81,7 +61,7 @@ local function list(req, ctx)
 end
 
 local function update(req, ctx, key)
-  local body = validate(ctx, req.json, false)
+  local body = ctx.validate(req.json, CHANGE)
   local set = { updatedAt = ctx.timestamp() }
   for _, field in ipairs({ "title", "body", "tags" }) do
     if body[field] ~= nil then set[field] = body[field] end
