@@ -121,44 +121,38 @@ static int s_load_groups(lua_State *L, int t, mb_route *rt, size_t i, mb_err *er
     return 0;
 }
 
-/* cpu_ms = N: a whole number of milliseconds of CPU time, 1..MB_ROUTER_MAX_CPU_MS. */
-static int s_load_cpu(lua_State *L, int t, mb_route *rt, size_t i, mb_err *err) {
-    lua_pushliteral(L, "cpu_ms");
-    int type = lua_rawget(L, t);
-    int isint = 0;
-    lua_Integer ms = lua_tointegerx(L, -1, &isint);
-    lua_pop(L, 1);
-    if (type == LUA_TNIL) {
-        return 0;
-    }
-    if (type != LUA_TNUMBER || !isint || ms < 1 || ms > MB_ROUTER_MAX_CPU_MS) {
-        return mb_err_set(err, MB_ERR_CONFIG, "route %zu: cpu_ms must be an integer from 1 to %d",
-                          i, MB_ROUTER_MAX_CPU_MS);
-    }
-    rt->cpu_ms = (unsigned)ms;
-    return 0;
-}
-
-/* quota = N: requests per tenant and quota window on this route, 1..10^9; needs auth (the
- * tenant comes from the token). */
-static int s_load_quota(lua_State *L, int t, mb_route *rt, size_t i, mb_err *err) {
-    lua_pushliteral(L, "quota");
+/* An optional whole-number option `name` of route i, 1..hi: *out = its value, or 0 when absent.
+ * (The name was interned by mb_router_load, so the lookup allocates nothing.) */
+static int s_uint_option(lua_State *L, int t, const char *name, lua_Integer hi, unsigned *out,
+                         size_t i, mb_err *err) {
+    lua_pushstring(L, name);
     int type = lua_rawget(L, t);
     int isint = 0;
     lua_Integer n = lua_tointegerx(L, -1, &isint);
     lua_pop(L, 1);
+    *out = 0;
     if (type == LUA_TNIL) {
         return 0;
     }
-    if (type != LUA_TNUMBER || !isint || n < 1 || n > 1000000000) {
-        return mb_err_set(err, MB_ERR_CONFIG, "route %zu: quota must be an integer from 1 to 10^9",
-                          i);
+    if (type != LUA_TNUMBER || !isint || n < 1 || n > hi) {
+        return mb_err_set(err, MB_ERR_CONFIG, "route %zu: %s must be an integer from 1 to %lld", i,
+                          name, (long long)hi);
     }
-    if (!rt->auth) {
-        return mb_err_set(err, MB_ERR_CONFIG, "route %zu: quota needs auth = true", i);
-    }
-    rt->quota = (unsigned)n;
+    *out = (unsigned)n;
     return 0;
+}
+
+/* cpu_ms = N: the handler's CPU-time budget in ms; quota = N: requests per tenant and quota
+ * window on this route, which needs auth (the tenant comes from the token). */
+static int s_load_limits(lua_State *L, int t, mb_route *rt, size_t i, mb_err *err) {
+    int rc = s_uint_option(L, t, "cpu_ms", MB_ROUTER_MAX_CPU_MS, &rt->cpu_ms, i, err);
+    if (rc == 0) {
+        rc = s_uint_option(L, t, "quota", 1000000000, &rt->quota, i, err);
+    }
+    if (rc == 0 && rt->quota && !rt->auth) {
+        rc = mb_err_set(err, MB_ERR_CONFIG, "route %zu: quota needs auth = true", i);
+    }
+    return rc;
 }
 
 static int s_load_flags(lua_State *L, int t, mb_route *rt, size_t i, mb_err *err) {
@@ -187,8 +181,7 @@ static int s_load_flags(lua_State *L, int t, mb_route *rt, size_t i, mb_err *err
     if (rt->group_count && !rt->auth) {
         return mb_err_set(err, MB_ERR_CONFIG, "route %zu: groups need auth = true", i);
     }
-    int rc2 = s_load_cpu(L, t, rt, i, err);
-    return rc2 != 0 ? rc2 : s_load_quota(L, t, rt, i, err);
+    return s_load_limits(L, t, rt, i, err);
 }
 
 static int s_load_route(lua_State *L, int t, mb_route *rt, size_t i, mb_err *err) {

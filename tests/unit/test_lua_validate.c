@@ -91,6 +91,18 @@ static void expect(fixture *fx, const char *value, const char *schema, const cha
     }
 }
 
+/* Run handler file `name` (already written) with an empty request; assert it returns `want`. */
+static void expect_handler(fixture *fx, const char *name, const char *want) {
+    lua_State *L = mb_lua_host_state(fx->host);
+    mb_lua_host_begin(fx->host, 0);
+    lua_newtable(L);
+    mb_lua_open_api(L); /* stack: req, ctx */
+    assert_int_equal(mb_lua_host_call(fx->host, name, 1, 2, &fx->res), MB_LUA_OK);
+    assert_string_equal(lua_tostring(L, -1), want);
+    lua_settop(L, 0);
+    mb_lua_host_end(fx->host);
+}
+
 static const char s_item[] =
     "{ type = 'object', fields = {\n"
     "  title = { type = 'string', required = true, min_len = 1, max_len = 5 },\n"
@@ -195,16 +207,9 @@ static void test_lua_validate_missing_body(void **state) {
         "  local _, u = pcall(ctx.validate, '\\xff', { type = 'string' })\n"
         "  return tostring(ok) .. '|' .. e.message .. '|' .. tostring(ok2) .. '|' .. u.message\n"
         "end\n");
-    lua_State *L = mb_lua_host_state(fx->host);
-    mb_lua_host_begin(fx->host, 0);
-    lua_newtable(L);
-    mb_lua_open_api(L);
-    assert_int_equal(mb_lua_host_call(fx->host, "nobody", 1, 2, &fx->res), MB_LUA_OK);
-    assert_string_equal(lua_tostring(L, -1),
-                        "false|request body is required (send it as application/json)|true|"
-                        "request body must be valid UTF-8");
-    lua_settop(L, 0);
-    mb_lua_host_end(fx->host);
+    expect_handler(fx, "nobody",
+                   "false|request body is required (send it as application/json)|true|"
+                   "request body must be valid UTF-8");
 }
 
 /* A schema mistake is the handler's bug: a plain error (500), naming where. */
@@ -227,14 +232,7 @@ static void test_lua_validate_isolated(void **state) {
              "  local same = ctx.validate == require and 'leak' or type(ctx.validate)\n"
              "  return same .. '|' .. tostring(debug)\n"
              "end\n");
-    lua_State *L = mb_lua_host_state(fx->host);
-    mb_lua_host_begin(fx->host, 0);
-    lua_newtable(L);
-    mb_lua_open_api(L);
-    assert_int_equal(mb_lua_host_call(fx->host, "iso", 1, 2, &fx->res), MB_LUA_OK);
-    assert_string_equal(lua_tostring(L, -1), "function|nil");
-    lua_settop(L, 0);
-    mb_lua_host_end(fx->host);
+    expect_handler(fx, "iso", "function|nil");
 }
 
 int main(void) {
