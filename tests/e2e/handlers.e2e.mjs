@@ -121,6 +121,13 @@ async function run() {
     assert(await page.locator('[data-testid="editor"] .cm-content .tok-keyword, [data-testid="editor"] .cm-content span').count() > 0,
       'the Lua source is highlighted');
 
+    begin('a lesson opens its starter in the editor (#/handlers?lesson=visits, learn/tenant/visits.lua)');
+    await page.evaluate(() => { location.hash = '#/handlers?lesson=visits'; });
+    await page.getByTestId('handler-status').filter({ hasText: 'Lesson starter "visits" loaded' }).waitFor();
+    assert(/Exercise tenant-handler/.test(await page.locator('[data-testid="editor"] .cm-content').textContent()),
+      'the editor shows learn/tenant/visits.lua');
+    assert(await page.getByLabel('Handler name').inputValue() === 'visits', 'the handler name is the lesson\'s');
+
     begin('a syntax error is shown at its line', [/status of 400/]);
     await page.getByLabel('Handler name').fill(name);
     await setSource(page, 'return function(req, ctx)\n  local x = \nend\n');

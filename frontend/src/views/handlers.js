@@ -28,7 +28,7 @@ function pretty(text) {
   try { return JSON.stringify(JSON.parse(text), null, 2); } catch { return String(text ?? ''); }
 }
 
-export function handlersView(app) {
+export function handlersView(app, route = {}) {
   const state = { name: '', live: 0, dirty: false };
   const status = h('p', { class: 'hs-status', role: 'status', 'data-testid': 'handler-status' });
   const errorLine = h('p', { class: 'hs-error', role: 'alert', 'data-testid': 'handler-error', hidden: true });
@@ -276,6 +276,19 @@ export function handlersView(app) {
     clearError();
   });
   nameInput.addEventListener('change', () => { path.value = `/t/${nameInput.value.trim()}`; });
+  // #/handlers?lesson=<name>: a lesson's starter (learn/tenant/<name>.lua, copied into the bundle
+  // by scripts/build-frontend) opens in the editor under that handler name.
+  if (/^[a-z0-9][a-z0-9-]{0,39}$/.test(route.lesson || '')) {
+    fetch(new URL(`learn/tenant/${route.lesson}.lua.txt`, document.baseURI), { cache: 'no-store' })
+      .then((res) => (res.ok ? res.text() : Promise.reject(new Error(`HTTP ${res.status}`))))
+      .then((source) => {
+        editor.value = source;
+        nameInput.value = route.lesson;
+        path.value = `/t/${route.lesson}`;
+        status.textContent = `Lesson starter "${route.lesson}" loaded: edit it, Run, then Deploy.`;
+      })
+      .catch((err) => { status.textContent = `No lesson starter "${route.lesson}" (${err.message}).`; });
+  }
   runBtn.addEventListener('click', () => busy(runBtn, 'Running…', run));
   deployBtn.addEventListener('click', () => busy(deployBtn, 'Deploying…', deploy));
   callBtn.addEventListener('click', () => busy(callBtn, 'Calling…', callLive));
