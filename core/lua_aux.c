@@ -14,8 +14,27 @@ static const char s_key_traceback = 't';
 
 /* ---- value model ---- */
 
+/* __newindex of the array metatable's guard. [-0, +0, v] */
+static int s_array_mt_readonly(lua_State *L) {
+    return luaL_error(L, "json.array_mt is read-only (one table shared by every request)");
+}
+
 void mb_lua_aux_open(lua_State *L) {
+    /* Handlers reach the array metatable itself (json.array_mt, to mark an empty table as []),
+     * and it is one table for the whole warm process: a field written into it (an __index, a
+     * __name carrying data) would reach every later request, whatever its tenant. So it stays
+     * empty (no __name) behind a guard whose __newindex refuses every write and whose
+     * __metatable hides it; handlers have no rawset. */
     luaL_newmetatable(L, MB_LUA_ARRAY_MT); /* stack: array_mt */
+    lua_pushliteral(L, "__name");
+    lua_pushnil(L);
+    lua_rawset(L, -3);        /* raw: a second open finds the guard already in place */
+    lua_createtable(L, 0, 2); /* stack: array_mt, guard */
+    lua_pushcfunction(L, s_array_mt_readonly);
+    lua_setfield(L, -2, "__newindex");
+    lua_pushboolean(L, 0);
+    lua_setfield(L, -2, "__metatable");
+    lua_setmetatable(L, -2); /* stack: array_mt */
     lua_pop(L, 1);
     luaL_newmetatable(L, FAIL_MT); /* stack: fail_mt */
     lua_pushboolean(L, 0);

@@ -188,9 +188,19 @@ static void test_lua_host_xpcall_behaves_like_stock(void **state) {
 static void test_lua_host_readonly_libs_refuse_writes(void **state) {
     fixture *fx = *state;
     static const char *const writes[] = {
-        "string.upper = nil", "os.time = nil",    "json.encode = nil",
-        "math.pi = 3",        "table.insert = 1", "coroutine.wrap = nil",
-        "utf8.char = nil",    "cjson.null = 1",   "string.newfield = 1",
+        "string.upper = nil",
+        "os.time = nil",
+        "json.encode = nil",
+        "math.pi = 3",
+        "table.insert = 1",
+        "coroutine.wrap = nil",
+        "utf8.char = nil",
+        "cjson.null = 1",
+        "string.newfield = 1",
+        /* the one array metatable of the process: a field in it would reach later requests */
+        "json.array_mt.__index = print",
+        "cjson.array_mt.__name = 'tenant-a data'",
+        "setmetatable(json.array_mt, nil)",
     };
     char code[256];
     open_host(fx, 0, 0, false);
@@ -201,7 +211,8 @@ static void test_lua_host_readonly_libs_refuse_writes(void **state) {
         mb_lua_host_free(fx->host); /* fresh host: the handler cache holds the previous file */
         open_host(fx, 0, 0, false);
         assert_int_equal(call(fx, "w"), MB_LUA_ERROR);
-        assert_contains(fx->res.message.ptr, "read-only");
+        assert_true(strstr(fx->res.message.ptr, "read-only") ||
+                    strstr(fx->res.message.ptr, "protected metatable"));
         assert_int_equal(call(fx, "ok"), MB_LUA_OK);
         assert_returned(fx, "\"OKtrue\"");
     }
