@@ -560,6 +560,7 @@ int mb_app_handle(mb_app *app, mb_cur event, const mb_invocation *inv, mb_buf *o
     app->svc.request_id = inv->request_id;
     app->svc.deadline_ms = inv->deadline_ms;
     app->svc.tenant = app->svc.user_sub = app->svc.db_namespace = (mb_cur){0};
+    app->svc.tenant_code = false;
     mb_log_request lr = {inv->request_id, inv->trace_id, {0}, {0}, app->invocations == 0};
     mb_log_begin(app->log, &lr);
     run_args args = {app, &st, event, &res};

@@ -67,6 +67,10 @@ static int s_secret(lua_State *L) {
     size_t n;
     const char *name = luaL_checklstring(L, 1, &n);
     mb_lua_services *svc = mb_lua_aux_services(L);
+    if (svc && svc->tenant_code) {
+        return luaL_error(L, "ctx.secret is not available to tenant handlers (SECRET_ARNS are "
+                             "the platform's secrets)");
+    }
     const char *id =
         svc && strlen(name) == n ? mb_lua_api_secret_allowed(svc->cfg, (mb_cur){name, n}) : NULL;
     if (!id) {

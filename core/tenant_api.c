@@ -111,7 +111,8 @@ void mb_tenant_api_free(mb_tenant_api *t) {
     free(t);
 }
 
-mb_route_result mb_tenant_api_match(const mb_tenant_api *t, mb_cur method, mb_cur path, mb_route_match *m) {
+mb_route_result mb_tenant_api_match(const mb_tenant_api *t, mb_cur method, mb_cur path,
+                                    mb_route_match *m) {
     return mb_router_match(&t->router, method, path, m);
 }
 
@@ -409,9 +410,11 @@ static mb_lua_outcome s_run(api_call *a, mb_lua_result *res) {
     }
     int chunk = lua_gettop(L);
     a->svc->db_namespace = MB_CUR_LIT(MB_TENANT_DB_NAMESPACE);
+    a->svc->tenant_code = true;
     mb_lua_open_api(L); /* stack: chunk, ctx */
     mb_lua_outcome out = mb_lua_host_call_chunk(a->host, chunk, a->name.ptr, a->req, -1, res);
     a->svc->db_namespace = (mb_cur){0};
+    a->svc->tenant_code = false;
     if (out == MB_LUA_OK) { /* stack: chunk, ctx, response */
         lua_replace(L, chunk);
         lua_pop(L, 1);
@@ -919,6 +922,7 @@ static mb_lua_outcome s_dry_run(api_call *a, int spec, mb_lua_result *res) {
     luaL_setmetatable(L, MB_LUA_ARRAY_MT); /* stack: chunk, result, logs, metrics */
     s_dry_request(a, spec);                /* stack: ..., r */
     a->svc->db_namespace = MB_CUR_LIT(MB_TENANT_DB_NAMESPACE);
+    a->svc->tenant_code = true;
     mb_lua_open_api(L); /* stack: ..., r, ctx */
     s_dry_ctx(a, result + 1, result + 2);
     uint64_t i0 = mb_lua_host_instructions(a->host);
@@ -929,6 +933,7 @@ static mb_lua_outcome s_dry_run(api_call *a, int spec, mb_lua_result *res) {
     size_t m1 = mb_lua_host_memory(a->host);
     uint64_t i1 = mb_lua_host_instructions(a->host);
     a->svc->db_namespace = (mb_cur){0};
+    a->svc->tenant_code = false;
     s_dry_outcome(a, out, res, result); /* pops the response when there is one */
     lua_settop(L, result + 2);
     lua_setfield(L, result, "metrics");
@@ -983,8 +988,8 @@ static mb_lua_outcome s_test(api_call *a, mb_lua_result *res) {
     return out;
 }
 
-mb_lua_outcome mb_tenant_api_dispatch(mb_tenant_api *t, mb_lua_host *host, const mb_route *rt, int req_idx,
-                                  mb_lua_result *res) {
+mb_lua_outcome mb_tenant_api_dispatch(mb_tenant_api *t, mb_lua_host *host, const mb_route *rt,
+                                      int req_idx, mb_lua_result *res) {
     lua_State *L = mb_lua_host_state(host);
     res->outcome = MB_LUA_OK;
     api_call a = {.t = t, .host = host, .L = L, .svc = mb_lua_aux_services(L)};

@@ -65,6 +65,10 @@ typedef struct mb_lua_services {
      * SK it reads back. Empty for file handlers; "APP#" for tenant handlers (tenant_api.h), so
      * their data cannot touch the platform's own records in the tenant's partition. */
     mb_cur db_namespace;
+    /* True while a tenant's own code runs (/t/{name}, dry runs): ctx functions that reach the
+     * platform's resources rather than the tenant's (ctx.secret: SECRET_ARNS are the platform's
+     * secrets) refuse. */
+    bool tenant_code;
     int64_t deadline_ms; /* absolute epoch ms the invocation must finish by; 0 = none */
 } mb_lua_services;
 

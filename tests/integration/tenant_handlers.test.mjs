@@ -327,6 +327,11 @@ end
   assert.equal(err.error.line, 3);
   assert.match(err.error.message, /^flip:3: attempt to index/);
   assert.ok(!/lua_host|\.c:|bootstrap/.test(JSON.stringify(err)), 'no host internals');
+  // SECRET_ARNS are the platform's secrets: a tenant's code never reads them (dry run or /t/).
+  const sec = expect(await api('POST', '/tenant/handlers/flip/test', ALICE, {
+    source: 'return function(req, ctx) return { status = 200, body = ctx.secret("cursor") } end\n' }), 200);
+  assert.equal(sec.error.type, 'runtime', JSON.stringify(sec));
+  assert.match(sec.error.message, /ctx\.secret is not available to tenant handlers/);
   const fail = expect(await api('POST', '/tenant/handlers/flip/test', ALICE, {
     source: 'return function(req, ctx) ctx.fail(422, "nope") end' }), 200);
   assert.equal(fail.response.status, 422);
