@@ -37,7 +37,8 @@ void mb_tenant_api_free(mb_tenant_api *t);
 
 /* Match method + path against the platform routes (they win over routes.lua). Same contract as
  * mb_router_match. */
-mb_route_result mb_tenant_api_match(const mb_tenant_api *t, mb_cur method, mb_cur path, mb_route_match *m);
+mb_route_result mb_tenant_api_match(const mb_tenant_api *t, mb_cur method, mb_cur path,
+                                    mb_route_match *m);
 /* True when rt is one of the platform routes (dispatch it with mb_tenant_api_dispatch). */
 bool mb_tenant_api_owns(const mb_tenant_api *t, const mb_route *rt);
 
@@ -45,7 +46,7 @@ bool mb_tenant_api_owns(const mb_tenant_api *t, const mb_route *rt);
  * the services carry the tenant). Like mb_lua_host_call: on MB_LUA_OK a response table is
  * pushed [-0, +1] (API errors such as 400/404/409 are responses too); otherwise, for a tenant
  * handler that failed, nothing is pushed and res says why. */
-mb_lua_outcome mb_tenant_api_dispatch(mb_tenant_api *t, mb_lua_host *host, const mb_route *rt, int req_idx,
-                                  mb_lua_result *res);
+mb_lua_outcome mb_tenant_api_dispatch(mb_tenant_api *t, mb_lua_host *host, const mb_route *rt,
+                                      int req_idx, mb_lua_result *res);
 
 #endif
