@@ -6,7 +6,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include <lauxlib.h>
 
@@ -121,12 +120,6 @@ bool mb_tenant_api_owns(const mb_tenant_api *t, const mb_route *rt) {
 }
 
 /* ---- small helpers ---- */
-
-static double s_clock_ms(clockid_t id) {
-    struct timespec ts;
-    clock_gettime(id, &ts);
-    return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
-}
 
 /* Push an error response {status, body = {error, message, requestId}}. [-0, +1, m] */
 static mb_lua_outcome s_error(api_call *a, int status, const char *code, const char *message) {
@@ -927,9 +920,11 @@ static mb_lua_outcome s_dry_run(api_call *a, int spec, mb_lua_result *res) {
     s_dry_ctx(a, result + 1, result + 2);
     uint64_t i0 = mb_lua_host_instructions(a->host);
     size_t m0 = mb_lua_host_memory(a->host);
-    double c0 = s_clock_ms(CLOCK_THREAD_CPUTIME_ID), t0 = s_clock_ms(CLOCK_MONOTONIC);
+    /* usage: the host's own thread-CPU count (what the CPU budget charges) and the monotonic
+     * clock, read around the call */
+    int64_t c0 = mb_lua_host_cpu_used_ns(a->host), t0 = mb_clock_mono_ns(a->svc->clock);
     mb_lua_outcome out = mb_lua_host_call_chunk(a->host, chunk, a->name.ptr, -2, -1, res);
-    double c1 = s_clock_ms(CLOCK_THREAD_CPUTIME_ID), t1 = s_clock_ms(CLOCK_MONOTONIC);
+    int64_t c1 = mb_lua_host_cpu_used_ns(a->host), t1 = mb_clock_mono_ns(a->svc->clock);
     size_t m1 = mb_lua_host_memory(a->host);
     uint64_t i1 = mb_lua_host_instructions(a->host);
     a->svc->db_namespace = (mb_cur){0};
@@ -943,9 +938,9 @@ static mb_lua_outcome s_dry_run(api_call *a, int spec, mb_lua_result *res) {
     lua_setfield(L, -2, "instructions");
     lua_pushinteger(L, (lua_Integer)(m1 > m0 ? m1 - m0 : 0));
     lua_setfield(L, -2, "memoryBytes");
-    lua_pushnumber(L, c1 - c0);
+    lua_pushnumber(L, (double)(c1 - c0) / 1e6);
     lua_setfield(L, -2, "cpuMs");
-    lua_pushnumber(L, t1 - t0);
+    lua_pushnumber(L, (double)(t1 - t0) / 1e6);
     lua_setfield(L, -2, "durationMs");
     lua_setfield(L, result, "usage");
     lua_remove(L, chunk);     /* stack: result */
