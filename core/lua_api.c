@@ -92,6 +92,7 @@ void mb_lua_open_api(lua_State *L) {
     mb_lua_inject_log_api(L);
     mb_lua_inject_metric_api(L);
     mb_lua_inject_db_api(L);
+    mb_lua_inject_ulid_api(L);
     mb_lua_inject_validate_api(L);
     mb_lua_inject_secret_api(L);
     if (svc) {

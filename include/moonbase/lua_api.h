@@ -36,7 +36,8 @@ void mb_lua_open_api(lua_State *L);
 void mb_lua_inject_fail_api(lua_State *L);
 void mb_lua_inject_log_api(lua_State *L);
 void mb_lua_inject_metric_api(lua_State *L);
-void mb_lua_inject_db_api(lua_State *L); /* ctx.db and ctx.ulid (core/lua_db.c) */
+void mb_lua_inject_db_api(lua_State *L);   /* ctx.db (core/lua_db*.c) */
+void mb_lua_inject_ulid_api(lua_State *L); /* ctx.ulid (core/lua_ulid.c) */
 /* ctx.validate(value, schema) (core/lua_validate.c): raises ctx.fail(400) naming the field path
  * ("items[2].title"), returns value when it conforms. Needs ctx.fail already in the table. */
 void mb_lua_inject_validate_api(lua_State *L);
