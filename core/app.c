@@ -53,23 +53,8 @@ typedef struct inv_state {
 /* Run routes.lua in the current request environment and swap the route table in. Called at
  * start-up (inside its own begin/end) and, in development mode, at the top of every request. */
 static int s_load_routes(mb_app *app, mb_err *err) {
-    lua_State *L = mb_lua_host_state(app->host);
     mb_router fresh;
-    int rc = mb_lua_host_run_file(app->host, "routes", err);
-    if (rc == 0) {
-        rc = mb_router_load(&fresh, L, -1, err);
-        lua_pop(L, 1);
-    }
-    for (size_t i = 0; rc == 0 && i < fresh.count; i++) {
-        const mb_route *rt = &fresh.routes[i];
-        if (rt->cpu_ms > app->cfg->cpu_max_ms) {
-            rc = mb_err_set(err, MB_ERR_CONFIG,
-                            "route %zu (%s %s): cpu_ms %u is above the platform maximum %u "
-                            "(MOONBASE_CPU_MAX_MS)",
-                            i + 1, rt->method, rt->pattern, rt->cpu_ms, app->cfg->cpu_max_ms);
-            mb_router_cleanup(&fresh);
-        }
-    }
+    int rc = mb_router_load_file(&fresh, app->host, app->cfg->cpu_max_ms, err);
     if (rc != 0) {
         return rc;
     }

@@ -39,6 +39,28 @@ bool mb_cur_starts_with(mb_cur a, mb_cur prefix) {
     return a.len >= prefix.len && (prefix.len == 0 || memcmp(a.ptr, prefix.ptr, prefix.len) == 0);
 }
 
+mb_cur mb_cur_trim(mb_cur c) {
+    while (c.len > 0 && (c.ptr[0] == ' ' || c.ptr[0] == '\t')) {
+        c.ptr++;
+        c.len--;
+    }
+    while (c.len > 0 && (c.ptr[c.len - 1] == ' ' || c.ptr[c.len - 1] == '\t')) {
+        c.len--;
+    }
+    return c;
+}
+
+char *mb_cur_dup(mb_cur c) {
+    char *p = c.len < SIZE_MAX ? malloc(c.len + 1) : NULL;
+    if (p) {
+        if (c.len) {
+            memcpy(p, c.ptr, c.len);
+        }
+        p[c.len] = '\0';
+    }
+    return p;
+}
+
 int mb_buf_reserve(mb_buf *b, size_t extra) {
     if (extra > SIZE_MAX - b->len - 1) {
         return -1;

@@ -8,18 +8,11 @@
 #include <string.h>
 #include <strings.h>
 
+#include "moonbase/buf.h"
+
 /* Environment values are configuration, not request data, but still bounded: a 4 KB value is
  * already far beyond any real table name, pool id or URL. */
 #define CONFIG_VALUE_MAX 4096
-
-static char *s_dup(const char *s, size_t n) {
-    char *p = malloc(n + 1);
-    if (p) {
-        memcpy(p, s, n);
-        p[n] = '\0';
-    }
-    return p;
-}
 
 /* Bound the length and refuse control characters (tabs only where lists are trimmed of them);
  * sets *len. */
@@ -51,7 +44,7 @@ static int s_take(char **out, mb_getenv_fn ge, const char *name, const char *def
     if (rc != 0) {
         return rc;
     }
-    *out = s_dup(v, n);
+    *out = mb_cur_dup((mb_cur){v, n});
     return *out ? 0 : mb_err_set(err, MB_ERR_NOMEM, "out of memory reading %s", name);
 }
 
@@ -79,7 +72,7 @@ static int s_split(char **items, size_t max, size_t *count, const char *list, co
             if (*count == max) {
                 return mb_err_set(err, MB_ERR_CONFIG, "%s lists more than %zu values", name, max);
             }
-            if (!(items[(*count)++] = s_dup(s, n))) {
+            if (!(items[(*count)++] = mb_cur_dup((mb_cur){s, n}))) {
                 return mb_err_set(err, MB_ERR_NOMEM, "out of memory reading %s", name);
             }
         }
@@ -139,7 +132,7 @@ static int s_u64(unsigned long long *out, const char *v, const char *name, mb_er
 }
 
 /* The handler limits. The per-invocation memory cap must fit in the state's, and a route's
- * cpu_ms is checked against cpu_max_ms when routes.lua loads (app.c). */
+ * cpu_ms is checked against cpu_max_ms when routes.lua loads (mb_router_load_file). */
 static int s_limits(mb_config *cfg, mb_getenv_fn ge, mb_err *err) {
     int cpu = 0, cpu_max = 0, mem = 0, inv_mem = 0;
     int rc = s_int(&cpu, ge("MOONBASE_CPU_MS"), 1000, 1, 600000, "MOONBASE_CPU_MS", err);
@@ -214,7 +207,7 @@ static int s_default_handlers(mb_config *cfg, const char *exe, mb_err *err) {
     if (n < 0 || (size_t)n >= sizeof dir) {
         return mb_err_set(err, MB_ERR_CONFIG, "binary path too long; set HANDLERS_DIR");
     }
-    cfg->handlers_dir = s_dup(dir, (size_t)n);
+    cfg->handlers_dir = mb_cur_dup((mb_cur){dir, (size_t)n});
     return cfg->handlers_dir ? 0 : mb_err_set(err, MB_ERR_NOMEM, "out of memory");
 }
 
@@ -226,7 +219,7 @@ static int s_derived(mb_config *cfg, mb_getenv_fn ge, mb_err *err) {
     if (!cfg->cognito_issuer && cfg->user_pool_id) {
         snprintf(buf, sizeof buf, "https://cognito-idp.%s.amazonaws.com/%s", cfg->region,
                  cfg->user_pool_id);
-        if (!(cfg->cognito_issuer = s_dup(buf, strlen(buf)))) {
+        if (!(cfg->cognito_issuer = mb_cur_dup(mb_cur_from_cstr(buf)))) {
             return mb_err_set(err, MB_ERR_NOMEM, "out of memory");
         }
     }
@@ -262,7 +255,7 @@ static int s_secret(char **out, mb_getenv_fn ge, const char *name, mb_err *err) 
             return mb_err_set(err, MB_ERR_CONFIG, "%s contains a control character", name);
         }
     }
-    *out = s_dup(v, n);
+    *out = mb_cur_dup((mb_cur){v, n});
     return *out ? 0 : mb_err_set(err, MB_ERR_NOMEM, "out of memory reading %s", name);
 }
 

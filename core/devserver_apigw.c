@@ -81,23 +81,12 @@ static int s_merge(json_t *obj, mb_cur key, json_t *value) {
                                                                                   : MB_ERR_NOMEM;
 }
 
-static mb_cur s_trim(mb_cur c) {
-    while (c.len > 0 && (c.ptr[0] == ' ' || c.ptr[0] == '\t')) {
-        c.ptr++;
-        c.len--;
-    }
-    while (c.len > 0 && (c.ptr[c.len - 1] == ' ' || c.ptr[c.len - 1] == '\t')) {
-        c.len--;
-    }
-    return c;
-}
-
 /* The "cookie" header value, split on ';' into the cookies array. */
 static int s_add_cookies(json_t *cookies, mb_cur v) {
     size_t start = 0;
     for (size_t i = 0; i <= v.len; i++) {
         if (i == v.len || v.ptr[i] == ';') {
-            mb_cur one = s_trim((mb_cur){v.ptr + start, i - start});
+            mb_cur one = mb_cur_trim((mb_cur){v.ptr + start, i - start});
             if (one.len > 0 && json_array_append_new(cookies, s_jstr(one)) != 0) {
                 return MB_ERR_NOMEM;
             }

@@ -32,17 +32,6 @@ static bool s_tchar(unsigned char c) {
            (c != 0 && strchr("!#$%&'*+-.^_`|~", c) != NULL);
 }
 
-static mb_cur s_trim(mb_cur c) {
-    while (c.len > 0 && (c.ptr[0] == ' ' || c.ptr[0] == '\t')) {
-        c.ptr++;
-        c.len--;
-    }
-    while (c.len > 0 && (c.ptr[c.len - 1] == ' ' || c.ptr[c.len - 1] == '\t')) {
-        c.len--;
-    }
-    return c;
-}
-
 /* True when `raw`, and `raw` percent-decoded, are valid UTF-8 (the event carries both forms). */
 static bool s_utf8_both(mb_cur raw, bool plus_is_space, mb_buf *scratch) {
     if (!mb_json_is_utf8(raw)) {
@@ -100,7 +89,7 @@ static int s_check_framing(const mb_guard_head *h, mb_guard_verdict *v) {
     size_t hosts = 0, tes = 0;
     for (size_t i = 0; i < h->header_count && i <= MB_GUARD_MAX_HEADERS; i++) {
         const mb_http_header *f = &h->headers[i];
-        mb_cur val = s_trim(f->value);
+        mb_cur val = mb_cur_trim(f->value);
         if (mb_cur_eq_icase(f->name, MB_CUR_LIT("Host"))) {
             hosts++;
         } else if (mb_cur_eq_icase(f->name, MB_CUR_LIT("Transfer-Encoding"))) {

@@ -66,11 +66,7 @@ static int s_load_protected(lua_State *L) {
         lua_pushinteger(L, err->status);
         return 1;
     }
-    int rc = mb_lua_host_run_file(host, "routes", err);
-    if (rc == 0) {
-        rc = mb_router_load(out, L, -1, err); /* stack: ..., routes */
-        lua_pop(L, 1);
-    }
+    int rc = mb_router_load_file(out, host, 0, err);
     mb_lua_host_end(host);
     lua_pushinteger(L, rc);
     return 1;

@@ -7,15 +7,6 @@
 #include "moonbase/text.h"
 #include "moonbase/lua_host.h"
 
-static char *s_dup(const char *s, size_t n) {
-    char *p = malloc(n + 1);
-    if (p) {
-        memcpy(p, s, n);
-        p[n] = '\0';
-    }
-    return p;
-}
-
 static bool s_is_param(mb_cur seg) {
     return seg.len > 2 && seg.ptr[0] == '{' && seg.ptr[seg.len - 1] == '}';
 }
@@ -88,7 +79,7 @@ static int s_field_str(lua_State *L, int t, int k, const char *kname, char **out
     size_t len;
     const char *s = lua_tolstring(L, -1, &len);
     bool nul = memchr(s, '\0', len) != NULL;
-    *out = nul ? NULL : s_dup(s, len);
+    *out = nul ? NULL : mb_cur_dup((mb_cur){s, len});
     lua_pop(L, 1);
     if (nul) {
         return mb_err_set(err, MB_ERR_CONFIG, "route %zu: bad %s", i, kname);
@@ -272,6 +263,27 @@ int mb_router_load(mb_router *r, lua_State *L, int idx, mb_err *err) {
     lua_pushliteral(L, "quota"); /* stack: "auth", "token_use", "groups", "cpu_ms", "quota" */
     int rc = s_load(r, L, idx, err);
     lua_pop(L, 5);
+    return rc;
+}
+
+int mb_router_load_file(mb_router *r, mb_lua_host *host, unsigned cpu_max_ms, mb_err *err) {
+    *r = (mb_router){0};
+    lua_State *L = mb_lua_host_state(host);
+    int rc = mb_lua_host_run_file(host, "routes", err); /* stack: routes */
+    if (rc == 0) {
+        rc = mb_router_load(r, L, -1, err);
+        lua_pop(L, 1);
+    }
+    for (size_t i = 0; rc == 0 && cpu_max_ms && i < r->count; i++) {
+        const mb_route *rt = &r->routes[i];
+        if (rt->cpu_ms > cpu_max_ms) {
+            rc = mb_err_set(err, MB_ERR_CONFIG,
+                            "route %zu (%s %s): cpu_ms %u is above the platform maximum %u "
+                            "(MOONBASE_CPU_MAX_MS)",
+                            i + 1, rt->method, rt->pattern, rt->cpu_ms, cpu_max_ms);
+            mb_router_cleanup(r);
+        }
+    }
     return rc;
 }
 

@@ -30,6 +30,11 @@ bool mb_cur_eq(mb_cur a, mb_cur b);
 /* ASCII case-insensitive comparison (header names, auth schemes). */
 bool mb_cur_eq_icase(mb_cur a, mb_cur b);
 bool mb_cur_starts_with(mb_cur a, mb_cur prefix);
+/* c without leading and trailing spaces and tabs (HTTP's optional white space, RFC 9110 5.6.3). */
+mb_cur mb_cur_trim(mb_cur c);
+/* A NUL-terminated heap copy of c's bytes, which the caller frees with free(). c may hold NUL
+ * bytes (the copy then reads shorter as a C string). Returns NULL when allocation fails. */
+char *mb_cur_dup(mb_cur c);
 
 /* Make room for at least `extra` more bytes (+1 for the trailing NUL). Returns 0, or -1 when
  * the allocation fails or the size would overflow; the buffer is unchanged on failure. */

@@ -16,6 +16,7 @@
 
 #include "moonbase/buf.h"
 #include "moonbase/err.h"
+#include "moonbase/lua_host.h"
 
 #define MB_ROUTER_MAX_ROUTES 256
 #define MB_ROUTER_MAX_SEGMENTS 32
@@ -70,10 +71,19 @@ typedef struct mb_route_match {
 
 /* Read the route list at stack index idx (what routes.lua returned). Each entry is
  * { METHOD, "/pattern", "handler", auth = bool, groups = {...}, token_use = "id"|"access",
- *   cpu_ms = 1..MB_ROUTER_MAX_CPU_MS }. The platform's own maximum (config) is the app's check.
+ *   cpu_ms = 1..MB_ROUTER_MAX_CPU_MS }. The platform's own maximum (config) is checked by
+ * mb_router_load_file.
  * On error returns MB_ERR_CONFIG with a message naming the entry and the problem, or MB_ERR_NOMEM.
  * Lua may raise a memory error only before any route is allocated. [-0, +0, m] */
 int mb_router_load(mb_router *r, lua_State *L, int idx, mb_err *err);
+/* Run HANDLERS_DIR/routes.lua in the host's current request environment and read the table it
+ * returns into *r, as mb_router_load(). The one loader of routes.lua: the app at start-up and on
+ * every development-mode request, the devserver to learn its API Gateway resources. cpu_max_ms,
+ * when not 0, is the platform's maximum (MOONBASE_CPU_MAX_MS): a route asking for more is
+ * MB_ERR_CONFIG naming it. Call between mb_lua_host_begin() and mb_lua_host_end(), inside a
+ * protected call. Returns 0, or an error (the file and line of a Lua error, or the bad entry)
+ * with *r left empty. [-0, +0, m] */
+int mb_router_load_file(mb_router *r, mb_lua_host *host, unsigned cpu_max_ms, mb_err *err);
 void mb_router_cleanup(mb_router *r);
 
 /* Match method + raw (percent-encoded) path. The match must be cleaned up by the caller with

@@ -5,6 +5,7 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include <stdlib.h>
 #include <string.h>
 
 #include "moonbase/buf.h"
@@ -54,6 +55,26 @@ static void test_cur_eq_icase_ascii_only(void **state) {
     assert_true(mb_cur_starts_with(MB_CUR_LIT("TENANT#a"), MB_CUR_LIT("TENANT#")));
 }
 
+static void test_cur_trim_spaces_and_tabs_only(void **state) {
+    (void)state;
+    assert_true(mb_cur_eq(mb_cur_trim(MB_CUR_LIT(" \t a b\t ")), MB_CUR_LIT("a b")));
+    assert_true(mb_cur_eq(mb_cur_trim(MB_CUR_LIT("\na\r")), MB_CUR_LIT("\na\r")));
+    assert_int_equal(mb_cur_trim(MB_CUR_LIT(" \t ")).len, 0);
+    assert_int_equal(mb_cur_trim((mb_cur){0}).len, 0);
+}
+
+static void test_cur_dup_copies_and_terminates(void **state) {
+    (void)state;
+    char *p = mb_cur_dup((mb_cur){"a\0bcd", 4});
+    assert_non_null(p);
+    assert_memory_equal(p, "a\0bc", 5);
+    free(p);
+    p = mb_cur_dup((mb_cur){0});
+    assert_non_null(p);
+    assert_string_equal(p, "");
+    free(p);
+}
+
 static void test_err_set_formats_and_returns_status(void **state) {
     (void)state;
     mb_err err = {0};
@@ -69,6 +90,8 @@ int main(void) {
         cmocka_unit_test(test_buf_appendf_long_output),
         cmocka_unit_test(test_buf_embedded_nul_survives),
         cmocka_unit_test(test_cur_eq_icase_ascii_only),
+        cmocka_unit_test(test_cur_trim_spaces_and_tabs_only),
+        cmocka_unit_test(test_cur_dup_copies_and_terminates),
         cmocka_unit_test(test_err_set_formats_and_returns_status),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
