@@ -113,6 +113,76 @@ static bool s_put_is_stored(mb_ddb *d, int64_t deadline_ms) {
     return stored;
 }
 
+/* ---- an update that may have met itself ---- */
+
+/* Whether the item the UpdateItem in d->body names carries marker = token (a consistent read of
+ * its key). The marker is written by the update itself (SET marker = token, see
+ * mb_ddb_update_once), so finding it proves that this update, and no later one of the same
+ * writer, was applied. On true, *item is the item read (the caller decrefs it). */
+static bool s_update_is_applied(mb_ddb *d, const char *marker, const char *token,
+                                int64_t deadline_ms, json_t **item) {
+    json_t *req = json_loadb(d->body.ptr, d->body.len, 0, NULL);
+    json_t *get = json_pack("{s:O?, s:O?, s:b}", "TableName", json_object_get(req, "TableName"),
+                            "Key", json_object_get(req, "Key"), "ConsistentRead", 1);
+    char *text = get ? json_dumps(get, JSON_COMPACT) : NULL;
+    bool applied = false;
+    mb_cur out;
+    mb_err gerr = {0};
+    if (text && json_object_get(req, "Key") &&
+        mb_aws_json_call(d->aws, "GetItem", mb_cur_from_cstr(text), deadline_ms, &out, &gerr) ==
+            0) {
+        json_t *resp = json_loadb(out.ptr, out.len, 0, NULL);
+        json_t *it = json_object_get(resp, "Item");
+        const char *seen = json_string_value(json_object_get(json_object_get(it, marker), "S"));
+        if (seen && strcmp(seen, token) == 0) {
+            applied = true;
+            *item = json_incref(it);
+        }
+        json_decref(resp);
+    }
+    free(text);
+    json_decref(get);
+    json_decref(req);
+    return applied;
+}
+
+int mb_ddb_update_once(mb_ddb *ddb, lua_State *L, int req_idx, const char *marker,
+                       const char *token, int64_t deadline_ms, mb_err *err) {
+    req_idx = lua_absindex(L, req_idx);
+    int rc = mb_ddb_call(ddb, L, "UpdateItem", req_idx, deadline_ms, err);
+    /* A failed condition on the first attempt is a real conflict: only a retry can meet the
+     * update's own earlier attempt. */
+    if (rc != MB_ERR_CONFLICT || mb_aws_json_last(ddb->aws)->attempts < 2) {
+        return rc;
+    }
+    lua_getfield(L, req_idx, "ReturnValues");
+    const char *ret = lua_tostring(L, -1);
+    bool new_values = ret && (strcmp(ret, "ALL_NEW") == 0 || strcmp(ret, "UPDATED_NEW") == 0);
+    bool none = !ret || strcmp(ret, "NONE") == 0;
+    lua_pop(L, 1);
+    json_t *item = NULL;
+    if ((!new_values && !none) || !s_update_is_applied(ddb, marker, token, deadline_ms, &item)) {
+        return rc; /* the old values are gone: an *_OLD update keeps its 409 */
+    }
+    /* Applied once, by the attempt whose answer was lost: answer as that attempt would have
+     * (the whole item for UPDATED_NEW too: a superset of the updated attributes). */
+    json_t *resp = new_values ? json_pack("{s:o}", "Attributes", item) : json_object();
+    if (!new_values) {
+        json_decref(item);
+    }
+    char *text = resp ? json_dumps(resp, JSON_COMPACT) : NULL;
+    json_decref(resp);
+    if (!text) {
+        return mb_err_set(err, MB_ERR_NOMEM, "ddb: out of memory");
+    }
+    rc = mb_ddb_marshal_unmarshal_response(L, mb_cur_from_cstr(text), err);
+    free(text);
+    if (rc != 0) {
+        return mb_err_set(err, MB_ERR_UPSTREAM, "DynamoDB UpdateItem: bad response on read-back");
+    }
+    return 0;
+}
+
 /* ---- Lua layer ---- */
 
 int mb_ddb_call(mb_ddb *ddb, lua_State *L, const char *op, int req_idx, int64_t deadline_ms,

@@ -14,6 +14,7 @@
 
 #include <lauxlib.h>
 #include <openssl/crypto.h>
+#include <openssl/rand.h>
 
 #include "moonbase/clock.h"
 #include "moonbase/ddb.h"
@@ -21,6 +22,7 @@
 #include "moonbase/ddb_value.h"
 #include "moonbase/emf.h"
 #include "moonbase/lua_api.h"
+#include "moonbase/text.h"
 
 #define STATE_MT "moonbase.db_state"
 /* DynamoDB's bounds: BatchGetItem 100 keys, BatchWriteItem 25 requests. */
@@ -179,6 +181,7 @@ static void s_begin(lua_State *L, mb_lua_db_call *c, const char *fn, const char 
     c->fn = fn;
     c->op = op;
     c->next = 0;
+    c->once = false;
     (void)s_client(L, c);
     lua_createtable(L, 0, 8); /* stack: ..., req */
     c->req = lua_gettop(L);
@@ -222,6 +225,9 @@ static void s_send(lua_State *L, mb_lua_db_call *c, const char *conflict) {
         rc = mb_ddb_batch_get(ddb, L, c->req, c->svc->deadline_ms, &err);
     } else if (strcmp(c->op, "BatchWriteItem") == 0) {
         rc = mb_ddb_batch_write(ddb, L, c->req, c->svc->deadline_ms, &err);
+    } else if (c->once) {
+        rc = mb_ddb_update_once(ddb, L, c->req, c->st->once_attr, c->token, c->svc->deadline_ms,
+                                &err);
     } else {
         rc = mb_ddb_call(ddb, L, c->op, c->req, c->svc->deadline_ms, &err);
     }
@@ -261,6 +267,34 @@ static int s_get(lua_State *L) {
     return 1;
 }
 
+/* update(..., {once = true}): an update a retry must not apply twice (ADD to a counter). Each call
+ * SETs this process's marker attribute to a fresh random token, on the condition that the marker
+ * does not hold that token yet: a retry of an attempt that was applied but whose answer was lost
+ * is refused by DynamoDB, and mb_ddb_update_once reads the item back and, finding the token,
+ * answers as the lost attempt would have. One attribute name per process (a state serves one
+ * invocation at a time) means no other writer can overwrite the marker between an attempt and
+ * its retry; the price is one small attribute per process on each item so updated. */
+static void s_once(lua_State *L, mb_lua_db_call *c) {
+    mb_lua_db_state *st = c->st;
+    unsigned char r[16];
+    if (!st->once_attr[0]) {
+        if (RAND_bytes(r, 8) != 1) {
+            luaL_error(L, "%s: no random bytes for the idempotency marker", c->fn);
+        }
+        memcpy(st->once_attr, "mb_once_", 8);
+        mb_text_hex_encode(r, 8, st->once_attr + 8);
+    }
+    if (RAND_bytes(r, (int)sizeof r) != 1) {
+        luaL_error(L, "%s: no random bytes for the idempotency token", c->fn);
+    }
+    mb_text_hex_encode(r, sizeof r, c->token);
+    c->once = true;
+    lua_pushstring(L, st->once_attr);
+    lua_setfield(L, c->names, MB_LUA_DB_ONCE_NAME);
+    lua_pushstring(L, c->token);
+    lua_setfield(L, c->values, MB_LUA_DB_ONCE_VALUE);
+}
+
 /* The writes share one shape: the item (PutItem) or the key (argument 1), the update expression
  * (UpdateItem), the write options, and the returned Attributes. [-0, +1, v] */
 static int s_write(lua_State *L, const char *fn, const char *op, int opts, const char *ret) {
@@ -274,6 +308,12 @@ static int s_write(lua_State *L, const char *fn, const char *op, int opts, const
     }
     lua_setfield(L, c.req, put ? "Item" : "Key");
     if (strcmp(op, "UpdateItem") == 0) {
+        lua_getfield(L, opts, "once");
+        bool once = lua_toboolean(L, -1);
+        lua_pop(L, 1);
+        if (once) {
+            s_once(L, &c);
+        }
         mb_lua_db_update_expr(L, &c, opts);
     }
     const char *conflict = mb_lua_db_write_opts(L, &c, opts, ret);
@@ -294,7 +334,7 @@ static int s_delete(lua_State *L) {
 }
 
 /* ctx.db.update(sk, {set, remove, add, delete | expression, exists, expect, condition, names,
- * values, return = "ALL_NEW", conflict}) -> the item after the update. [-2, +1, v] */
+ * values, return = "ALL_NEW", conflict, once}) -> the item after the update. [-2, +1, v] */
 static int s_update(lua_State *L) {
     luaL_checktype(L, 2, LUA_TTABLE);
     return s_write(L, "ctx.db.update", "UpdateItem", lua_absindex(L, 2), "ALL_NEW");

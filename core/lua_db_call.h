@@ -30,6 +30,9 @@
 /* Placeholders generated here start with these; handlers may not use the prefixes. */
 #define MB_LUA_DB_NAME_PREFIX "#mb_"
 #define MB_LUA_DB_VALUE_PREFIX ":mb_"
+/* The placeholders of update(..., {once = true})'s marker attribute and token. */
+#define MB_LUA_DB_ONCE_NAME MB_LUA_DB_NAME_PREFIX "once"
+#define MB_LUA_DB_ONCE_VALUE MB_LUA_DB_VALUE_PREFIX "once"
 
 /* The update expression's clauses, in the order they are written. */
 enum { MB_LUA_DB_SET, MB_LUA_DB_REMOVE, MB_LUA_DB_ADD, MB_LUA_DB_DELETE, MB_LUA_DB_CLAUSES };
@@ -38,6 +41,9 @@ enum { MB_LUA_DB_SET, MB_LUA_DB_REMOVE, MB_LUA_DB_ADD, MB_LUA_DB_DELETE, MB_LUA_
 typedef struct mb_lua_db_state {
     unsigned char secret[32]; /* the cursor key (lua_db_cursor.c) */
     bool have_secret;
+    /* update(..., {once = true}): the attribute this process's idempotency markers go to,
+     * "mb_once_<16 hex digits>", drawn on first use (lua_db.c, s_once) */
+    char once_attr[32];
     mb_buf clause[MB_LUA_DB_CLAUSES]; /* update expression clauses */
     mb_buf cond;                      /* condition / key condition */
     mb_buf tmp;                       /* update expression, MAC input */
@@ -56,6 +62,9 @@ typedef struct mb_lua_db_call {
     int names;      /* stack index of ExpressionAttributeNames */
     int values;     /* stack index of ExpressionAttributeValues */
     int next;       /* next generated placeholder number */
+    bool once;      /* update(..., {once = true}): the marker's SET and condition are added
+                     * (lua_db_expr.c) and mb_ddb_update_once sends it */
+    char token[33]; /* the marker's value for this call (32 hex digits) */
 } mb_lua_db_call;
 
 /* ---- lua_db.c ---- */

@@ -109,6 +109,13 @@ static void s_condition(lua_State *L, mb_lua_db_call *c, int opts) {
         mb_lua_db_append(L, b, cond, n);
         mb_lua_db_appends(L, b, ")");
     }
+    if (c->once) {
+        /* A replay of this very call (the same token) is refused (lua_db.c, s_once). */
+        mb_lua_db_appends(L, b, b->len ? " AND " : "");
+        mb_lua_db_appends(L, b,
+                          "(attribute_not_exists(" MB_LUA_DB_ONCE_NAME ") OR " MB_LUA_DB_ONCE_NAME
+                          " <> " MB_LUA_DB_ONCE_VALUE ")");
+    }
     if (b->len) {
         lua_pushlstring(L, b->ptr, b->len);
         lua_setfield(L, c->req, "ConditionExpression");
@@ -177,11 +184,19 @@ void mb_lua_db_update_expr(lua_State *L, mb_lua_db_call *c, int opts) {
     mb_buf_reset(out);
     for (int i = 0; i < MB_LUA_DB_CLAUSES; i++) {
         s_clause(L, c, opts, k_keys[i], i);
+        if (i == MB_LUA_DB_SET && c->once) {
+            mb_buf *set = &c->st->clause[i];
+            mb_lua_db_appends(L, set, set->len ? ", " : "");
+            mb_lua_db_appends(L, set, MB_LUA_DB_ONCE_NAME " = " MB_LUA_DB_ONCE_VALUE);
+        }
         if (c->st->clause[i].len) {
             mb_lua_db_appends(L, out, out->len ? " " : "");
             mb_lua_db_appends(L, out, k_words[i]);
             mb_lua_db_append(L, out, c->st->clause[i].ptr, c->st->clause[i].len);
         }
+    }
+    if (raw && c->once) {
+        luaL_error(L, "%s: once needs set/remove/add/delete, not expression", c->fn);
     }
     if (raw && out->len) {
         luaL_error(L, "%s: give either expression or set/remove/add/delete, not both", c->fn);

@@ -46,9 +46,11 @@ local function view(it)
 end
 
 -- Count one write ("created", "updated" or "deleted") in today's ACTIVITY#yyyy-mm-dd record.
--- ADD creates the record and the counter when they do not exist yet.
+-- ADD creates the record and the counter when they do not exist yet. once = true: when the
+-- answer to the ADD is lost and the call is retried, the retry cannot count it a second time
+-- (an idempotency marker, docs/handlers.md).
 local function count_activity(ctx, what)
-  ctx.db.update("ACTIVITY#" .. ctx.timestamp():sub(1, 10), { add = { [what] = 1 } })
+  ctx.db.update("ACTIVITY#" .. ctx.timestamp():sub(1, 10), { add = { [what] = 1 }, once = true })
 end
 
 -- The sort key of /items/{id}; ids that cannot be ULIDs cannot exist: 404.
@@ -99,9 +101,11 @@ local function update(req, ctx, key)
     if body[field] ~= nil then set[field] = body[field] end
   end
   -- expect: the write happens only if nobody wrote since our read; otherwise ctx.db raises 409.
+  -- once: a retry of this update whose first answer was lost is recognised as done (200), not
+  -- as a conflict with itself.
   local updated = ctx.db.update(key, {
     set = set, add = { version = 1 }, expect = { version = body.version },
-    conflict = "this item was changed in the meantime",
+    conflict = "this item was changed in the meantime", once = true,
   })
   count_activity(ctx, "updated")
   return { status = 200, body = view(updated) }

@@ -312,18 +312,43 @@ await test('a create whose answer is lost is retried but stored once (conditiona
   assert.equal(res.body.id, same[0].id.S);
 });
 
-// An update is not a whole item (ADD version 1, SET fields): its retry meets its own version
-// condition and answers 409 although the change is stored, once. Documented as a limitation in
-// docs/observability.md ("Failure behaviour"); what must hold is that it is never applied twice.
-await test('an update whose answer is lost is applied once (version condition)', async () => {
+// The day's activity counter is an unconditional ADD: without its idempotency marker
+// (ctx.db.update's once = true) the retry of an applied attempt whose answer was lost counts the
+// write a second time.
+const activity = async () => {
+  const day = new Date().toISOString().slice(0, 10);
+  const rec = (await scanAll(table)).find((it) => it.SK.S === `ACTIVITY#${day}`) || {};
+  return { created: Number(rec.created?.N || 0), updated: Number(rec.updated?.N || 0) };
+};
+
+await test('the activity counter whose ADD answer is lost is counted once (idempotency marker)', async () => {
+  const before = await activity();
+  dp.plan('pass', 'reset-response'); // PutItem passes; the counter's UpdateItem applies, its answer is lost
+  const res = await call('POST', '/items', { body: { title: 'counted once' } });
+  expect(res, 201, 'POST /items whose counter answer was lost');
+  assert.equal(dp.pending(), 0, 'the planned reset was used');
+  const after = await activity();
+  assert.equal(after.created - before.created, 1, `created moved ${after.created - before.created} times`);
+});
+
+// An update is conditional on the version the client read (expect) and marked (once = true):
+// its retry meets its own write, fails the condition, and the read-back finds its marker: 200
+// with the item, stored once.
+await test('an update whose answer is lost is applied once and answered 200 (version condition + marker)', async () => {
   const created = expect(await call('POST', '/items', { body: { title: 'v1' } }), 201, 'create');
+  const before = await activity();
   dp.plan('pass', 'reset-response'); // GetItem passes; the UpdateItem applies, its answer is lost
   const res = await call('PUT', `/items/${created.id}`, { body: { title: 'v2', version: 1 } });
+  assert.equal(dp.pending(), 0, 'the planned reset was used');
   const it = (await items()).find((x) => x.id.S === created.id);
   assert.equal(it.version.N, '2', 'version incremented once');
   assert.equal(it.title.S, 'v2');
-  assert.ok(res.status === 200 || res.status === 409, `status ${res.status}: ${res.raw}`);
-  assert.equal(dp.pending(), 0, 'the planned reset was used');
+  const body = expect(res, 200, 'PUT /items/{id} whose UpdateItem answer was lost');
+  assert.deepEqual([body.version, body.title], [2, 'v2']);
+  assert.deepEqual(Object.keys(body).filter((k) => k.startsWith('mb_')), [], 'no marker in the answer');
+  assert.equal((await activity()).updated - before.updated, 1, 'updated counted once');
+  // A real conflict stays a 409: the stale version 1 again.
+  expect(await call('PUT', `/items/${created.id}`, { body: { title: 'v3', version: 1 } }), 409, 'stale version');
 });
 
 await test('the Runtime API dropping the response POST: the worker retries it and keeps serving', async () => {
