@@ -17,6 +17,7 @@
 
 #include "moonbase/clock.h"
 #include "moonbase/json.h"
+#include "moonbase/log.h"
 #include "moonbase/lua_alloc.h"
 #include "moonbase/lua_aux.h"
 #include "moonbase/lua_limits.h"
@@ -418,22 +419,38 @@ static int s_load(lua_State *L) {
     return 1;
 }
 
-static int s_print(lua_State *L) {
+void mb_lua_host_push_print_text(lua_State *L) {
     int n = lua_gettop(L);
     luaL_Buffer b;
     luaL_buffinit(L, &b);
     for (int i = 1; i <= n; i++) {
-        luaL_tolstring(L, i, NULL);
+        luaL_tolstring(L, i, NULL); /* __tostring and __name honoured, as the stock print */
         luaL_addvalue(&b);
         if (i < n) {
             luaL_addchar(&b, '\t');
         }
     }
-    luaL_addchar(&b, '\n');
-    luaL_pushresult(&b);
+    luaL_pushresult(&b); /* stack: args..., text */
+}
+
+/* print(...) -> nothing. [-0, +0, e]
+ * One INFO line of the process logger (the services' mb_log) with "print": true: the same
+ * request context, escaping, bounds and redaction as ctx.log, so a value ctx.secret read or a
+ * token-shaped string prints as [REDACTED], and a newline in the text cannot forge a log line
+ * (Lambda ships stderr to CloudWatch Logs line by line). A host run without services (tools,
+ * some tests) has no logger and no secrets: the text goes to stderr as it is. */
+static int s_print(lua_State *L) {
+    mb_lua_host_push_print_text(L);
     size_t len;
     const char *s = lua_tolstring(L, -1, &len);
-    fwrite(s, 1, len, stderr); /* Lambda ships stderr to CloudWatch Logs */
+    mb_lua_services *svc = mb_lua_aux_services(L);
+    if (svc && svc->log) {
+        mb_log_field f = mb_log_field_bool("print", true);
+        mb_log_write_cur(svc->log, MB_LOG_INFO, (mb_cur){s, len}, &f, 1);
+    } else {
+        fwrite(s, 1, len, stderr);
+        fputc('\n', stderr);
+    }
     return 0;
 }
 

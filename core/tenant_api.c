@@ -687,17 +687,7 @@ static int s_dry_log(lua_State *L) {
 
 /* print(...) in a dry run: one "print" line, arguments joined by tabs. Upvalue: list. */
 static int s_dry_print(lua_State *L) {
-    int n = lua_gettop(L);
-    luaL_Buffer b;
-    luaL_buffinit(L, &b);
-    for (int i = 1; i <= n; i++) {
-        luaL_tolstring(L, i, NULL);
-        luaL_addvalue(&b);
-        if (i < n) {
-            luaL_addchar(&b, '\t');
-        }
-    }
-    luaL_pushresult(&b);
+    mb_lua_host_push_print_text(L);
     s_capture(L, "print", lua_gettop(L), 0);
     return 0;
 }

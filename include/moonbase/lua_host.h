@@ -110,6 +110,11 @@ mb_lua_outcome mb_lua_host_call_chunk(mb_lua_host *host, int chunk_idx, const ch
  * print. [-0, +1] */
 void mb_lua_host_push_env(mb_lua_host *host);
 
+/* Push what print(...) prints for the arguments on the stack (1..top): each as tostring() gives
+ * it, joined by tabs, no newline. The sandbox's print and a dry run's capturing print share it.
+ * [-0, +1, e] */
+void mb_lua_host_push_print_text(lua_State *L);
+
 /* VM instructions charged to the current invocation so far (counted every 1000). */
 uint64_t mb_lua_host_instructions(const mb_lua_host *host);
 

@@ -12,6 +12,7 @@
 #include <jansson.h>
 
 #include "foundation_testkit.h"
+#include "script_server.h"
 #include "moonbase/app.h"
 #include "moonbase/config.h"
 #include "moonbase/event.h"
@@ -60,6 +61,7 @@ static const char s_routes[] = "return {\n"
                                "  { 'GET', '/trap', 'trap' },\n"
                                "  { 'GET', '/spin', 'loop', cpu_ms = 50 },\n"
                                "  { 'GET', '/cors', 'cors' },\n"
+                               "  { 'GET', '/print', 'print' },\n"
                                "}\n";
 
 static void write_handlers(const char *dir) {
@@ -108,6 +110,12 @@ static void write_handlers(const char *dir) {
     tk_write(dir, "bomb.lua",
              "return function() local t = {} for i = 1, 1e9 do t[i] = string.rep('x', 4096) .. i "
              "end end\n");
+    tk_write(dir, "print.lua", /* a fetched secret, and a newline that would forge a line */
+             "return function(req, ctx)\n"
+             "  local v = ctx.secret('app/token')\n"
+             "  print('value:', v, '\\n{\"level\":\"ERROR\"}')\n"
+             "  return { status = 200, body = { length = #v } }\n"
+             "end\n");
     tk_write(dir, "syntax.lua", "return function(req)\n  return {\nend\n");
     tk_write(dir, "globals.lua",
              "return function(req, ctx)\n"
@@ -600,6 +608,48 @@ static void test_app_route_cpu_budget_500(void **state) {
     assert_non_null(strstr(err.msg, "route 1: cpu_ms must be an integer"));
 }
 
+/* print() of a value ctx.secret read (Secrets Manager: a scripted server) goes through the
+ * logger's redaction, as ctx.log does: the value reaches neither the log nor stderr, and the
+ * printed text is one escaped line (its newline cannot start a forged line). */
+static void test_app_print_redacts_secret_value(void **state) {
+    fixture *fx = *state;
+    script_server sm = {0};
+    sm.script[0] =
+        (script_reply){200, "{\"Name\":\"app/token\",\"SecretString\":\"tok-9f8e7d6c5b4a\"}"};
+    sm.script_len = 1;
+    script_server_start(&sm);
+    char endpoint[64];
+    snprintf(endpoint, sizeof endpoint, "SECRETS_ENDPOINT=http://127.0.0.1:%d", sm.port);
+    const char *extra[] = {endpoint,
+                           "AWS_REGION=us-east-1",
+                           "AWS_ACCESS_KEY_ID=AKIDTEST",
+                           "AWS_SECRET_ACCESS_KEY=test",
+                           "SECRET_ARNS=app/token",
+                           NULL};
+    open_app(fx, extra);
+    FILE *errf = tmpfile(); /* stderr, where print wrote before it went through the logger */
+    fflush(stderr);
+    int saved = dup(STDERR_FILENO);
+    dup2(fileno(errf), STDERR_FILENO);
+    int status = handle(fx, "GET", "/print", NULL, NULL, NULL);
+    fflush(stderr);
+    dup2(saved, STDERR_FILENO);
+    close(saved);
+    script_server_stop(&sm);
+    assert_int_equal(status, 200);
+    assert_int_equal(json_integer_value(json_object_get(fx->body, "length")), 16);
+    char err_text[4096] = {0};
+    assert_true(pread(fileno(errf), err_text, sizeof err_text - 1, 0) >= 0);
+    fclose(errf);
+    assert_null(strstr(err_text, "tok-9f8e7d6c5b4a"));
+    char *logs = log_text(fx);
+    assert_null(strstr(logs, "tok-9f8e7d6c5b4a"));
+    assert_non_null(
+        strstr(logs, "\"message\":\"value:\\t[REDACTED]\\t\\n{\\\"level\\\":\\\"ERROR\\\"}\""));
+    assert_non_null(strstr(logs, ",\"print\":true}"));
+    free(logs);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
 #define T(name) cmocka_unit_test_setup_teardown(name, setup, teardown)
@@ -623,6 +673,7 @@ int main(void) {
         T(test_app_routes_syntax_error_names_file_and_line),
         T(test_app_dev_mode_reload_keeps_sandbox),
         T(test_app_many_requests_do_not_grow),
+        T(test_app_print_redacts_secret_value),
 #undef T
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
