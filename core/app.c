@@ -50,8 +50,8 @@ typedef struct inv_state {
     mb_buf *out;
 } inv_state;
 
-/* Run routes.lua in the current request environment and swap the route table in. Called at
- * start-up (inside its own begin/end) and, in development mode, at the top of every request. */
+/* Run routes.lua in the current request environment and swap the route table in, in development
+ * mode at the top of every request (start-up loads through mb_tenant_api_load_routes). */
 static int s_load_routes(mb_app *app, mb_err *err) {
     mb_router fresh;
     int rc = mb_router_load_file(&fresh, app->host, app->cfg->cpu_max_ms, err);
@@ -61,41 +61,6 @@ static int s_load_routes(mb_app *app, mb_err *err) {
     mb_router_cleanup(&app->router);
     app->router = fresh;
     return 0;
-}
-
-typedef struct init_args {
-    mb_app *app;
-    mb_err *err;
-} init_args;
-
-/* The Lua side of start-up, under mb_lua_aux_cpcall (s_init): a memory error there is an init
- * error, not a panic. (init_args) -> status [-1, +1, m] */
-static int s_init_protected(lua_State *L) {
-    init_args *a = lua_touserdata(L, 1);
-    mb_app *app = a->app;
-    mb_err *err = a->err;
-    mb_lua_aux_set_services(L, &app->svc);
-    mb_lua_host_begin(app->host, 0);
-    int rc = s_load_routes(app, err);
-    if (rc == 0 && !(app->tenant = mb_tenant_api_new(L, err))) {
-        rc = err ? err->status : MB_ERR_NOMEM;
-    }
-    mb_lua_host_end(app->host);
-    lua_pushinteger(L, rc);
-    return 1;
-}
-
-static int s_init(mb_app *app, mb_err *err) {
-    lua_State *L = mb_lua_host_state(app->host);
-    init_args args = {app, err};
-    if (mb_lua_aux_cpcall(L, s_init_protected, 0, &args, 1) != LUA_OK) {
-        mb_lua_host_end(app->host);
-        lua_pop(L, 1);
-        return mb_err_set(err, MB_ERR_NOMEM, "out of memory setting up Lua");
-    }
-    int rc = (int)lua_tointeger(L, -1);
-    lua_pop(L, 1);
-    return rc;
 }
 
 mb_app *mb_app_new(const mb_config *cfg, int log_fd, mb_err *err) {
@@ -121,7 +86,8 @@ mb_app *mb_app_new(const mb_config *cfg, int log_fd, mb_err *err) {
     }
     mb_auth_set_log(app->auth, app->log);
     app->svc = (mb_lua_services){.cfg = cfg, .log = app->log, .emf = app->emf};
-    if (s_init(app, err) != 0) {
+    if (mb_tenant_api_load_routes(app->host, &app->svc, &app->tenant, &app->router, cfg->cpu_max_ms,
+                                  err) != 0) {
         mb_app_free(app);
         return NULL;
     }

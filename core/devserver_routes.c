@@ -2,7 +2,6 @@
  * in a sandboxed Lua state (the bootstrap's own loader), reloaded when the file changes. */
 #include "moonbase/devserver_routes.h"
 
-#include "moonbase/lua_aux.h"
 #include "moonbase/lua_host.h"
 #include "moonbase/tenant_api.h"
 
@@ -43,35 +42,6 @@ void mb_devroutes_free(mb_devroutes *t) {
     free(t);
 }
 
-typedef struct load_args {
-    mb_lua_host *host;
-    mb_router *out;
-    mb_tenant_api **platform;
-    mb_err *err;
-} load_args;
-
-/* Under mb_lua_aux_cpcall: a memory error while loading is an error, not a panic. (load_args)
- * -> status */
-static int s_load_protected(lua_State *L) {
-    load_args *a = lua_touserdata(L, 1);
-    mb_lua_host *host = a->host;
-    mb_router *out = a->out;
-    mb_tenant_api **platform = a->platform;
-    mb_err *err = a->err;
-    mb_lua_host_begin(host, 0);
-    /* The platform routes come first (they win over routes.lua, as in the bootstrap); loaded
-     * once, they never change while the devserver runs. */
-    if (*platform == NULL && (*platform = mb_tenant_api_new(L, err)) == NULL) {
-        mb_lua_host_end(host);
-        lua_pushinteger(L, err->status);
-        return 1;
-    }
-    int rc = mb_router_load_file(out, host, 0, err);
-    mb_lua_host_end(host);
-    lua_pushinteger(L, rc);
-    return 1;
-}
-
 /* routes.lua into a fresh router (a throwaway Lua state: the devserver serves no Lua itself). */
 static int s_load(const char *dir, mb_router *out, mb_tenant_api **platform, mb_err *err) {
     mb_lua_host_opts o = {.handlers_dir = dir, .dev_mode = true};
@@ -79,14 +49,9 @@ static int s_load(const char *dir, mb_router *out, mb_tenant_api **platform, mb_
     if (host == NULL) {
         return err ? err->status : MB_ERR_NOMEM;
     }
-    lua_State *L = mb_lua_host_state(host);
-    load_args args = {host, out, platform, err};
-    int rc = MB_ERR_NOMEM;
-    if (mb_lua_aux_cpcall(L, s_load_protected, 0, &args, 1) == LUA_OK) {
-        rc = (int)lua_tointeger(L, -1);
-    } else {
-        mb_err_set(err, MB_ERR_NOMEM, "out of memory loading routes.lua");
-    }
+    /* The platform routes first (they win over routes.lua, as in the bootstrap); loaded once,
+     * they never change while the devserver runs. */
+    int rc = mb_tenant_api_load_routes(host, NULL, platform, out, 0, err);
     mb_lua_host_free(host);
     return rc;
 }

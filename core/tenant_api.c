@@ -102,6 +102,49 @@ mb_tenant_api *mb_tenant_api_new(lua_State *L, mb_err *err) {
     return t;
 }
 
+typedef struct load_args {
+    mb_lua_host *host;
+    mb_lua_services *svc;
+    mb_tenant_api **platform;
+    mb_router *routes;
+    unsigned cpu_max_ms;
+    mb_err *err;
+} load_args;
+
+/* The body of mb_tenant_api_load_routes, under mb_lua_aux_cpcall. (load_args) -> status
+ * [-1, +1, m] */
+static int s_load_routes_protected(lua_State *L) {
+    load_args *a = lua_touserdata(L, 1);
+    if (a->svc) {
+        mb_lua_aux_set_services(L, a->svc);
+    }
+    mb_lua_host_begin(a->host, 0);
+    int rc = 0;
+    if (!*a->platform && !(*a->platform = mb_tenant_api_new(L, a->err))) {
+        rc = a->err ? a->err->status : MB_ERR_NOMEM;
+    }
+    if (rc == 0) {
+        rc = mb_router_load_file(a->routes, a->host, a->cpu_max_ms, a->err);
+    }
+    mb_lua_host_end(a->host);
+    lua_pushinteger(L, rc);
+    return 1;
+}
+
+int mb_tenant_api_load_routes(mb_lua_host *host, mb_lua_services *svc, mb_tenant_api **platform,
+                              mb_router *routes, unsigned cpu_max_ms, mb_err *err) {
+    lua_State *L = mb_lua_host_state(host);
+    load_args a = {host, svc, platform, routes, cpu_max_ms, err};
+    if (mb_lua_aux_cpcall(L, s_load_routes_protected, 0, &a, 1) != LUA_OK) {
+        mb_lua_host_end(host);
+        lua_pop(L, 1);
+        return mb_err_set(err, MB_ERR_NOMEM, "out of memory loading the routes");
+    }
+    int rc = (int)lua_tointeger(L, -1);
+    lua_pop(L, 1);
+    return rc;
+}
+
 void mb_tenant_api_free(mb_tenant_api *t) {
     if (!t) {
         return;

@@ -15,6 +15,7 @@
 #include <lua.h>
 
 #include "moonbase/err.h"
+#include "moonbase/lua_aux.h"
 #include "moonbase/lua_host.h"
 #include "moonbase/router.h"
 
@@ -34,6 +35,17 @@ typedef struct mb_tenant_api mb_tenant_api;
 mb_tenant_api *mb_tenant_api_new(lua_State *L, mb_err *err);
 /* Accepts NULL. */
 void mb_tenant_api_free(mb_tenant_api *t);
+
+/* Load what a process routes by, in one protected call on the host's state (a Lua memory error
+ * is an error, not a panic) and an invocation of its own (mb_lua_host_begin/_end): svc, when not
+ * NULL, is stored as the state's services first (mb_lua_aux_set_services); then the platform
+ * routes into *platform when it is NULL (built once, they never change); then
+ * HANDLERS_DIR/routes.lua into *routes (mb_router_load_file, cpu_max_ms as there). The app at
+ * start-up and the devserver's resource table both load through it. Returns 0, or an error with
+ * err filled (*routes then empty; a platform table made before the error stays in *platform).
+ * The caller frees both (mb_tenant_api_free, mb_router_cleanup). */
+int mb_tenant_api_load_routes(mb_lua_host *host, mb_lua_services *svc, mb_tenant_api **platform,
+                              mb_router *routes, unsigned cpu_max_ms, mb_err *err);
 
 /* Match method + path against the platform routes (they win over routes.lua). Same contract as
  * mb_router_match. */
