@@ -40,7 +40,7 @@ struct mb_jwks {
     size_t skipped;
     bool loaded;        /* a document was loaded at least once */
     bool fetched_once;  /* last_fetch is meaningful */
-    int64_t last_fetch; /* monotonic seconds of the last attempt */
+    int64_t last_fetch; /* monotonic ms at which the last attempt ended */
     uint64_t generation;
     uint64_t next_serial;
     uint64_t fetches;
@@ -49,7 +49,7 @@ struct mb_jwks {
 
 static int64_t s_monotonic(void *ud) {
     (void)ud;
-    return mb_clock_mono_ns(NULL) / 1000000000;
+    return mb_clock_mono_ns(NULL) / 1000000;
 }
 
 mb_jwks *mb_jwks_new(const char *url, mb_jwks_fetch_fn fetch, void *fetch_ud, mb_err *err) {
@@ -457,13 +457,15 @@ int mb_jwks_load(mb_jwks *jwks, mb_cur doc, mb_err *err) {
     return rc;
 }
 
-static int s_fetch(mb_jwks *j, int64_t now, mb_err *err) {
+static int s_fetch(mb_jwks *j, mb_err *err) {
     mb_buf body = {0};
     mb_err ferr = {0};
     j->fetches++;
     j->fetched_once = true;
-    j->last_fetch = now;
     int rc = j->fetch(j->fetch_ud, j->url, &body, &ferr);
+    /* The windows start when the attempt ended: a fetch that timed out after 3 s and was timed
+     * from its start would leave no back-off at all, and every request would wait 3 s again. */
+    j->last_fetch = j->clock(j->clock_ud);
     if (rc == 0) {
         rc = mb_jwks_load(j, mb_buf_cur(&body), &ferr);
     }
@@ -487,13 +489,13 @@ int mb_jwks_find(mb_jwks *jwks, mb_cur kid, const mb_jwks_key **key, mb_err *err
     }
     int64_t now = jwks->clock(jwks->clock_ud);
     int64_t since = now - jwks->last_fetch;
-    if (jwks->loaded && jwks->fetched_once && since < MB_JWKS_REFETCH_S) {
+    if (jwks->loaded && jwks->fetched_once && since < MB_JWKS_REFETCH_S * 1000) {
         return mb_err_set(err, MB_ERR_UNAUTH, "jwks: unknown kid (refetch rate-limited)");
     }
-    if (!jwks->loaded && jwks->fetched_once && since < MB_JWKS_RETRY_S) {
+    if (!jwks->loaded && jwks->fetched_once && since < MB_JWKS_RETRY_S * 1000) {
         return mb_err_set(err, MB_ERR_UNAVAILABLE, "jwks: key set unavailable (retry back-off)");
     }
-    int rc = s_fetch(jwks, now, err);
+    int rc = s_fetch(jwks, err);
     if (rc != 0) {
         return rc;
     }

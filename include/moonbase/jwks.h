@@ -7,7 +7,8 @@
  * 2048..4096-bit modulus, odd public exponent >= 3, minimal big-endian encodings.
  * Fetching: on the first lookup; again when a kid is unknown, at most once per
  * MB_JWKS_REFETCH_S seconds (a flood of random kids cannot become a flood of fetches); after a
- * failed fetch with no keys at all, at most once per MB_JWKS_RETRY_S seconds.
+ * failed fetch with no keys at all, at most once per MB_JWKS_RETRY_S seconds; both windows
+ * start when the last attempt ended (a fetch that timed out counts from its timeout).
  * Ownership: mb_jwks_new() returns a set freed by mb_jwks_free(). Keys are owned by the set; a
  * key pointer stays valid until the next call that may fetch (mb_jwks_find, mb_jwks_load) or
  * mb_jwks_free. A key's serial outlives it: callers that remember a key keep its serial and ask
@@ -37,7 +38,7 @@
 /* Transport seam: fetch `url` and append the response body to `body`. Return 0 on a 200
  * response; any negative mb_status otherwise (the set reports MB_ERR_UNAVAILABLE). */
 typedef int (*mb_jwks_fetch_fn)(void *ud, const char *url, mb_buf *body, mb_err *err);
-/* Clock seam: monotonic seconds. */
+/* Clock seam: monotonic milliseconds (the back-off windows below are whole seconds of it). */
 typedef int64_t (*mb_jwks_clock_fn)(void *ud);
 
 typedef struct mb_jwks mb_jwks;

@@ -386,6 +386,57 @@ for (const fault of ['reset-request', 'unavailable', 'garbage']) {
   });
 }
 
+// The JWKS is fetched with a 3 s timeout (core/auth.c, MB_AUTH_JWKS_TIMEOUT_MS). Each worker is
+// warmed with a public route first, so the times below are the JWKS fetch, not the cold start.
+const JWKS_TIMEOUT_MS = 3000;
+const timed = async (p) => {
+  const t0 = Date.now();
+  const res = await p;
+  return [res, Date.now() - t0];
+};
+
+await test('JWKS with added latency (800 ms): only slower, 200', async () => {
+  const j = await startFaultProxy({ target: endpoint });
+  j.always({ kind: 'latency', ms: 800 });
+  const { r, w, call: c } = await coldWorker(j);
+  expect(await c('GET', '/hello'), 200, 'GET /hello (warm-up)');
+  const [res, ms] = await timed(c('GET', '/me'));
+  expect(res, 200, 'GET /me, JWKS 800 ms late');
+  assert.ok(ms >= 800, `answered in ${ms} ms`);
+  assert.equal(j.stats.faults.latency, 1, 'one JWKS fetch');
+  expect(await c('GET', '/me'), 200, 'GET /me again, keys cached');
+  assert.equal(j.stats.requests, 1, 'no second fetch');
+  await stopWorker(w, r);
+  await j.close();
+});
+
+for (const [fault, what] of [[{ kind: 'slow', ms: 8000 }, 'answering past the 3 s timeout'],
+  ['hang', 'half-open (accepts, never answers)']]) {
+  await test(`JWKS ${what}: 503 after the timeout, the penalty box, recovery without restart`, async () => {
+    const j = await startFaultProxy({ target: endpoint });
+    j.always(fault);
+    const { r, w, call: c } = await coldWorker(j);
+    expect(await c('GET', '/hello'), 200, 'GET /hello (warm-up)');
+    const [res, ms] = await timed(c('GET', '/me'));
+    expect(res, 503, `GET /me, JWKS ${what}`);
+    assertCleanError(res);
+    assert.ok(Object.keys(res.headers).some((k) => k.toLowerCase() === 'retry-after'), JSON.stringify(res.headers));
+    // Bounded by the JWKS timeout: not before it (it did wait), not long after it.
+    assert.ok(ms >= JWKS_TIMEOUT_MS - 200 && ms < JWKS_TIMEOUT_MS + 1500, `answered in ${ms} ms`);
+    assert.ok(logLines(w).some((l) => l.level === 'ERROR' && /JWKS/.test(JSON.stringify(l))), w.out);
+    const fetches = j.stats.requests;
+    const [res2, ms2] = await timed(c('GET', '/me'));
+    expect(res2, 503, 'second request inside the penalty box');
+    assert.equal(j.stats.requests, fetches, 'no JWKS fetch inside the penalty box');
+    assert.ok(ms2 < 1000, `the penalty box answers at once, not after the timeout (${ms2} ms)`);
+    j.always(null);
+    await sleep(1200); // MB_JWKS_RETRY_S = 1
+    expect(await c('GET', '/me'), 200, 'GET /me once the JWKS answers again');
+    await stopWorker(w, r);
+    await j.close();
+  });
+}
+
 await test('Runtime API gone: the worker exits cleanly (status 0, no sanitizer report)', async () => {
   await stopWorker(worker, rt);
 });

@@ -96,11 +96,11 @@ static void test_jwks_unknown_kid_refetch_is_rate_limited(void **state) {
         char kid[16];
         snprintf(kid, sizeof kid, "rand-%d", i);
         assert_int_equal(s_find(f, kid), MB_ERR_UNAUTH);
-        f->mono.now += (i % 10 == 9) ? 1 : 0;
+        f->mono.now += (i % 10 == 9) ? 1000 : 0;
     }
     /* 100 lookups over 10 s of clock: exactly one more fetch once the window passed. */
     assert_true(f->fetch.calls <= 2);
-    f->mono.now += MB_JWKS_REFETCH_S;
+    f->mono.now += MB_JWKS_REFETCH_S * 1000;
     assert_int_equal(s_find(f, "rand-x"), MB_ERR_UNAUTH);
     assert_true(f->fetch.calls <= 3);
     int before = f->fetch.calls;
@@ -118,7 +118,7 @@ static void test_jwks_rotation_picks_up_new_kid(void **state) {
     mb_buf doc2 = {0};
     tk_jwks(&doc2, keys, 2);
     f->fetch.doc = doc2.ptr;
-    f->mono.now += MB_JWKS_REFETCH_S;
+    f->mono.now += MB_JWKS_REFETCH_S * 1000;
     assert_int_equal(s_find(f, "k2"), 0);
     assert_int_equal(mb_jwks_key_count(f->jwks), 2);
     mb_buf_cleanup(&doc2);
@@ -153,9 +153,34 @@ static void test_jwks_fetch_failure_is_unavailable_with_backoff(void **state) {
     assert_int_equal(s_find(f, "k1"), MB_ERR_UNAVAILABLE); /* in back-off: no new fetch */
     assert_int_equal(f->fetch.calls, 1);
     f->fetch.fail_status = 0;
-    f->mono.now += MB_JWKS_RETRY_S;
+    f->mono.now += MB_JWKS_RETRY_S * 1000;
     assert_int_equal(s_find(f, "k1"), 0);
     assert_int_equal(f->fetch.calls, 2);
+}
+
+/* A fetch that fails after 3 s of the test clock, as a JWKS that never answers does. */
+static int s_slow_failing_fetch(void *ud, const char *url, mb_buf *body, mb_err *err) {
+    fx *f = ud;
+    (void)url;
+    (void)body;
+    f->mono.now += 3000;
+    return mb_err_set(err, MB_ERR_TIMEOUT, "timed out");
+}
+
+static void test_jwks_backoff_starts_when_a_slow_fetch_ends(void **state) {
+    fx *f = *state;
+    mb_jwks_free(f->jwks);
+    f->jwks =
+        mb_jwks_new("http://issuer.test/.well-known/jwks.json", s_slow_failing_fetch, f, NULL);
+    mb_jwks_set_clock(f->jwks, tk_clock_fn, &f->mono);
+    assert_int_equal(s_find(f, "k1"), MB_ERR_UNAVAILABLE);
+    /* Timed from the start of the 3 s attempt, the back-off would be over already. */
+    f->mono.now += MB_JWKS_RETRY_S * 1000 - 1;
+    assert_int_equal(s_find(f, "k1"), MB_ERR_UNAVAILABLE);
+    assert_int_equal(mb_jwks_fetch_count(f->jwks), 1);
+    f->mono.now += 1;
+    assert_int_equal(s_find(f, "k1"), MB_ERR_UNAVAILABLE);
+    assert_int_equal(mb_jwks_fetch_count(f->jwks), 2);
 }
 
 static void test_jwks_bad_document_is_unavailable_and_keeps_old_keys(void **state) {
@@ -167,7 +192,7 @@ static void test_jwks_bad_document_is_unavailable_and_keeps_old_keys(void **stat
         assert_int_equal(mb_jwks_key_count(f->jwks), 1);
     }
     f->fetch.doc = "<html>";
-    f->mono.now += MB_JWKS_REFETCH_S;
+    f->mono.now += MB_JWKS_REFETCH_S * 1000;
     assert_int_equal(s_find(f, "k9"), MB_ERR_UNAVAILABLE);
     assert_int_equal(s_find(f, "k1"), 0);
 }
@@ -362,6 +387,7 @@ int main(void) {
         T(test_jwks_rotation_picks_up_new_kid),
         T(test_jwks_unchanged_key_keeps_serial_removed_key_loses_it),
         T(test_jwks_fetch_failure_is_unavailable_with_backoff),
+        T(test_jwks_backoff_starts_when_a_slow_fetch_ends),
         T(test_jwks_bad_document_is_unavailable_and_keeps_old_keys),
         T(test_jwks_skips_unusable_keys),
         T(test_jwks_drops_duplicate_kids),
