@@ -373,8 +373,11 @@ static enum MHD_Result s_failed(request *r, struct MHD_Connection *c, const char
     case MB_POOL_TIMEOUT:
         return s_error(c, r, method, 504, "unavailable", "Endpoint request timed out", NULL);
     case MB_POOL_CRASH:
+        /* Either the worker died, or it asked for its next event without answering this one (its
+         * answer, or the event itself, was lost on the way): the request has no answer. */
         return s_error(c, r, method, 502, "internal",
-                       "The function's worker process exited during the request", NULL);
+                       "The function's worker exited or gave up the request without answering",
+                       NULL);
     case MB_POOL_TOO_LARGE:
         return s_error(c, r, method, 502, "internal",
                        "The function's response exceeded Lambda's 6 MB limit", NULL);

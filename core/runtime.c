@@ -1,6 +1,7 @@
 /* runtime.c - Lambda Runtime API client over the keep-alive http module (moonbase/runtime.h). */
 #include "moonbase/runtime.h"
 
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,6 +22,7 @@ struct mb_runtime {
     char base[URL_MAX]; /* http://host:port/2018-06-01/runtime */
     mb_runtime_sleep_fn sleep_fn;
     mb_http_response resp;
+    bool lost; /* the last s_send had an attempt fail at the transport (it may have arrived) */
 };
 
 static void s_sleep(int64_t ms) {
@@ -65,11 +67,13 @@ void mb_runtime_set_sleep(mb_runtime *rt, mb_runtime_sleep_fn sleep_fn) {
 static int s_send(mb_runtime *rt, const mb_http_request *req, mb_err *err) {
     int64_t backoff = MB_RUNTIME_BACKOFF_MS;
     int rc = MB_ERR_IO;
+    rt->lost = false;
     for (int attempt = 1; attempt <= MB_RUNTIME_ATTEMPTS; attempt++) {
         rc = mb_http_send(rt->http, req, &rt->resp, err);
         if (rc == 0 && rt->resp.status < 500) {
             return 0;
         }
+        rt->lost |= rc != 0;
         if (rc == MB_ERR_NOMEM || rc == MB_ERR_LIMIT) {
             return rc;
         }
@@ -154,6 +158,13 @@ static int s_post(mb_runtime *rt, const char *path, mb_cur body, const char *err
     int rc = s_send(rt, &req, err);
     if (rc != 0) {
         return rc;
+    }
+    if (rt->resp.status == 400 && rt->lost) {
+        /* An earlier attempt's connection failed after the request may have arrived, and now the
+         * Runtime API no longer knows the invocation: that attempt delivered it (the emulator,
+         * like Lambda, answers 400 InvalidRequestID to a second answer). Re-posting further or
+         * reporting a failure would be wrong: the client has its answer. */
+        return 0;
     }
     if (rt->resp.status == 413) {
         return mb_err_set(err, MB_ERR_LIMIT, "Runtime API refused the payload as too large");

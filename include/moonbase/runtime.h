@@ -2,7 +2,9 @@
  * response, invocation error, init error. One keep-alive HTTP handle for the process; /next
  * has no timeout because Lambda freezes the sandbox while it waits. Transient failures (5xx,
  * refused or dropped connections) are retried with exponential backoff; when the API stays
- * unreachable the calls return MB_ERR_IO so the process can exit cleanly.
+ * unreachable the calls return MB_ERR_IO so the process can exit cleanly. A response or error
+ * POST whose connection failed and whose retry is refused with 400 (the invocation is no longer
+ * known) counts as delivered: the failed attempt arrived, only its answer was lost.
  * Ownership: mb_runtime_new() returns a client freed by mb_runtime_free(); an invocation struct
  * is caller-owned and reused, its event buffer released by mb_runtime_invocation_cleanup(). */
 #ifndef MOONBASE_RUNTIME_H

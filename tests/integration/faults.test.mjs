@@ -1,7 +1,9 @@
 // tests/integration/faults.test.mjs - the runtime under real misbehaviour (issue 17): the real
 // bootstrap runs its Lambda Runtime API loop against a small Runtime API in this file (so each
 // invocation has a real deadline, and one worker serves many invocations, as on Lambda), with
-// tests/faults/fault_proxy.mjs between it and dynalite, and between it and cognito-local's JWKS.
+// tests/faults/fault_proxy.mjs between it and dynalite, and between it and cognito-local's JWKS;
+// then the devserver with one worker whose proxy sits in front of the devserver's own Runtime API
+// emulator (tests/faults/proxied_worker.mjs, which says why the proxy lives in the worker).
 // Each case plans faults, sends one or more invocations and checks what the client sees, what is
 // really in the table, the log lines and, at the end, that every worker exits cleanly (ASan and
 // LeakSanitizer in the test build: a crash or a leak fails the case).
@@ -355,6 +357,144 @@ await test('the Runtime API dropping the response POST: the worker retries it an
   rt.dropNextResponses(1);
   expect(await call('GET', '/items'), 200, 'GET /items, first response POST reset');
   expect(await call('GET', '/items'), 200, 'the next invocation');
+});
+
+// ---- the devserver's Runtime API emulator behind a fault proxy ----
+// The devserver (its pool runs the workers against its own emulator, one port per worker) with
+// one worker: tests/faults/proxied_worker.mjs as --bootstrap puts a fault proxy inside the worker
+// process, in front of the emulator, and runs the real bootstrap behind it.
+
+const devWorkers = []; // { pid, control, exit: null | { code, signal } }, in start order
+const ctl = http.createServer((req, res) => {
+  const chunks = [];
+  req.on('data', (c) => chunks.push(c));
+  req.on('end', () => {
+    const m = JSON.parse(Buffer.concat(chunks));
+    if (req.url === '/register') devWorkers.push({ pid: m.pid, control: m.control, exit: null });
+    else if (req.url === '/exit') {
+      const w = devWorkers.find((x) => x.pid === m.pid);
+      if (w) w.exit = { code: m.code, signal: m.signal };
+    }
+    res.writeHead(204, { connection: 'close' });
+    res.end();
+  });
+});
+await new Promise((r) => ctl.listen(0, '127.0.0.1', r));
+const dsPort = await closedPort();
+const dsBase = `http://127.0.0.1:${dsPort}`;
+let dsLog = '';
+const ds = spawn(path.join(build, 'devserver'), ['--port', String(dsPort), '--workers', '1',
+  '--timeout', '10', '--handlers', path.join(src, 'handlers'),
+  '--bootstrap', path.join(src, 'tests/faults/proxied_worker.mjs')], {
+  env: { ...baseEnv({ ddb: ddbUrl, jwks: endpoint, runtime: '' }),
+    MB_FAULT_CONTROL: `http://127.0.0.1:${ctl.address().port}`, MB_FAULT_BOOTSTRAP: bootstrap },
+  stdio: ['ignore', 'pipe', 'pipe'],
+});
+ds.stdout.on('data', (d) => { dsLog += d; });
+ds.stderr.on('data', (d) => { dsLog += d; });
+const dsExited = new Promise((r) => ds.on('exit', (code, signal) => r({ code, signal })));
+
+const dsGet = async (p) => {
+  const r = await fetch(`${dsBase}${p}`, { headers: { connection: 'close' } });
+  const raw = await r.text();
+  let body = raw;
+  try { body = JSON.parse(raw); } catch { /* not JSON */ }
+  return { status: r.status, body, raw };
+};
+const dsWorker = async () => (await dsGet('/__devserver/status')).body.workers[0];
+async function until(what, pred, ms = 15000) {
+  for (const t0 = Date.now(); Date.now() - t0 < ms; await sleep(50)) {
+    const v = await pred().catch(() => null);
+    if (v) return v;
+  }
+  throw new Error(`timed out waiting for ${what}:\n${dsLog.slice(-3000)}`);
+}
+// The live worker's proxy: plan or set faults, read its stats.
+const live = () => devWorkers.filter((w) => !w.exit).at(-1);
+async function proxyCtl(what, body) {
+  const r = await fetch(`${live().control}/${what}`, { method: 'POST', body: JSON.stringify(body),
+    headers: { connection: 'close' } });
+  return r.json();
+}
+const hello = async (what) => {
+  const res = await dsGet('/api/hello?name=faults');
+  assert.equal(res.status, 200, `${what}: ${res.status} ${res.raw}`);
+  assert.equal(res.body.message, 'Hello, faults!', res.raw);
+};
+
+await until('the devserver and its proxied worker', async () => (await dsWorker())?.ready && live());
+
+await test('devserver emulator: the response POST reset mid-request: re-posted, 200, the same worker', async () => {
+  const before = await dsWorker();
+  const n0 = (await proxyCtl('plan', [])).faults['reset-request'] || 0;
+  await proxyCtl('plan', [{ kind: 'reset-request', only: '/response' }]);
+  await hello('GET /api/hello, its response POST reset before the emulator saw it');
+  const st = await proxyCtl('plan', []);
+  assert.equal(st.faults['reset-request'] - n0, 1, JSON.stringify(st));
+  await hello('the next request');
+  assert.equal((await dsWorker()).pid, before.pid, 'the worker was reused');
+});
+
+await test('devserver emulator: the response POST accepted but its answer lost: 200, the same worker serves on', async () => {
+  const before = await dsWorker();
+  const mark = dsLog.length;
+  const n0 = (await proxyCtl('plan', [])).faults['reset-response'] || 0;
+  await proxyCtl('plan', [{ kind: 'reset-response', only: '/response' }]);
+  await hello('GET /api/hello whose response POST answer was lost');
+  const st = await proxyCtl('plan', []);
+  assert.equal(st.faults['reset-response'] - n0, 1, JSON.stringify(st));
+  await hello('the next request');
+  assert.equal((await dsWorker()).pid, before.pid, 'the worker was reused');
+  assert.doesNotMatch(dsLog.slice(mark), /exited|killing/, dsLog.slice(mark));
+  // The re-post is refused (the emulator, as Lambda, no longer knows the invocation): the worker
+  // counts it delivered rather than reporting a failed post (core/runtime.c).
+  assert.doesNotMatch(dsLog.slice(mark), /posting the response failed/, dsLog.slice(mark));
+});
+
+await test('devserver emulator: /next reset once: retried; /next answer lost: 502 for that request, then served on', async () => {
+  const before = await dsWorker();
+  const f0 = (await proxyCtl('plan', [])).faults;
+  // The worker is waiting in /next already: the faults hit the /next after the next request.
+  await proxyCtl('plan', [{ kind: 'reset-request', only: '/next' }, { kind: 'pass', only: '/next' },
+    { kind: 'reset-response', only: '/next' }]);
+  await hello('request 1 (its /next was in flight before the faults)');
+  await hello('request 2 (handed out by the /next retried after a reset)');
+  // Request 3's event is lost on its way to the worker: the worker asks /next again without
+  // answering, which the emulator (as Lambda) counts as a failed invocation.
+  const lost = await dsGet('/api/hello?name=faults');
+  assert.equal(lost.status, 502, lost.raw);
+  assert.match(lost.body.message, /without answering/, lost.raw);
+  await hello('request 4');
+  const st = await proxyCtl('plan', []);
+  assert.deepEqual([st.faults['reset-request'] - f0['reset-request'],
+    st.faults['reset-response'] - f0['reset-response']], [1, 1], JSON.stringify(st));
+  assert.equal((await dsWorker()).pid, before.pid, 'the worker was reused');
+});
+
+await test('devserver emulator: /next reset every time: the worker exits 0 (no sanitizer report), the devserver replaces it', async () => {
+  const old = live();
+  await proxyCtl('always', { kind: 'reset-request', only: '/next' });
+  await hello('the request served by the /next already in flight');
+  // Six attempts with backoff (core/runtime.c), then "Runtime API unreachable, exiting".
+  await until('the worker to give up', async () => old.exit);
+  assert.deepEqual(old.exit, { code: 0, signal: null }, dsLog.slice(-3000));
+  const fresh = await until('a replacement worker', async () => {
+    const w = await dsWorker();
+    return w?.ready && w.pid !== old.pid && live() ? w : null;
+  });
+  assert.notEqual(fresh.pid, old.pid);
+  assert.match(dsLog, new RegExp(`worker 1 \\(pid ${old.pid}\\) exited with status 0; replacing it`), dsLog.slice(-3000));
+  await hello('served by the replacement');
+  assert.doesNotMatch(dsLog, /AddressSanitizer|LeakSanitizer|runtime error:/, dsLog.slice(-3000));
+});
+
+await test('devserver: stops cleanly after the faults (exit 0, workers gone, no sanitizer report)', async () => {
+  ds.kill('SIGTERM');
+  const ex = await Promise.race([dsExited, sleep(10000).then(() => 'hung')]);
+  assert.deepEqual(ex, { code: 0, signal: null }, dsLog.slice(-3000));
+  await until('every worker to report its exit', async () => devWorkers.every((w) => w.exit), 5000);
+  assert.doesNotMatch(dsLog, /AddressSanitizer|LeakSanitizer|runtime error:/, dsLog.slice(-3000));
+  ctl.close();
 });
 
 // ---- JWKS: each case is a fresh worker (a cold start) with its own JWKS proxy ----

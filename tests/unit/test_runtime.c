@@ -56,6 +56,7 @@ typedef struct server {
     int fail_next;   /* answer 500 to this many /next */
     int drop_next;   /* close the connection without answering this many /next */
     int post_status; /* status for POSTs (default 202) */
+    int drop_post;   /* read this many POSTs, then close mid-answer (the answer is lost) */
     srv_event events[SRV_MAX_EVENTS];
     int nevents, next_event;
     bool
@@ -128,6 +129,15 @@ static bool srv_answer(server *s, int fd, const srv_rec *r) {
                  (long long)e->deadline_ms);
         srv_reply(fd, 200, h, e->body);
         return true;
+    }
+    if (s->drop_post > 0) {
+        /* Part of the answer, then the connection goes: a plain close before any byte would be
+         * re-sent by libcurl itself (a reused connection that died), hiding the loss. */
+        s->drop_post--;
+        pthread_mutex_unlock(&s->mu);
+        static const char part[] = "HTTP/1.1 202 Accepted\r\nContent-Length: 15\r\n\r\n{\"sta";
+        srv_write(fd, part, sizeof part - 1);
+        return false;
     }
     int st = s->post_status ? s->post_status : 202;
     pthread_mutex_unlock(&s->mu);
@@ -392,6 +402,23 @@ static void test_runtime_persistent_500_is_io(void **state) {
     assert_int_equal(mb_runtime_next(fx->rt, &fx->inv, &err), MB_ERR_IO);
     assert_non_null(strstr(err.msg, "500"));
     assert_int_equal(fx->srv->nrecs, MB_RUNTIME_ATTEMPTS);
+}
+
+/* The first POST arrives but its answer is lost; the Runtime API then refuses the retry with 400
+ * (it no longer knows the invocation): delivered. A 400 without an earlier loss stays an error. */
+static void test_runtime_response_whose_answer_was_lost_counts_as_delivered(void **state) {
+    fixture *fx = *state;
+    srv_queue(fx->srv, "id-lost", NULL, 0, "{}");
+    mb_err err = {0};
+    assert_int_equal(mb_runtime_next(fx->rt, &fx->inv, &err), 0);
+    fx->srv->drop_post = 1;
+    fx->srv->post_status = 400;
+    assert_int_equal(mb_runtime_respond(fx->rt, &fx->inv, MB_CUR_LIT("{\"statusCode\":200}"), &err),
+                     0);
+    assert_int_equal(fx->srv->nrecs, 3); /* next, the POST whose answer was lost, its retry */
+    assert_string_equal(srv_rec_at(fx->srv, 2)->method, "POST");
+    assert_int_equal(mb_runtime_respond(fx->rt, &fx->inv, MB_CUR_LIT("{}"), &err), MB_ERR_UPSTREAM);
+    assert_non_null(strstr(err.msg, "400"));
 }
 
 static void test_runtime_fail_posts_error_type_and_body(void **state) {
@@ -701,6 +728,7 @@ int main(void) {
         T(test_runtime_next_recovers_after_dropped_connection),
         T(test_runtime_api_gone_is_io_after_bounded_attempts),
         T(test_runtime_persistent_500_is_io),
+        T(test_runtime_response_whose_answer_was_lost_counts_as_delivered),
         T(test_runtime_fail_posts_error_type_and_body),
         T(test_runtime_init_error_posts_type_and_body),
         T(test_runtime_unusable_request_ids_refused),
