@@ -8,12 +8,15 @@
 
 #include <jansson.h>
 #include <lauxlib.h>
+#include <openssl/rand.h>
 
 #include "moonbase/ddb_marshal.h"
+#include "moonbase/text.h"
 
 struct mb_ddb {
     mb_aws_json *aws;
-    mb_buf body; /* the marshalled request, reused: no allocation on a warm path */
+    mb_buf body;        /* the marshalled request, reused: no allocation on a warm path */
+    char once_attr[32]; /* "mb_once_<16 hex digits>", see mb_ddb_once_attr */
 };
 
 mb_ddb *mb_ddb_new(const mb_ddb_config *cfg, mb_sigv4_credentials *creds, mb_err *err) {
@@ -23,6 +26,15 @@ mb_ddb *mb_ddb_new(const mb_ddb_config *cfg, mb_sigv4_credentials *creds, mb_err
         mb_err_set(err, MB_ERR_NOMEM, "ddb: out of memory");
         return NULL;
     }
+    unsigned char r[8];
+    if (RAND_bytes(r, (int)sizeof r) != 1) {
+        mb_sigv4_credentials_cleanup(creds);
+        free(d);
+        mb_err_set(err, MB_ERR_IO, "ddb: no random bytes for the idempotency marker");
+        return NULL;
+    }
+    memcpy(d->once_attr, "mb_once_", 8);
+    mb_text_hex_encode(r, sizeof r, d->once_attr + 8);
     mb_aws_json_config ac = {
         .label = "DynamoDB",
         .service = "dynamodb",
@@ -55,6 +67,19 @@ void mb_ddb_free(mb_ddb *ddb) {
 
 const mb_ddb_stats *mb_ddb_last(const mb_ddb *ddb) {
     return mb_aws_json_last(ddb->aws);
+}
+
+const char *mb_ddb_once_attr(const mb_ddb *ddb) {
+    return ddb->once_attr;
+}
+
+int mb_ddb_once_token(char token[33], mb_err *err) {
+    unsigned char r[16];
+    if (RAND_bytes(r, (int)sizeof r) != 1) {
+        return mb_err_set(err, MB_ERR_IO, "ddb: no random bytes for the idempotency token");
+    }
+    mb_text_hex_encode(r, sizeof r, token);
+    return 0;
 }
 
 const mb_clock *mb_ddb_clock(const mb_ddb *ddb) {
@@ -115,12 +140,12 @@ static bool s_put_is_stored(mb_ddb *d, int64_t deadline_ms) {
 
 /* ---- an update that may have met itself ---- */
 
-/* Whether the item the UpdateItem in d->body names carries marker = token (a consistent read of
- * its key). The marker is written by the update itself (SET marker = token, see
+/* Whether the item the UpdateItem in d->body names carries the client's marker = token (a
+ * consistent read of its key). The marker is written by the update itself (see
  * mb_ddb_update_once), so finding it proves that this update, and no later one of the same
- * writer, was applied. On true, *item is the item read (the caller decrefs it). */
-static bool s_update_is_applied(mb_ddb *d, const char *marker, const char *token,
-                                int64_t deadline_ms, json_t **item) {
+ * client, was applied. On true, *item is the item read (the caller decrefs it). */
+static bool s_update_is_applied(mb_ddb *d, const char *token, int64_t deadline_ms, json_t **item) {
+    const char *marker = d->once_attr;
     json_t *req = json_loadb(d->body.ptr, d->body.len, 0, NULL);
     json_t *get = json_pack("{s:O?, s:O?, s:b}", "TableName", json_object_get(req, "TableName"),
                             "Key", json_object_get(req, "Key"), "ConsistentRead", 1);
@@ -146,8 +171,8 @@ static bool s_update_is_applied(mb_ddb *d, const char *marker, const char *token
     return applied;
 }
 
-int mb_ddb_update_once(mb_ddb *ddb, lua_State *L, int req_idx, const char *marker,
-                       const char *token, int64_t deadline_ms, mb_err *err) {
+int mb_ddb_update_once(mb_ddb *ddb, lua_State *L, int req_idx, const char *token,
+                       int64_t deadline_ms, mb_err *err) {
     req_idx = lua_absindex(L, req_idx);
     int rc = mb_ddb_call(ddb, L, "UpdateItem", req_idx, deadline_ms, err);
     /* A failed condition on the first attempt is a real conflict: only a retry can meet the
@@ -161,7 +186,7 @@ int mb_ddb_update_once(mb_ddb *ddb, lua_State *L, int req_idx, const char *marke
     bool none = !ret || strcmp(ret, "NONE") == 0;
     lua_pop(L, 1);
     json_t *item = NULL;
-    if ((!new_values && !none) || !s_update_is_applied(ddb, marker, token, deadline_ms, &item)) {
+    if ((!new_values && !none) || !s_update_is_applied(ddb, token, deadline_ms, &item)) {
         return rc; /* the old values are gone: an *_OLD update keeps its 409 */
     }
     /* Applied once, by the attempt whose answer was lost: answer as that attempt would have

@@ -14,7 +14,6 @@
 
 #include <lauxlib.h>
 #include <openssl/crypto.h>
-#include <openssl/rand.h>
 
 #include "moonbase/clock.h"
 #include "moonbase/ddb.h"
@@ -22,7 +21,6 @@
 #include "moonbase/ddb_value.h"
 #include "moonbase/emf.h"
 #include "moonbase/lua_api.h"
-#include "moonbase/text.h"
 
 #define STATE_MT "moonbase.db_state"
 /* DynamoDB's bounds: BatchGetItem 100 keys, BatchWriteItem 25 requests. */
@@ -226,8 +224,7 @@ static void s_send(lua_State *L, mb_lua_db_call *c, const char *conflict) {
     } else if (strcmp(c->op, "BatchWriteItem") == 0) {
         rc = mb_ddb_batch_write(ddb, L, c->req, c->svc->deadline_ms, &err);
     } else if (c->once) {
-        rc = mb_ddb_update_once(ddb, L, c->req, c->st->once_attr, c->token, c->svc->deadline_ms,
-                                &err);
+        rc = mb_ddb_update_once(ddb, L, c->req, c->token, c->svc->deadline_ms, &err);
     } else {
         rc = mb_ddb_call(ddb, L, c->op, c->req, c->svc->deadline_ms, &err);
     }
@@ -268,28 +265,18 @@ static int s_get(lua_State *L) {
 }
 
 /* update(..., {once = true}): an update a retry must not apply twice (ADD to a counter). Each call
- * SETs this process's marker attribute to a fresh random token, on the condition that the marker
- * does not hold that token yet: a retry of an attempt that was applied but whose answer was lost
- * is refused by DynamoDB, and mb_ddb_update_once reads the item back and, finding the token,
- * answers as the lost attempt would have. One attribute name per process (a state serves one
- * invocation at a time) means no other writer can overwrite the marker between an attempt and
- * its retry; the price is one small attribute per process on each item so updated. */
+ * SETs the client's marker attribute to a fresh random token, on the condition that the marker
+ * does not hold that token yet (lua_db_expr.c): a retry of an attempt that was applied but whose
+ * answer was lost is refused by DynamoDB, and mb_ddb_update_once reads the item back and, finding
+ * the token, answers as the lost attempt would have (moonbase/ddb.h says why the marker's name is
+ * the client's own). */
 static void s_once(lua_State *L, mb_lua_db_call *c) {
-    mb_lua_db_state *st = c->st;
-    unsigned char r[16];
-    if (!st->once_attr[0]) {
-        if (RAND_bytes(r, 8) != 1) {
-            luaL_error(L, "%s: no random bytes for the idempotency marker", c->fn);
-        }
-        memcpy(st->once_attr, "mb_once_", 8);
-        mb_text_hex_encode(r, 8, st->once_attr + 8);
+    mb_err err = {0};
+    if (mb_ddb_once_token(c->token, &err) != 0) {
+        luaL_error(L, "%s: %s", c->fn, err.msg);
     }
-    if (RAND_bytes(r, (int)sizeof r) != 1) {
-        luaL_error(L, "%s: no random bytes for the idempotency token", c->fn);
-    }
-    mb_text_hex_encode(r, sizeof r, c->token);
     c->once = true;
-    lua_pushstring(L, st->once_attr);
+    lua_pushstring(L, mb_ddb_once_attr(c->svc->ddb));
     lua_setfield(L, c->names, MB_LUA_DB_ONCE_NAME);
     lua_pushstring(L, c->token);
     lua_setfield(L, c->values, MB_LUA_DB_ONCE_VALUE);

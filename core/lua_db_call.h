@@ -41,9 +41,6 @@ enum { MB_LUA_DB_SET, MB_LUA_DB_REMOVE, MB_LUA_DB_ADD, MB_LUA_DB_DELETE, MB_LUA_
 typedef struct mb_lua_db_state {
     unsigned char secret[32]; /* the cursor key (lua_db_cursor.c) */
     bool have_secret;
-    /* update(..., {once = true}): the attribute this process's idempotency markers go to,
-     * "mb_once_<16 hex digits>", drawn on first use (lua_db.c, s_once) */
-    char once_attr[32];
     mb_buf clause[MB_LUA_DB_CLAUSES]; /* update expression clauses */
     mb_buf cond;                      /* condition / key condition */
     mb_buf tmp;                       /* update expression, MAC input */

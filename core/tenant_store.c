@@ -265,18 +265,34 @@ int mb_tenant_store_versions(const mb_tenant_store *s, lua_State *L, mb_cur name
 
 /* ---- writes ---- */
 
-/* ADD n :delta to the COUNT item; an increment only while n < cap. [-0, +0] */
+/* ADD n :delta to the COUNT item; an increment only while n < cap. An idempotent update (see
+ * mb_ddb_update_once): a retry of an applied attempt whose answer was lost cannot count the
+ * handler twice (an increment would make the cap bite early, a decrement let one too many in).
+ * [-0, +0] */
 static int s_count(const mb_tenant_store *s, lua_State *L, int delta, mb_err *err) {
+    char token[33];
+    int rc = mb_ddb_once_token(token, err);
+    if (rc != 0) {
+        return rc;
+    }
     int req = s_request(s, L);
     lua_pushliteral(L, MB_TENANT_COUNT_SK);
     s_set_key(s, L, req);
-    s_set_str(L, req, "UpdateExpression", "ADD n :d");
+    s_set_str(L, req, "UpdateExpression", "ADD n :d SET #o = :o");
     s_value_int(L, req, ":d", delta);
+    s_name(L, req, "#o", mb_ddb_once_attr(s->ddb));
+    s_value_cur(L, req, ":o", mb_cur_from_cstr(token));
+    s_set_str(L, req, "ReturnValues", "NONE");
     if (delta > 0) {
-        s_set_str(L, req, "ConditionExpression", "attribute_not_exists(n) OR n < :cap");
+        s_set_str(
+            L, req, "ConditionExpression",
+            "(attribute_not_exists(n) OR n < :cap) AND (attribute_not_exists(#o) OR #o <> :o)");
         s_value_int(L, req, ":cap", MB_TENANT_MAX_HANDLERS);
+    } else {
+        s_set_str(L, req, "ConditionExpression", "attribute_not_exists(#o) OR #o <> :o");
     }
-    int rc = s_send(s, L, "UpdateItem", err);
+    rc = mb_ddb_update_once(s->ddb, L, req, token, s->deadline_ms, err);
+    lua_remove(L, req);
     if (rc == 0) {
         lua_pop(L, 1);
     }

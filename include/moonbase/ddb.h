@@ -101,18 +101,24 @@ int mb_ddb_update_item(mb_ddb *ddb, lua_State *L, int req_idx, int64_t deadline_
 int mb_ddb_delete_item(mb_ddb *ddb, lua_State *L, int req_idx, int64_t deadline_ms, mb_err *err);
 int mb_ddb_query(mb_ddb *ddb, lua_State *L, int req_idx, int64_t deadline_ms, mb_err *err);
 
-/* An UpdateItem that a retry must not apply twice (an ADD, a counter). The request at req_idx
- * must SET the attribute `marker` to the fresh string `token` and carry the condition
- * "attribute_not_exists(marker) OR marker <> token" (ANDed with any of its own), and `marker` must
- * be written by no other concurrent writer (lua_db: one attribute name per process). When an
- * attempt is applied but its answer lost, the retry fails that condition; this function then
- * reads the item back (consistent) and, when it carries marker = token, reports the update done
- * and pushes {Attributes = the item read} (ReturnValues ALL_NEW / UPDATED_NEW) or {} (NONE). A
- * condition that fails without an earlier attempt, or whose read-back lacks the token, stays
+/* Idempotent updates. An UpdateItem that a retry must not apply twice (an ADD, a counter) also
+ * SETs the client's marker attribute (mb_ddb_once_attr) to a fresh token (mb_ddb_once_token), on
+ * the condition "attribute_not_exists(marker) OR marker <> token" (ANDed with any of its own),
+ * and is sent with mb_ddb_update_once. When an attempt is applied but its answer lost, the retry
+ * fails that condition; mb_ddb_update_once then reads the item back (consistent) and, when it
+ * carries marker = token, reports the update done and pushes {Attributes = the item read, later
+ * writes of others included} (ReturnValues ALL_NEW / UPDATED_NEW) or {} (NONE). A condition
+ * that fails without an earlier attempt, or whose read-back lacks the token, stays
  * MB_ERR_CONFLICT (also for ReturnValues ALL_OLD / UPDATED_OLD, which cannot be recovered).
- * Stack effect and errors as mb_ddb_call. */
-int mb_ddb_update_once(mb_ddb *ddb, lua_State *L, int req_idx, const char *marker,
-                       const char *token, int64_t deadline_ms, mb_err *err);
+ * The marker's name is drawn at random when the client is created: a client sends one request
+ * at a time, so no other writer can change its marker between an attempt and its retry (a
+ * shared marker attribute could be overwritten by another process in between). The price: one
+ * small attribute per client on each item updated so. Stack effect and errors as mb_ddb_call. */
+const char *mb_ddb_once_attr(const mb_ddb *ddb);
+/* Write 32 random hex digits and a NUL into token. Returns 0 or MB_ERR_IO. */
+int mb_ddb_once_token(char token[33], mb_err *err);
+int mb_ddb_update_once(mb_ddb *ddb, lua_State *L, int req_idx, const char *token,
+                       int64_t deadline_ms, mb_err *err);
 
 /* Map an AWS error type (the part after '#' of __type) and HTTP status to an mb_status, and
  * tell whether it is worth retrying. Exposed for tests and for callers that log. */

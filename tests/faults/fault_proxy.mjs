@@ -27,8 +27,9 @@
 //   truncate              forward, then send headers announcing the full length and half the
 //                         body, then end the connection cleanly (FIN, not RST)
 //   garbage               forward, then answer 200 with a non-JSON body of the same length
-// A fault with `only: '<text>'` applies only to requests whose path contains the text (e.g.
-// '/invocation/next'); the others pass, and a planned one stays queued for the next match.
+// A fault with `only: '<text>'` applies only to requests whose path, X-Amz-Target or body
+// contains the text (e.g. '/invocation/next', 'UpdateItem', '"S":"COUNT"'); the others pass, and
+// a planned one stays queued for the next match.
 // A connect failure needs no proxy: point the client at a closed port (closedPort() finds one).
 //
 // CLI (load runs): node tests/faults/fault_proxy.mjs --listen PORT --target URL
@@ -75,11 +76,12 @@ export async function startFaultProxy({ target, port = 0, host = '127.0.0.1' }) 
     });
   }
 
-  const applies = (f, req) => !f.only || req.url.includes(f.only);
+  const applies = (f, req, body) => !f.only || req.url.includes(f.only) ||
+    (req.headers['x-amz-target'] || '').includes(f.only) || body.includes(f.only);
 
-  function pick(req) {
-    if (queue.length) return applies(queue[0], req) ? queue.shift() : { kind: 'pass' };
-    if (standing) return applies(standing, req) ? standing : { kind: 'pass' };
+  function pick(req, body) {
+    if (queue.length) return applies(queue[0], req, body) ? queue.shift() : { kind: 'pass' };
+    if (standing) return applies(standing, req, body) ? standing : { kind: 'pass' };
     if (odds) {
       let x = Math.random();
       for (const [kind, p] of Object.entries(odds)) {
@@ -102,7 +104,7 @@ export async function startFaultProxy({ target, port = 0, host = '127.0.0.1' }) 
 
   async function handle(req, res, body) {
     stats.requests++;
-    const f = pick(req);
+    const f = pick(req, body);
     stats.faults[f.kind] = (stats.faults[f.kind] || 0) + 1;
     const sock = req.socket;
     switch (f.kind) {

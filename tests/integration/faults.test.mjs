@@ -14,7 +14,7 @@ import crypto from 'node:crypto';
 import http from 'node:http';
 import path from 'node:path';
 import assert from 'node:assert/strict';
-import { cognitoEndpoint, createPoolAndClient, signUpConfirmLogin } from './cognito_helper.mjs';
+import { cognitoCall, cognitoEndpoint, createPoolAndClient, login, signUpConfirmLogin } from './cognito_helper.mjs';
 import { apiEvent, createTable, ddbUrl, scanAll } from './invoke_helper.mjs';
 import { closedPort, startFaultProxy } from '../faults/fault_proxy.mjs';
 
@@ -351,6 +351,30 @@ await test('an update whose answer is lost is applied once and answered 200 (ver
   assert.equal((await activity()).updated - before.updated, 1, 'updated counted once');
   // A real conflict stays a 409: the stale version 1 again.
   expect(await call('PUT', `/items/${created.id}`, { body: { title: 'v3', version: 1 } }), 409, 'stale version');
+});
+
+// The tenant's handler count (core/tenant_store.c, ADD n +1 / -1 on the COUNT item) is an
+// idempotent update too: a lost answer to it cannot count a deploy or a delete twice.
+await test('the tenant handler count whose ADD answer is lost moves once, up on deploy and down on delete', async () => {
+  await cognitoCall(endpoint, 'CreateGroup', { UserPoolId: pool.poolId, GroupName: 'tenant-admin' });
+  await cognitoCall(endpoint, 'AdminAddUserToGroup', { UserPoolId: pool.poolId, Username: email, GroupName: 'tenant-admin' });
+  const admin = (await login(endpoint, pool.clientId, email, 'MoonbaseTest1')).idToken;
+  const count = async () => {
+    const it = (await scanAll(table)).find((x) => x.PK.S.startsWith('HANDLERS#') && x.SK.S === 'COUNT');
+    return Number(it?.n?.N || 0);
+  };
+  const n0 = await count();
+  const name = `counted${Date.now() % 100000}`;
+  dp.plan({ kind: 'reset-response', only: '"S":"COUNT"' });
+  const put = await call('PUT', `/tenant/handlers/${name}`, { token: admin,
+    body: { source: 'return function() return { status = 200, body = { ok = true } } end' } });
+  assert.ok(put.status === 200 || put.status === 201, `PUT ${put.status}: ${put.raw}`);
+  assert.equal(dp.pending(), 0, 'the planned reset was used');
+  assert.equal(await count(), n0 + 1, 'the deploy counted once');
+  dp.plan({ kind: 'reset-response', only: '"S":"COUNT"' });
+  expect(await call('DELETE', `/tenant/handlers/${name}`, { token: admin }), 200, 'DELETE');
+  assert.equal(dp.pending(), 0, 'the planned reset was used');
+  assert.equal(await count(), n0, 'the delete counted once');
 });
 
 await test('the Runtime API dropping the response POST: the worker retries it and keeps serving', async () => {

@@ -321,6 +321,104 @@ static void test_ddb_batch_get_merges_and_gives_up_when_stuck(void **state) {
     assert_non_null(strstr(err.msg, "unprocessed"));
 }
 
+/* ---- idempotent updates (mb_ddb_update_once) ---- */
+
+static const char *const k_ccf =
+    "{\"__type\":\"com.amazonaws.dynamodb.v20120810#ConditionalCheckFailedException\","
+    "\"message\":\"The conditional request failed\"}";
+static const char *const k_ise =
+    "{\"__type\":\"com.amazonaws.dynamodb.v20120810#InternalServerError\",\"message\":\"x\"}";
+
+/* An UpdateItem shaped as the callers send it: ADD plus the client's marker and its condition. */
+static void push_once_update(fixture *f, const char *ret) {
+    char code[768];
+    snprintf(code, sizeof code,
+             "{TableName = 'T', Key = {PK = 'a', SK = 'COUNT'}, UpdateExpression = 'ADD n :one "
+             "SET #o = :o', ConditionExpression = 'attribute_not_exists(#o) OR #o <> :o', "
+             "ExpressionAttributeNames = {['#o'] = '%s'}, ExpressionAttributeValues = {[':one'] "
+             "= 1, [':o'] = 'tok-1'}, ReturnValues = '%s'}",
+             mb_ddb_once_attr(f->ddb), ret);
+    push_lua(f->L, code);
+}
+
+static void test_ddb_once_marker_is_per_client(void **state) {
+    fixture *f = *state;
+    const char *m = mb_ddb_once_attr(f->ddb);
+    assert_int_equal(strlen(m), 8 + 16);
+    assert_memory_equal(m, "mb_once_", 8);
+    mb_ddb *other = make_client(f, f->srv.port);
+    assert_string_not_equal(mb_ddb_once_attr(other), m);
+    mb_ddb_free(other);
+    char t1[33], t2[33];
+    assert_int_equal(mb_ddb_once_token(t1, NULL), 0);
+    assert_int_equal(mb_ddb_once_token(t2, NULL), 0);
+    assert_int_equal(strlen(t1), 32);
+    assert_string_not_equal(t1, t2);
+}
+
+/* The first attempt was applied but answered 500; the retry meets its own marker (409); the read
+ * finds the token: done, answered with the item read. */
+static void test_ddb_once_retry_meeting_its_own_write_is_done(void **state) {
+    fixture *f = *state;
+    char item[256];
+    snprintf(item, sizeof item,
+             "{\"Item\":{\"PK\":{\"S\":\"a\"},\"n\":{\"N\":\"3\"},\"%s\":{\"S\":\"tok-1\"}}}",
+             mb_ddb_once_attr(f->ddb));
+    f->srv.script[0] = (script_reply){500, k_ise};
+    f->srv.script[1] = (script_reply){400, k_ccf};
+    f->srv.script[2] = (script_reply){200, item};
+    f->srv.script_len = 3;
+    push_once_update(f, "ALL_NEW");
+    mb_err err = {0};
+    assert_int_equal(mb_ddb_update_once(f->ddb, f->L, -1, "tok-1", f->clock.now + 10000, &err), 0);
+    assert_int_equal(f->srv.requests, 3);
+    assert_non_null(strcasestr(f->srv.last, "X-Amz-Target: DynamoDB_20120810.GetItem"));
+    assert_non_null(strstr(f->srv.last, "\"ConsistentRead\":true"));
+    assert_non_null(strstr(f->srv.last, "\"SK\":{\"S\":\"COUNT\"}"));
+    lua_getfield(f->L, -1, "Attributes");
+    lua_getfield(f->L, -1, "n");
+    assert_int_equal(lua_tointeger(f->L, -1), 3);
+}
+
+/* A failed condition on the first attempt is a real conflict: no read-back. */
+static void test_ddb_once_first_attempt_conflict_stays_conflict(void **state) {
+    fixture *f = *state;
+    f->srv.script[0] = (script_reply){400, k_ccf};
+    f->srv.script_len = 1;
+    push_once_update(f, "ALL_NEW");
+    int top = lua_gettop(f->L);
+    mb_err err = {0};
+    assert_int_equal(mb_ddb_update_once(f->ddb, f->L, -1, "tok-1", f->clock.now + 10000, &err),
+                     MB_ERR_CONFLICT);
+    assert_int_equal(f->srv.requests, 1);
+    assert_int_equal(lua_gettop(f->L), top);
+}
+
+/* After a retry, a read-back without the token (someone else's write failed the condition), or
+ * an ALL_OLD update (its old values are gone), keeps the 409. */
+static void test_ddb_once_retry_conflict_without_token_stays_conflict(void **state) {
+    fixture *f = *state;
+    char item[256];
+    snprintf(item, sizeof item, "{\"Item\":{\"PK\":{\"S\":\"a\"},\"%s\":{\"S\":\"tok-0\"}}}",
+             mb_ddb_once_attr(f->ddb));
+    f->srv.script[0] = (script_reply){500, k_ise};
+    f->srv.script[1] = (script_reply){400, k_ccf};
+    f->srv.script[2] = (script_reply){200, item};
+    f->srv.script[3] = (script_reply){500, k_ise};
+    f->srv.script[4] = (script_reply){400, k_ccf};
+    f->srv.script_len = 5;
+    push_once_update(f, "ALL_NEW");
+    mb_err err = {0};
+    assert_int_equal(mb_ddb_update_once(f->ddb, f->L, -1, "tok-1", f->clock.now + 10000, &err),
+                     MB_ERR_CONFLICT);
+    assert_int_equal(f->srv.requests, 3);
+    lua_settop(f->L, 0);
+    push_once_update(f, "ALL_OLD");
+    assert_int_equal(mb_ddb_update_once(f->ddb, f->L, -1, "tok-1", f->clock.now + 10000, &err),
+                     MB_ERR_CONFLICT);
+    assert_int_equal(f->srv.requests, 5); /* no read: nothing to recover */
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_ddb_request_is_signed_json_with_target, setup,
@@ -338,6 +436,13 @@ int main(void) {
                                         teardown),
         cmocka_unit_test_setup_teardown(test_ddb_batch_get_merges_and_gives_up_when_stuck, setup,
                                         teardown),
+        cmocka_unit_test_setup_teardown(test_ddb_once_marker_is_per_client, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_ddb_once_retry_meeting_its_own_write_is_done, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_ddb_once_first_attempt_conflict_stays_conflict, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_ddb_once_retry_conflict_without_token_stays_conflict,
+                                        setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
