@@ -151,7 +151,7 @@ static int s_tenant_group(mb_cur groups, char *buf, mb_cur *name, const char **d
     mb_jwt_json_iter_init(&it, groups);
     while (mb_jwt_json_iter_next(&it, &e) == 1) {
         size_t n = 0;
-        if (e.value.len > sizeof tmp || mb_jwt_json_unescape(e.value, tmp, sizeof tmp, &n) != 0) {
+        if (e.value.len > sizeof tmp || mb_text_json_unescape(e.value, tmp, sizeof tmp, &n) != 0) {
             *detail = "a group name is too long or malformed";
             return MB_ERR_FORBIDDEN;
         }
@@ -348,7 +348,7 @@ static void s_push_string(lua_State *L, mb_cur raw, bool escaped) {
     luaL_Buffer b;
     char *p = luaL_buffinitsize(L, &b, raw.len);
     size_t n = 0;
-    if (mb_jwt_json_unescape(raw, p, raw.len, &n) != 0) {
+    if (mb_text_json_unescape(raw, p, raw.len, &n) != 0) {
         n = 0; /* cannot happen: the payload was validated */
     }
     luaL_pushresultsize(&b, n);

@@ -3,6 +3,7 @@
 
 #include "moonbase/base64.h"
 #include "moonbase/ddb_value.h"
+#include "moonbase/text.h"
 
 #include <inttypes.h>
 #include <math.h>
@@ -11,221 +12,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#if defined(__SSE2__)
-#include <emmintrin.h>
-#endif
-
 #include <lauxlib.h>
 
 #define NOMEM(err) mb_err_set((err), MB_ERR_NOMEM, "ddb: out of memory")
-
-/* ---- UTF-8 and JSON strings ---- */
-
-/* Length of the valid UTF-8 sequence at p (1..4), or 0 when the bytes are not UTF-8
- * (overlong forms, surrogates and code points past U+10FFFF are refused). */
-static size_t s_utf8_seq(const unsigned char *p, size_t n) {
-    unsigned char c = p[0];
-    if (c < 0x80) {
-        return 1;
-    }
-    size_t len;
-    unsigned char lo = 0x80, hi = 0xBF;
-    if (c >= 0xC2 && c <= 0xDF) {
-        len = 2;
-    } else if (c >= 0xE0 && c <= 0xEF) {
-        len = 3;
-        lo = c == 0xE0 ? 0xA0 : 0x80;
-        hi = c == 0xED ? 0x9F : 0xBF;
-    } else if (c >= 0xF0 && c <= 0xF4) {
-        len = 4;
-        lo = c == 0xF0 ? 0x90 : 0x80;
-        hi = c == 0xF4 ? 0x8F : 0xBF;
-    } else {
-        return 0;
-    }
-    if (n < len || p[1] < lo || p[1] > hi) {
-        return 0;
-    }
-    for (size_t i = 2; i < len; i++) {
-        if ((p[i] & 0xC0) != 0x80) {
-            return 0;
-        }
-    }
-    return len;
-}
-
-static bool s_utf8_valid(const char *s, size_t n) {
-    const unsigned char *p = (const unsigned char *)s;
-    for (size_t i = 0; i < n;) {
-        size_t k = p[i] < 0x80 ? 1 : s_utf8_seq(p + i, n - i);
-        if (k == 0) {
-            return false;
-        }
-        i += k;
-    }
-    return true;
-}
-
-/* SWAR ("SIMD within a register") constants: a byte repeated 8 times, and each byte's top bit. */
-#define S_ONES 0x0101010101010101ULL
-#define S_HIGHS 0x8080808080808080ULL
-
-static inline uint64_t s_load8(const unsigned char *p) {
-    uint64_t w;
-    memcpy(&w, p, sizeof w); /* an unaligned load, in the machine's byte order */
-    return w;
-}
-
-/* A mask with the top bit set in each byte of w that is a control character, '"', '\\' or
- * non-ASCII: the bytes that JSON strings cannot copy without a look. Each byte is tested on its
- * low 7 bits with additions that cannot carry into the next byte, so the mask is exact and its
- * lowest set bit marks the first such byte. */
-static inline uint64_t s_special_mask(uint64_t w) {
-    const uint64_t low7 = ~S_HIGHS;
-    uint64_t lo = w & low7;
-    uint64_t printable = lo + S_ONES * (0x80 - 0x20); /* top bit: low 7 bits >= 0x20 */
-    uint64_t q = lo ^ (S_ONES * '"'), b = lo ^ (S_ONES * '\\');
-    uint64_t not_quote = (q + low7) | q, not_bslash = (b + low7) | b; /* top bit: byte != c */
-    return (w | ~(printable & not_quote & not_bslash)) & S_HIGHS;
-}
-
-static inline bool s_byte_plain(unsigned char c) {
-    return c >= 0x20 && c < 0x80 && c != '"' && c != '\\';
-}
-
-/* The n < 8 bytes at p in a word, some repeated, no others: enough to ask whether any is
- * special (short keys and values are the common case, and a byte loop is slower). */
-static inline uint64_t s_load_short(const unsigned char *p, size_t n) {
-    if (n >= 4) {
-        uint32_t a, b;
-        memcpy(&a, p, 4);
-        memcpy(&b, p + n - 4, 4);
-        return (uint64_t)a | (uint64_t)b << 32;
-    }
-    return (uint64_t)p[0] * S_ONES ^ ((uint64_t)(p[0] ^ p[n / 2]) << 8) ^
-           ((uint64_t)(p[0] ^ p[n - 1]) << 16);
-}
-
-static inline size_t s_plain_bytes(const unsigned char *p, size_t n) {
-    size_t i = 0;
-    while (i < n && s_byte_plain(p[i])) {
-        i++;
-    }
-    return i;
-}
-
-/* Index of the first special byte in the 16 at p, or 16. SSE2 is part of x86-64 itself: a
- * signed compare below 0x20 flags both control characters and non-ASCII bytes (negative). */
-#if defined(__SSE2__)
-static inline unsigned s_special16(const unsigned char *p) {
-    __m128i v = _mm_loadu_si128((const __m128i *)(const void *)p);
-    __m128i m = _mm_or_si128(_mm_cmplt_epi8(v, _mm_set1_epi8(0x20)),
-                             _mm_or_si128(_mm_cmpeq_epi8(v, _mm_set1_epi8('"')),
-                                          _mm_cmpeq_epi8(v, _mm_set1_epi8('\\'))));
-    unsigned mask = (unsigned)_mm_movemask_epi8(m);
-    return mask ? (unsigned)__builtin_ctz(mask) : 16;
-}
-#endif
-
-/* Index of the first byte of p[0..n) that is not plain, or n. Strings are scanned 16 bytes at a
- * time where SSE2 is there (x86-64, what the SAM template deploys), 8 at a time otherwise. */
-static inline size_t s_plain_prefix(const unsigned char *p, size_t n) {
-    size_t i = 0;
-#if defined(__SSE2__)
-    for (; i + 16 <= n; i += 16) {
-        unsigned k = s_special16(p + i);
-        if (k < 16) {
-            return i + k;
-        }
-    }
-#endif
-    for (; i + 8 <= n; i += 8) {
-        uint64_t m = s_special_mask(s_load8(p + i));
-        if (m != 0) {
-#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
-            return i + (size_t)(__builtin_ctzll(m) >> 3); /* the lowest byte comes first */
-#else
-            return i + s_plain_bytes(p + i, n - i);
-#endif
-        }
-    }
-    if (i < n) { /* 1..7 bytes left: all plain is the common answer */
-        uint64_t w = n >= 8 ? s_load8(p + n - 8) : s_load_short(p, n);
-        if (s_special_mask(w) == 0) {
-            return n;
-        }
-    }
-    return i + s_plain_bytes(p + i, n - i);
-}
-
-/* Length of the prefix of p[0..n) that a JSON string holds verbatim: printable ASCII other than
- * '"' and '\\', and valid UTF-8 sequences. Sets *bad when it stops at invalid UTF-8. Text is
- * mostly ASCII, so it is checked 8 bytes at a time. */
-static size_t s_verbatim_run(const unsigned char *p, size_t n, bool *bad) {
-    size_t i = 0;
-    for (;;) {
-        i += s_plain_prefix(p + i, n - i);
-        if (i == n || p[i] < 0x80) {
-            return i; /* the end, or a byte to escape */
-        }
-        size_t k = s_utf8_seq(p + i, n - i);
-        if (k == 0) {
-            *bad = true;
-            return i;
-        }
-        i += k;
-    }
-}
-
-/* Write the JSON escape of c at o (room for 6 bytes); returns its length. */
-static size_t s_escape_byte(char *o, unsigned char c) {
-    static const char digits[] = "0123456789abcdef";
-    static const char short_form[] = "\"\\\b\f\n\r\t", letter[] = "\"\\bfnrt";
-    const char *k = memchr(short_form, c, sizeof short_form - 1);
-    o[0] = '\\';
-    if (k) {
-        o[1] = letter[k - short_form];
-        return 2;
-    }
-    memcpy(o + 1, "u00", 3);
-    o[4] = digits[c >> 4];
-    o[5] = digits[c & 15];
-    return 6;
-}
-
-int mb_ddb_marshal_json_string(mb_buf *out, mb_cur s, mb_err *err) {
-    const unsigned char *p = (const unsigned char *)s.ptr;
-    size_t start = out->len, i = 0;
-    /* Room for the common case (nothing to escape) once; each escape reserves its own extra. */
-    if (mb_buf_reserve(out, s.len + 2) != 0) {
-        return NOMEM(err);
-    }
-    out->ptr[out->len++] = '"';
-    for (;;) {
-        bool bad = false;
-        size_t run = s_verbatim_run(p + i, s.len - i, &bad);
-        if (run) {
-            memcpy(out->ptr + out->len, p + i, run);
-        }
-        out->len += run;
-        i += run;
-        if (i == s.len && !bad) {
-            break;
-        }
-        /* An escape: up to 6 bytes for 1, plus the rest of the input, the quote and the NUL. */
-        if (bad || mb_buf_reserve(out, s.len - i + 6) != 0) {
-            out->len = start;
-            out->ptr[start] = '\0';
-            return bad ? mb_err_set(err, MB_ERR_INVALID,
-                                    "ddb: string is not valid UTF-8 (byte %zu)", i)
-                       : NOMEM(err);
-        }
-        out->len += s_escape_byte(out->ptr + out->len, p[i++]);
-    }
-    out->ptr[out->len++] = '"';
-    out->ptr[out->len] = '\0';
-    return 0;
-}
 
 /* ---- Lua -> AttributeValue JSON ---- */
 
@@ -330,12 +119,22 @@ static inline int s_put(s_writer *w, const char *s, size_t n) {
 
 #define S_LIT(w, s) s_put((w), (s), sizeof(s) - 1)
 
+/* s as a quoted JSON string (the text kernel's escaper). DynamoDB refuses text that is not
+ * UTF-8, and repairing it would store other text than the handler gave: an error. */
+static int s_quote(s_writer *w, mb_cur s) {
+    int rc = mb_text_json_quote(w->out, s, 0);
+    if (rc == MB_ERR_INVALID) {
+        return mb_err_set(w->err, rc, "ddb: string is not valid UTF-8");
+    }
+    return rc ? NOMEM(w->err) : 0;
+}
+
 /* pre, s as a JSON string, post: the general case (escapes, or the buffer must grow). */
 __attribute__((noinline)) static int s_put_string_slow(s_writer *w, const char *pre, size_t pre_len,
                                                        mb_cur s, const char *post,
                                                        size_t post_len) {
     int rc = s_put(w, pre, pre_len);
-    rc = rc ? rc : mb_ddb_marshal_json_string(w->out, s, w->err);
+    rc = rc ? rc : s_quote(w, s);
     return rc ? rc : s_put(w, post, post_len);
 }
 
@@ -346,7 +145,7 @@ static inline int s_put_string(s_writer *w, const char *pre, size_t pre_len, mb_
     mb_buf *out = w->out;
     const unsigned char *p = (const unsigned char *)s.ptr;
     if (s.len > SIZE_MAX / 4 || out->cap - out->len <= pre_len + s.len + 2 + post_len ||
-        (s.len > 0 && s_plain_prefix(p, s.len) != s.len)) {
+        (s.len > 0 && mb_text_json_plain_prefix(p, s.len) != s.len)) {
         return s_put_string_slow(w, pre, pre_len, s, post, post_len);
     }
     char *o = out->ptr + out->len;
@@ -522,7 +321,7 @@ static int s_set_member(s_writer *w, int idx, char kind) {
     mb_cur v;
     int rc = s_member_text(w->L, idx, kind, buf, &v, w->err);
     if (rc != 0 || kind == 'S') {
-        return rc ? rc : mb_ddb_marshal_json_string(w->out, v, w->err);
+        return rc ? rc : s_quote(w, v);
     }
     rc = S_LIT(w, "\"");
     if (rc == 0 && kind == 'N') {
@@ -831,7 +630,7 @@ static int s_push_member_key(lua_State *L, int v, char kind, mb_err *err) {
     char buf[MB_DDB_NUMBER_MAX_CANONICAL];
     mb_cur key;
     int rc = s_member_text(L, v, kind, buf, &key, err);
-    if (rc == 0 && kind == 'S' && !s_utf8_valid(key.ptr, key.len)) {
+    if (rc == 0 && kind == 'S' && !mb_text_utf8_valid(key)) {
         rc = mb_err_set(err, MB_ERR_INVALID, "ddb: SS member is not valid UTF-8");
     }
     if (rc == 0) {
@@ -933,116 +732,33 @@ static bool s_lit_match(s_reader *r, const char *lit, size_t n) {
     return false;
 }
 
-/* The rest of a string literal from p, which holds a byte to look at: UTF-8 to validate, an
- * escape, a control character, or the end of the input. Kept out of line so that the common
- * case below stays small. */
-__attribute__((noinline)) static int s_scan_rest(s_reader *r, const unsigned char *p, mb_cur *raw,
-                                                 bool *escaped) {
-    const unsigned char *end = (const unsigned char *)r->end;
-    while (p == end || *p != '"') {
-        bool bad = false;
-        p += s_verbatim_run(p, (size_t)(end - p), &bad);
-        if (bad) {
-            return s_bad(r, "invalid UTF-8");
-        }
-        if (p == end) {
-            return s_bad(r, "unterminated string");
-        }
-        if (*p == '"') {
-            break;
-        }
-        if (*p != '\\') {
-            return s_bad(r, "control character in a string");
-        }
-        if (p + 1 >= end || !memchr("\"\\/bfnrtu", p[1], 9)) { /* strchr would accept NUL */
-            return s_bad(r, "bad escape");
-        }
-        *escaped = true;
-        p += 2;
+/* The rest of a string literal: escapes, UTF-8 to validate, or an error (the text kernel's
+ * scanner, from the opening quote again). Kept out of line so that the common case below stays
+ * small. */
+__attribute__((noinline)) static int s_scan_rest(s_reader *r, mb_cur *raw, bool *escaped) {
+    size_t len;
+    const char *why;
+    if (mb_text_json_scan_string(r->p, (size_t)(r->end - r->p), &len, escaped, &why) != 0) {
+        return s_bad(r, why);
     }
-    *raw = (mb_cur){r->p, (size_t)((const char *)p - r->p)};
-    r->p = (const char *)p + 1;
+    *raw = (mb_cur){r->p, len};
+    r->p += len + 1;
     return 0;
 }
 
 /* Scan a string literal (r->p after the opening quote). On success *raw is the bytes between
- * the quotes and *escaped tells whether they hold escapes; UTF-8 and escapes are validated
- * (\\uXXXX digits when decoding). The usual string is plain text up to the closing quote. */
+ * the quotes and *escaped tells whether they hold escapes; UTF-8 and escapes (\u ones included)
+ * are validated. The usual string is plain text up to the closing quote. */
 static inline int s_scan_string(s_reader *r, mb_cur *raw, bool *escaped) {
     const unsigned char *p = (const unsigned char *)r->p, *end = (const unsigned char *)r->end;
     *escaped = false;
-    p += s_plain_prefix(p, (size_t)(end - p));
+    p += mb_text_json_plain_prefix(p, (size_t)(end - p));
     if (p == end || *p != '"') {
-        return s_scan_rest(r, p, raw, escaped);
+        return s_scan_rest(r, raw, escaped);
     }
     *raw = (mb_cur){r->p, (size_t)((const char *)p - r->p)};
     r->p = (const char *)p + 1;
     return 0;
-}
-
-static long s_hex4(const char *p, const char *end) {
-    if (end - p < 4) {
-        return -1;
-    }
-    long v = 0;
-    for (int i = 0; i < 4; i++) {
-        int c = (unsigned char)p[i], d;
-        d = (c >= '0' && c <= '9')   ? c - '0'
-            : (c >= 'a' && c <= 'f') ? c - 'a' + 10
-            : (c >= 'A' && c <= 'F') ? c - 'A' + 10
-                                     : -1;
-        if (d < 0) {
-            return -1;
-        }
-        v = v * 16 + d;
-    }
-    return v;
-}
-
-static size_t s_utf8_encode(unsigned long cp, char *o) {
-    if (cp < 0x80) {
-        o[0] = (char)cp;
-        return 1;
-    }
-    if (cp < 0x800) {
-        o[0] = (char)(0xC0 | (cp >> 6));
-        o[1] = (char)(0x80 | (cp & 63));
-        return 2;
-    }
-    if (cp < 0x10000) {
-        o[0] = (char)(0xE0 | (cp >> 12));
-        o[1] = (char)(0x80 | ((cp >> 6) & 63));
-        o[2] = (char)(0x80 | (cp & 63));
-        return 3;
-    }
-    o[0] = (char)(0xF0 | (cp >> 18));
-    o[1] = (char)(0x80 | ((cp >> 12) & 63));
-    o[2] = (char)(0x80 | ((cp >> 6) & 63));
-    o[3] = (char)(0x80 | (cp & 63));
-    return 4;
-}
-
-/* Decode one \u escape (p at the 'u'); surrogate pairs must be complete. Returns the number of
- * input bytes used after the backslash, or 0 when malformed. */
-static size_t s_unicode_escape(const char *p, const char *end, char *o, size_t *olen) {
-    long hi = s_hex4(p + 1, end);
-    if (hi < 0 || (hi >= 0xDC00 && hi <= 0xDFFF)) {
-        return 0;
-    }
-    if (hi < 0xD800 || hi > 0xDBFF) {
-        *olen = s_utf8_encode((unsigned long)hi, o);
-        return 5;
-    }
-    if (end - p < 11 || p[5] != '\\' || p[6] != 'u') {
-        return 0;
-    }
-    long lo = s_hex4(p + 7, end);
-    if (lo < 0xDC00 || lo > 0xDFFF) {
-        return 0;
-    }
-    *olen = s_utf8_encode(
-        0x10000 + (((unsigned long)hi - 0xD800) << 10) + ((unsigned long)lo - 0xDC00), o);
-    return 11;
 }
 
 /* ---- the name cache ----
@@ -1084,7 +800,8 @@ static s_name_cache *s_push_name_cache(lua_State *L) {
  * words (names sharing a prefix or a suffix still spread) and its length, one multiply: this
  * sits on the path of every attribute name. */
 static unsigned s_name_set(const unsigned char *p, size_t n) {
-    uint64_t h = n < 8 ? s_load_short(p, n) : s_load8(p) ^ s_load8(p + n - 8) << 1;
+    uint64_t h =
+        n < 8 ? mb_text_load_short(p, n) : mb_text_load8(p) ^ mb_text_load8(p + n - 8) << 1;
     h = (h ^ n) * 0x9E3779B97F4A7C15ULL; /* Fibonacci hashing: the top bits mix every byte */
     return (unsigned)(h >> 56) * 2;
 }
@@ -1092,11 +809,11 @@ static unsigned s_name_set(const unsigned char *p, size_t n) {
 /* Whether the n (1..NAME_CACHE_MAX) bytes at a and b are equal: word compares, no call. */
 static bool s_short_equal(const unsigned char *a, const unsigned char *b, size_t n) {
     if (n < 8) {
-        return s_load_short(a, n) == s_load_short(b, n); /* the word holds every byte */
+        return mb_text_load_short(a, n) == mb_text_load_short(b, n); /* the word holds every byte */
     }
-    uint64_t diff = s_load8(a + n - 8) ^ s_load8(b + n - 8);
+    uint64_t diff = mb_text_load8(a + n - 8) ^ mb_text_load8(b + n - 8);
     for (size_t i = 0; i + 8 < n; i += 8) {
-        diff |= s_load8(a + i) ^ s_load8(b + i);
+        diff |= mb_text_load8(a + i) ^ mb_text_load8(b + i);
     }
     return diff == 0;
 }
@@ -1143,27 +860,10 @@ static int s_push_string(lua_State *L, s_reader *r, mb_cur raw, bool escaped) {
     luaL_Buffer b;
     char *o = luaL_buffinitsize(L, &b, raw.len); /* decoded text is never longer */
     size_t n = 0;
-    const char *p = raw.ptr, *end = raw.ptr + raw.len;
-    while (p < end) {
-        if (*p != '\\') {
-            o[n++] = *p++;
-            continue;
-        }
-        static const char from[] = "\"\\/bfnrt", to[] = "\"\\/\b\f\n\r\t";
-        const char *k = strchr(from, p[1]);
-        if (p[1] != 'u' && k) {
-            o[n++] = to[k - from];
-            p += 2;
-            continue;
-        }
-        size_t olen = 0, used = s_unicode_escape(p + 1, end, o + n, &olen);
-        if (used == 0) {
-            luaL_pushresultsize(&b, 0);
-            lua_pop(L, 1);
-            return s_bad(r, "bad \\u escape");
-        }
-        n += olen;
-        p += 1 + used;
+    if (mb_text_json_unescape(raw, o, raw.len, &n) != 0) {
+        luaL_pushresultsize(&b, 0);
+        lua_pop(L, 1);
+        return s_bad(r, "bad escape");
     }
     luaL_pushresultsize(&b, n);
     return 0;

@@ -1,5 +1,5 @@
 /* devserver_apigw.c - HTTP request -> API Gateway REST (1.0) or HTTP API (2.0) event, Lambda
- * proxy response -> HTTP answer, plus the small codecs (percent-decoding) they need. */
+ * proxy response -> HTTP answer (percent-decoding and UTF-8 come from the text kernel). */
 #include "moonbase/devserver_apigw.h"
 
 #include "moonbase/text.h"
@@ -18,35 +18,15 @@
  * bounds the whole header block long before this anyway. */
 #define HEADER_NAME_MAX 256
 
-int mb_apigw_pct_decode(mb_cur src, bool plus_is_space, mb_buf *out) {
-    if (mb_buf_reserve(out, src.len) != 0) {
-        return MB_ERR_NOMEM;
-    }
-    for (size_t i = 0; i < src.len; i++) {
-        unsigned char c = (unsigned char)src.ptr[i];
-        if (c == '%' && i + 2 < src.len && mb_text_hex_digit((unsigned char)src.ptr[i + 1]) >= 0 &&
-            mb_text_hex_digit((unsigned char)src.ptr[i + 2]) >= 0) {
-            c = (unsigned char)(mb_text_hex_digit((unsigned char)src.ptr[i + 1]) << 4 |
-                                mb_text_hex_digit((unsigned char)src.ptr[i + 2]));
-            i += 2;
-        } else if (c == '+' && plus_is_space) {
-            c = ' ';
-        }
-        out->ptr[out->len++] = (char)c;
-    }
-    out->ptr[out->len] = 0;
-    return 0;
-}
-
 /* A JSON string from arbitrary bytes: invalid UTF-8 becomes U+FFFD (headers are hostile). */
 static json_t *s_jstr(mb_cur s) {
-    if (mb_json_is_utf8(s)) {
+    if (mb_text_utf8_valid(s)) {
         return json_stringn(s.ptr ? s.ptr : "", s.len);
     }
     mb_buf b = {0};
     const unsigned char *p = (const unsigned char *)s.ptr;
     for (size_t i = 0; i < s.len;) {
-        size_t k = mb_json_utf8_seq(p + i, s.len - i);
+        size_t k = mb_text_utf8_seq(p + i, s.len - i);
         int rc = k ? mb_buf_append(&b, p + i, k) : mb_buf_append(&b, "\xef\xbf\xbd", 3);
         if (rc != 0) {
             mb_buf_cleanup(&b);
@@ -108,7 +88,7 @@ static int s_headers(const mb_apigw_request *req, json_t *headers, json_t *cooki
             name[k] = (char)(c >= 'A' && c <= 'Z' ? c + 32 : c);
         }
         mb_cur lname = {name, h->name.len};
-        if (!mb_json_is_utf8(lname)) {
+        if (!mb_text_utf8_valid(lname)) {
             continue;
         }
         int rc = mb_cur_eq(lname, MB_CUR_LIT("cookie")) ? s_add_cookies(cookies, h->value)
@@ -137,9 +117,10 @@ static int s_query(mb_cur q, json_t *params) {
         size_t klen = eq ? (size_t)(eq - pair.ptr) : pair.len;
         mb_buf_reset(&k);
         mb_buf_reset(&v);
-        rc = mb_apigw_pct_decode((mb_cur){pair.ptr, klen}, true, &k);
+        rc = mb_text_pct_decode_buf(&k, (mb_cur){pair.ptr, klen}, MB_TEXT_PCT_PLUS_SPACE);
         if (rc == 0 && eq) {
-            rc = mb_apigw_pct_decode((mb_cur){eq + 1, pair.len - klen - 1}, true, &v);
+            rc = mb_text_pct_decode_buf(&v, (mb_cur){eq + 1, pair.len - klen - 1},
+                                        MB_TEXT_PCT_PLUS_SPACE);
         }
         if (rc == 0) {
             json_t *key = s_jstr(mb_buf_cur(&k)); /* keys must be UTF-8 too */
@@ -174,7 +155,7 @@ static bool s_textual(const char *ctype) {
 }
 
 static int s_body(const mb_apigw_request *req, const char *ctype, json_t *ev) {
-    bool text = s_textual(ctype) && mb_json_is_utf8(req->body);
+    bool text = s_textual(ctype) && mb_text_utf8_valid(req->body);
     json_t *body = NULL;
     if (text) {
         body = json_stringn(req->body.ptr ? req->body.ptr : "", req->body.len);
@@ -463,7 +444,7 @@ static int s_rest_headers(const mb_apigw_request *req, json_t *ev) {
     int rc = single && multi ? 0 : MB_ERR_NOMEM;
     for (size_t i = 0; rc == 0 && i < req->header_count; i++) {
         const mb_http_header *h = &req->headers[i];
-        if (h->name.len == 0 || h->name.len >= HEADER_NAME_MAX || !mb_json_is_utf8(h->name)) {
+        if (h->name.len == 0 || h->name.len >= HEADER_NAME_MAX || !mb_text_utf8_valid(h->name)) {
             continue;
         }
         json_t *name = json_stringn(h->name.ptr, h->name.len);
@@ -504,8 +485,9 @@ static int s_rest_query_pair(mb_cur pair, json_t *single, json_t *multi, mb_buf 
     size_t klen = eq ? (size_t)(eq - pair.ptr) : pair.len;
     mb_buf_reset(k);
     mb_buf_reset(v);
-    if (mb_apigw_pct_decode((mb_cur){pair.ptr, klen}, true, k) != 0 ||
-        (eq && mb_apigw_pct_decode((mb_cur){eq + 1, pair.len - klen - 1}, true, v) != 0)) {
+    if (mb_text_pct_decode_buf(k, (mb_cur){pair.ptr, klen}, MB_TEXT_PCT_PLUS_SPACE) != 0 ||
+        (eq && mb_text_pct_decode_buf(v, (mb_cur){eq + 1, pair.len - klen - 1},
+                                      MB_TEXT_PCT_PLUS_SPACE) != 0)) {
         return MB_ERR_NOMEM;
     }
     json_t *key = s_jstr(mb_buf_cur(k)); /* keys must be UTF-8 too */
@@ -639,7 +621,7 @@ static json_t *s_cognito_authorizer(mb_cur tok) {
 static json_t *s_rest_context(const mb_apigw_request *req, const mb_apigw_route *route,
                               const char *stage) {
     mb_cur domain = s_find_header(req, "host");
-    domain = domain.ptr && mb_json_is_utf8(domain) ? domain : MB_CUR_LIT("localhost");
+    domain = domain.ptr && mb_text_utf8_valid(domain) ? domain : MB_CUR_LIT("localhost");
     size_t plen = 0;
     while (plen < domain.len && domain.ptr[plen] != '.' && domain.ptr[plen] != ':') {
         plen++;

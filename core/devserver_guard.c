@@ -10,8 +10,8 @@
 #include <unistd.h>
 
 #include "moonbase/devserver_apigw.h"
-#include "moonbase/json.h"
 #include "moonbase/log.h"
+#include "moonbase/text.h"
 
 /* Clients remembered by the throttle; the least recently seen one is replaced. A local
  * development server sees a handful. */
@@ -34,14 +34,14 @@ static bool s_tchar(unsigned char c) {
 
 /* True when `raw`, and `raw` percent-decoded, are valid UTF-8 (the event carries both forms). */
 static bool s_utf8_both(mb_cur raw, bool plus_is_space, mb_buf *scratch) {
-    if (!mb_json_is_utf8(raw)) {
+    if (!mb_text_utf8_valid(raw)) {
         return false;
     }
     mb_buf_reset(scratch);
-    if (mb_apigw_pct_decode(raw, plus_is_space, scratch) != 0) {
+    if (mb_text_pct_decode_buf(scratch, raw, plus_is_space ? MB_TEXT_PCT_PLUS_SPACE : 0) != 0) {
         return false; /* out of memory: refuse rather than pass on unchecked */
     }
-    return mb_json_is_utf8(mb_buf_cur(scratch));
+    return mb_text_utf8_valid(mb_buf_cur(scratch));
 }
 
 static int s_check_line(const mb_guard_head *h, mb_guard_verdict *v) {
@@ -157,7 +157,7 @@ static int s_log_param(mb_buf *out, mb_cur param, mb_buf *scratch) {
     const char *eq = memchr(param.ptr, '=', param.len);
     mb_cur name = {param.ptr, eq ? (size_t)(eq - param.ptr) : param.len};
     mb_buf_reset(scratch);
-    if (mb_apigw_pct_decode(name, true, scratch) != 0) {
+    if (mb_text_pct_decode_buf(scratch, name, MB_TEXT_PCT_PLUS_SPACE) != 0) {
         return MB_ERR_NOMEM;
     }
     mb_cur key = mb_buf_cur(scratch);

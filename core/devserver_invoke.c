@@ -3,7 +3,7 @@
 #include "moonbase/devserver_invoke.h"
 
 #include "moonbase/devserver_apigw.h"
-#include "moonbase/json.h"
+#include "moonbase/text.h"
 
 #include <jansson.h>
 #include <stdio.h>
@@ -19,7 +19,7 @@ static bool s_service_error(mb_invoke_answer *ans, int status, const char *type,
     json_t *doc = json_pack("{s:s, s:s%}", "Type", "User", "message", "", (size_t)0);
     mb_buf text = {0};
     if (mb_buf_append_cstr(&text, msg) == 0 && mb_buf_append_cur(&text, detail) == 0 &&
-        mb_json_is_utf8(mb_buf_cur(&text)) && doc != NULL) {
+        mb_text_utf8_valid(mb_buf_cur(&text)) && doc != NULL) {
         json_object_set_new(doc, "message", json_stringn(text.ptr, text.len));
     }
     char *out = doc ? json_dumps(doc, JSON_COMPACT) : NULL;
@@ -70,7 +70,7 @@ bool mb_invoke_check(const mb_invoke_target *t, const char *method, mb_cur raw_p
     }
     mb_buf name = {0};
     mb_cur enc = {raw_path.ptr + prefix.len, raw_path.len - prefix.len - suffix.len};
-    bool known = mb_apigw_pct_decode(enc, false, &name) == 0 && s_name_ok(t, mb_buf_cur(&name));
+    bool known = mb_text_pct_decode_buf(&name, enc, 0) == 0 && s_name_ok(t, mb_buf_cur(&name));
     mb_buf_cleanup(&name);
     if (!known) {
         return s_service_error(ans, 404, "ResourceNotFoundException",

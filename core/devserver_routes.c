@@ -4,6 +4,7 @@
 
 #include "moonbase/lua_host.h"
 #include "moonbase/tenant_api.h"
+#include "moonbase/text.h"
 
 #include <limits.h>
 #include <pthread.h>
@@ -93,7 +94,7 @@ static int s_proxy(mb_cur raw_path, mb_devroutes_hit *hit) {
         return MB_ERR_NOMEM;
     }
     if (rest.len > 0) {
-        if (mb_apigw_pct_decode(rest, false, &hit->text) != 0) {
+        if (mb_text_pct_decode_buf(&hit->text, rest, 0) != 0) {
             return MB_ERR_NOMEM;
         }
         hit->names[0] = MB_CUR_LIT("proxy");

@@ -9,6 +9,7 @@
 #include <sys/stat.h>
 
 #include "moonbase/devserver_apigw.h"
+#include "moonbase/text.h"
 
 static const struct {
     const char *ext;
@@ -65,7 +66,7 @@ int mb_static_resolve(const char *root, mb_cur raw_path, char **file_out, mb_err
     *file_out = NULL;
     mb_buf path = {0};
     int rc = MB_ERR_NOMEM;
-    if (mb_buf_append_cstr(&path, root) != 0 || mb_apigw_pct_decode(raw_path, false, &path) != 0) {
+    if (mb_buf_append_cstr(&path, root) != 0 || mb_text_pct_decode_buf(&path, raw_path, 0) != 0) {
         goto fail;
     }
     mb_cur rel = {path.ptr + strlen(root), path.len - strlen(root)};

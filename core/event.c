@@ -8,6 +8,7 @@
 
 #include "moonbase/base64.h"
 #include "moonbase/json.h"
+#include "moonbase/text.h"
 #include "moonbase/lua_aux.h"
 
 typedef struct conv {
@@ -413,7 +414,9 @@ static int s_append(enc *e, const char *s) {
 }
 
 static int s_append_str(enc *e, mb_cur s) {
-    return mb_json_append_string(e->out, s) == 0 ? 0 : s_enc_fail(e, MB_ERR_NOMEM, "oom");
+    return mb_text_json_quote(e->out, s, MB_TEXT_ESC_REPAIR) == 0
+               ? 0
+               : s_enc_fail(e, MB_ERR_NOMEM, "oom");
 }
 
 /* Append `"name":` or `,"name":`. */
@@ -587,7 +590,7 @@ static int s_body_out(enc *e, lua_State *L, int body) {
         if (s.len > MB_EVENT_MAX_BYTES) {
             return s_enc_fail(e, MB_ERR_LIMIT, "body larger than Lambda's 6 MB response limit");
         }
-        b64 = memchr(s.ptr, 0, s.len) || !mb_json_is_utf8(s);
+        b64 = memchr(s.ptr, 0, s.len) || !mb_text_utf8_valid(s);
         if (b64 && mb_base64_encode(&e->scratch, s) != 0) {
             return s_enc_fail(e, MB_ERR_NOMEM, "out of memory");
         }

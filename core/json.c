@@ -16,6 +16,7 @@
 #include "moonbase/ddb_value.h"
 #include "moonbase/lua_aux.h"
 #include "moonbase/numfmt.h"
+#include "moonbase/text.h"
 
 /* Longest number literal accepted; longer ones are valid JSON but only useful as an attack. */
 #define JSON_MAX_NUMBER_LEN 400
@@ -28,41 +29,6 @@ typedef struct jp {
     mb_err *err;
     mb_buf scratch; /* unescaped strings and number text */
 } jp;
-
-/* Length of the valid UTF-8 sequence at p (1..4), or 0 when it is invalid (overlong, surrogate,
- * beyond U+10FFFF, truncated). */
-size_t mb_json_utf8_seq(const unsigned char *p, size_t n) {
-    unsigned c = p[0];
-    if (c < 0x80) {
-        return 1;
-    }
-    size_t len = c >= 0xF0 ? 4 : c >= 0xE0 ? 3 : c >= 0xC2 ? 2 : 0;
-    if (len == 0 || c > 0xF4 || len > n) {
-        return 0;
-    }
-    for (size_t i = 1; i < len; i++) {
-        if ((p[i] & 0xC0) != 0x80) {
-            return 0;
-        }
-    }
-    if ((c == 0xE0 && p[1] < 0xA0) || (c == 0xED && p[1] > 0x9F) || (c == 0xF0 && p[1] < 0x90) ||
-        (c == 0xF4 && p[1] > 0x8F)) {
-        return 0;
-    }
-    return len;
-}
-
-bool mb_json_is_utf8(mb_cur s) {
-    const unsigned char *p = (const unsigned char *)s.ptr;
-    for (size_t i = 0; i < s.len;) {
-        size_t n = mb_json_utf8_seq(p + i, s.len - i);
-        if (n == 0) {
-            return false;
-        }
-        i += n;
-    }
-    return true;
-}
 
 static int s_fail(jp *j, int status, const char *what) {
     if (j->status == 0) {
@@ -78,130 +44,31 @@ static void s_ws(jp *j) {
     }
 }
 
-static int s_hex4(jp *j, unsigned *out) {
-    if (j->end - j->p < 4) {
-        return s_fail(j, MB_ERR_INVALID, "truncated \\u escape");
-    }
-    unsigned v = 0;
-    for (int i = 0; i < 4; i++) {
-        char c = *j->p++;
-        v <<= 4;
-        if (c >= '0' && c <= '9') {
-            v |= (unsigned)(c - '0');
-        } else if ((c | 0x20) >= 'a' && (c | 0x20) <= 'f') {
-            v |= (unsigned)((c | 0x20) - 'a' + 10);
-        } else {
-            return s_fail(j, MB_ERR_INVALID, "bad \\u escape");
-        }
-    }
-    *out = v;
-    return 0;
-}
-
-static int s_put_utf8(jp *j, unsigned cp) {
-    char b[4];
-    size_t n;
-    if (cp < 0x80) {
-        b[0] = (char)cp;
-        n = 1;
-    } else if (cp < 0x800) {
-        b[0] = (char)(0xC0 | (cp >> 6));
-        b[1] = (char)(0x80 | (cp & 0x3F));
-        n = 2;
-    } else if (cp < 0x10000) {
-        b[0] = (char)(0xE0 | (cp >> 12));
-        b[1] = (char)(0x80 | ((cp >> 6) & 0x3F));
-        b[2] = (char)(0x80 | (cp & 0x3F));
-        n = 3;
-    } else {
-        b[0] = (char)(0xF0 | (cp >> 18));
-        b[1] = (char)(0x80 | ((cp >> 12) & 0x3F));
-        b[2] = (char)(0x80 | ((cp >> 6) & 0x3F));
-        b[3] = (char)(0x80 | (cp & 0x3F));
-        n = 4;
-    }
-    return mb_buf_append(&j->scratch, b, n) == 0 ? 0 : s_fail(j, MB_ERR_NOMEM, "out of memory");
-}
-
-static int s_escape(jp *j) {
-    char c = *j->p++;
-    static const char from[] = "\"\\/bfnrt";
-    static const char to[] = "\"\\/\b\f\n\r\t";
-    const char *k = c ? strchr(from, c) : NULL;
-    if (k) {
-        return mb_buf_append_byte(&j->scratch, to[k - from]) == 0 ? 0
-                                                                  : s_fail(j, MB_ERR_NOMEM, "oom");
-    }
-    if (c != 'u') {
-        return s_fail(j, MB_ERR_INVALID, "bad escape");
-    }
-    unsigned cp, lo;
-    if (s_hex4(j, &cp) != 0) {
-        return -1;
-    }
-    if (cp >= 0xDC00 && cp <= 0xDFFF) {
-        return s_fail(j, MB_ERR_INVALID, "lone low surrogate");
-    }
-    if (cp >= 0xD800 && cp <= 0xDBFF) {
-        if (j->end - j->p < 2 || j->p[0] != '\\' || j->p[1] != 'u') {
-            return s_fail(j, MB_ERR_INVALID, "lone high surrogate");
-        }
-        j->p += 2;
-        if (s_hex4(j, &lo) != 0) {
-            return -1;
-        }
-        if (lo < 0xDC00 || lo > 0xDFFF) {
-            return s_fail(j, MB_ERR_INVALID, "bad surrogate pair");
-        }
-        cp = 0x10000 + ((cp - 0xD800) << 10) + (lo - 0xDC00);
-    }
-    return s_put_utf8(j, cp);
-}
-
-/* Parse a string (j->p just past the opening quote) and push it. */
+/* Parse a string (j->p just past the opening quote) and push it. The text kernel scans and
+ * checks it (UTF-8, control characters, escapes); only a string with escapes is copied, decoded,
+ * into the scratch buffer. */
 static int s_string(jp *j) {
-    const char *run = j->p;
-    bool escaped = false;
-    mb_buf_reset(&j->scratch);
-    while (j->p < j->end) {
-        unsigned char c = (unsigned char)*j->p;
-        if (c == '"') {
-            if (escaped) {
-                if (mb_buf_append(&j->scratch, run, (size_t)(j->p - run)) != 0) {
-                    return s_fail(j, MB_ERR_NOMEM, "out of memory");
-                }
-                lua_pushlstring(j->L, j->scratch.ptr, j->scratch.len);
-            } else {
-                lua_pushlstring(j->L, run, (size_t)(j->p - run));
-            }
-            j->p++;
-            return 0;
-        }
-        if (c < 0x20) {
-            return s_fail(j, MB_ERR_INVALID, "control character in string");
-        }
-        if (c == '\\') {
-            if (!escaped) {
-                mb_buf_reset(&j->scratch);
-            }
-            escaped = true;
-            if (mb_buf_append(&j->scratch, run, (size_t)(j->p - run)) != 0) {
-                return s_fail(j, MB_ERR_NOMEM, "out of memory");
-            }
-            j->p++;
-            if (j->p >= j->end || s_escape(j) != 0) {
-                return j->status ? -1 : s_fail(j, MB_ERR_INVALID, "truncated escape");
-            }
-            run = j->p;
-            continue;
-        }
-        size_t n = mb_json_utf8_seq((const unsigned char *)j->p, (size_t)(j->end - j->p));
-        if (n == 0) {
-            return s_fail(j, MB_ERR_INVALID, "invalid UTF-8 in string");
-        }
-        j->p += n;
+    size_t len;
+    bool escaped;
+    const char *why;
+    if (mb_text_json_scan_string(j->p, (size_t)(j->end - j->p), &len, &escaped, &why) != 0) {
+        j->p += len;
+        return s_fail(j, MB_ERR_INVALID, why);
     }
-    return s_fail(j, MB_ERR_INVALID, "unterminated string");
+    mb_cur raw = {j->p, len};
+    j->p += len + 1;
+    if (!escaped) {
+        lua_pushlstring(j->L, raw.ptr, raw.len);
+        return 0;
+    }
+    size_t n = 0;
+    mb_buf_reset(&j->scratch);
+    if (mb_buf_reserve(&j->scratch, raw.len) != 0 ||
+        mb_text_json_unescape(raw, j->scratch.ptr, raw.len, &n) != 0) {
+        return s_fail(j, MB_ERR_NOMEM, "out of memory"); /* the scan checked every escape */
+    }
+    lua_pushlstring(j->L, j->scratch.ptr, n);
+    return 0;
 }
 
 static bool s_digit(const jp *j) {
@@ -434,50 +301,6 @@ static int s_efail(je *e, int status, const char *what) {
     return -1;
 }
 
-int mb_json_append_string(mb_buf *out, mb_cur s) {
-    static const char hex[] = "0123456789abcdef";
-    if (mb_buf_reserve(out, s.len + 2) != 0 || mb_buf_append_byte(out, '"') != 0) {
-        return MB_ERR_NOMEM;
-    }
-    const unsigned char *p = (const unsigned char *)s.ptr;
-    size_t i = 0, run = 0;
-    while (i < s.len) {
-        unsigned char c = p[i];
-        size_t n = c >= 0x20 && c != '"' && c != '\\' ? mb_json_utf8_seq(p + i, s.len - i) : 0;
-        if (n) {
-            i += n;
-            continue;
-        }
-        if (mb_buf_append(out, p + run, i - run) != 0) {
-            return MB_ERR_NOMEM;
-        }
-        char esc[6] = {'\\', 'u', '0', '0', hex[c >> 4], hex[c & 15]};
-        int rc;
-        if (c == '"' || c == '\\') {
-            char two[2] = {'\\', (char)c};
-            rc = mb_buf_append(out, two, 2);
-        } else if (c == '\n') {
-            rc = mb_buf_append(out, "\\n", 2);
-        } else if (c == '\r') {
-            rc = mb_buf_append(out, "\\r", 2);
-        } else if (c == '\t') {
-            rc = mb_buf_append(out, "\\t", 2);
-        } else if (c < 0x20) {
-            rc = mb_buf_append(out, esc, 6);
-        } else {
-            rc = mb_buf_append(out, "\\ufffd", 6); /* invalid UTF-8 byte */
-        }
-        if (rc != 0) {
-            return MB_ERR_NOMEM;
-        }
-        run = ++i;
-    }
-    if (mb_buf_append(out, p + run, i - run) != 0 || mb_buf_append_byte(out, '"') != 0) {
-        return MB_ERR_NOMEM;
-    }
-    return 0;
-}
-
 static int s_enc_number(je *e, int idx) {
     char num[MB_NUMFMT_MAX];
     size_t n = lua_isinteger(e->L, idx) ? mb_numfmt_int(num, (int64_t)lua_tointeger(e->L, idx))
@@ -562,7 +385,7 @@ static int s_enc_table(je *e, int idx, int depth) {
         size_t klen;
         const char *k = lua_tolstring(L, -2, &klen);
         if ((!first && mb_buf_append_byte(e->out, ',') != 0) ||
-            mb_json_append_string(e->out, (mb_cur){k, klen}) != 0 ||
+            mb_text_json_quote(e->out, (mb_cur){k, klen}, MB_TEXT_ESC_REPAIR) != 0 ||
             mb_buf_append_byte(e->out, ':') != 0) {
             lua_pop(L, 2);
             return s_efail(e, MB_ERR_NOMEM, "out of memory");
@@ -598,7 +421,7 @@ static int s_enc_value(je *e, int idx, int depth) {
     case LUA_TSTRING: {
         size_t len;
         const char *s = lua_tolstring(L, idx, &len);
-        return mb_json_append_string(e->out, (mb_cur){s, len}) == 0
+        return mb_text_json_quote(e->out, (mb_cur){s, len}, MB_TEXT_ESC_REPAIR) == 0
                    ? 0
                    : s_efail(e, MB_ERR_NOMEM, "out of memory");
     }

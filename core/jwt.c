@@ -205,7 +205,7 @@ static int s_header(mb_cur seg, char *kid, size_t *kid_len, const char **detail,
     }
     const mb_jwt_member *k = mb_jwt_json_find(m, count, MB_CUR_LIT("kid"));
     if (k == NULL || k->type != MB_JWT_JSON_STRING ||
-        mb_jwt_json_unescape(k->value, kid, MB_JWKS_MAX_KID, kid_len) != 0 || *kid_len == 0) {
+        mb_text_json_unescape(k->value, kid, MB_JWKS_MAX_KID, kid_len) != 0 || *kid_len == 0) {
         return S_INVALID("kid missing or not a string");
     }
     return 0;
@@ -285,7 +285,7 @@ static int s_copy_string(s_ctx *c, const mb_jwt_member *m, mb_cur *out) {
         *out = (mb_cur){"", 0};
         return 0;
     }
-    if (mb_jwt_json_unescape(m->value, dst, m->value.len, &n) != 0) {
+    if (mb_text_json_unescape(m->value, dst, m->value.len, &n) != 0) {
         return MB_ERR_INVALID;
     }
     *out = (mb_cur){dst, n};

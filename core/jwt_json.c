@@ -23,111 +23,18 @@ static void s_ws(s_scan *s) {
     }
 }
 
-/* Read 4 hex digits at p (p + 4 <= end checked by caller). Returns the code unit or -1. */
-static long s_u4(const char *p) {
-    long v = 0;
-    for (int i = 0; i < 4; i++) {
-        int h = mb_text_hex_digit(p[i]);
-        if (h < 0) {
-            return -1;
-        }
-        v = v * 16 + h;
-    }
-    return v;
-}
-
-/* Validate one UTF-8 sequence starting at s->p (first byte >= 0x80); advance past it. */
-static int s_utf8(s_scan *s) {
-    const unsigned char *u = (const unsigned char *)s->p;
-    size_t left = (size_t)(s->end - s->p);
-    unsigned c = u[0];
-    size_t n;
-    unsigned min;
-    if (c >= 0xC2 && c <= 0xDF) {
-        n = 2, min = 0x80;
-    } else if (c >= 0xE0 && c <= 0xEF) {
-        n = 3, min = 0x800;
-    } else if (c >= 0xF0 && c <= 0xF4) {
-        n = 4, min = 0x10000;
-    } else {
-        return MB_ERR_INVALID;
-    }
-    if (left < n) {
-        return MB_ERR_INVALID;
-    }
-    unsigned cp = c & (0x7F >> n);
-    for (size_t i = 1; i < n; i++) {
-        if ((u[i] & 0xC0) != 0x80) {
-            return MB_ERR_INVALID;
-        }
-        cp = (cp << 6) | (u[i] & 0x3F);
-    }
-    if (cp < min || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) {
-        return MB_ERR_INVALID;
-    }
-    s->p += n;
-    return 0;
-}
-
-/* Validate an escape after the backslash at s->p; advance past it. */
-static int s_escape(s_scan *s) {
-    s->p++; /* the backslash */
-    if (s->p >= s->end) {
-        return MB_ERR_INVALID;
-    }
-    char c = *s->p++;
-    if (strchr("\"\\/bfnrt", c) != NULL && c != '\0') {
-        return 0;
-    }
-    if (c != 'u' || s->end - s->p < 4) {
-        return MB_ERR_INVALID;
-    }
-    long hi = s_u4(s->p);
-    s->p += 4;
-    if (hi < 0 || (hi >= 0xDC00 && hi <= 0xDFFF)) {
-        return MB_ERR_INVALID; /* bad hex or lone low surrogate */
-    }
-    if (hi < 0xD800 || hi > 0xDBFF) {
-        return 0;
-    }
-    if (s->end - s->p < 6 || s->p[0] != '\\' || s->p[1] != 'u') {
-        return MB_ERR_INVALID; /* high surrogate without its pair */
-    }
-    long lo = s_u4(s->p + 2);
-    if (lo < 0xDC00 || lo > 0xDFFF) {
-        return MB_ERR_INVALID;
-    }
-    s->p += 6;
-    return 0;
-}
-
-/* s->p is at the opening quote. On success *out spans the contents, s->p is past the quote. */
+/* s->p is at the opening quote. On success *out spans the contents, s->p is past the quote.
+ * The text kernel scans and checks it: UTF-8, control characters, every escape (\u pairs
+ * included), without allocating. */
 static int s_string(s_scan *s, mb_cur *out, bool *escaped) {
-    const char *start = ++s->p;
-    *escaped = false;
-    while (s->p < s->end) {
-        unsigned char c = (unsigned char)*s->p;
-        if (c == '"') {
-            *out = (mb_cur){start, (size_t)(s->p - start)};
-            s->p++;
-            return 0;
-        }
-        int rc = 0;
-        if (c < 0x20) {
-            return MB_ERR_INVALID;
-        } else if (c == '\\') {
-            *escaped = true;
-            rc = s_escape(s);
-        } else if (c >= 0x80) {
-            rc = s_utf8(s);
-        } else {
-            s->p++;
-        }
-        if (rc != 0) {
-            return rc;
-        }
+    const char *start = s->p + 1;
+    size_t len;
+    if (mb_text_json_scan_string(start, (size_t)(s->end - start), &len, escaped, NULL) != 0) {
+        return MB_ERR_INVALID;
     }
-    return MB_ERR_INVALID;
+    *out = (mb_cur){start, len};
+    s->p = start + len + 1;
+    return 0;
 }
 
 static bool s_digit(const s_scan *s) {
@@ -274,8 +181,8 @@ static bool s_key_eq(const mb_jwt_member *a, const mb_jwt_member *b) {
     }
     char da[MB_JWT_JSON_MAX_KEY], db[MB_JWT_JSON_MAX_KEY];
     size_t la, lb;
-    if (mb_jwt_json_unescape(a->key, da, sizeof da, &la) != 0 ||
-        mb_jwt_json_unescape(b->key, db, sizeof db, &lb) != 0) {
+    if (mb_text_json_unescape(a->key, da, sizeof da, &la) != 0 ||
+        mb_text_json_unescape(b->key, db, sizeof db, &lb) != 0) {
         return true; /* cannot happen for validated keys; err on the side of rejecting */
     }
     return la == lb && memcmp(da, db, la) == 0;
@@ -400,94 +307,6 @@ int mb_jwt_json_iter_next(mb_jwt_json_iter *it, mb_jwt_member *out) {
     return 1;
 }
 
-/* Append code point cp as UTF-8. */
-static size_t s_put_utf8(char *o, unsigned long cp) {
-    if (cp < 0x80) {
-        o[0] = (char)cp;
-        return 1;
-    }
-    if (cp < 0x800) {
-        o[0] = (char)(0xC0 | (cp >> 6));
-        o[1] = (char)(0x80 | (cp & 0x3F));
-        return 2;
-    }
-    if (cp < 0x10000) {
-        o[0] = (char)(0xE0 | (cp >> 12));
-        o[1] = (char)(0x80 | ((cp >> 6) & 0x3F));
-        o[2] = (char)(0x80 | (cp & 0x3F));
-        return 3;
-    }
-    o[0] = (char)(0xF0 | (cp >> 18));
-    o[1] = (char)(0x80 | ((cp >> 12) & 0x3F));
-    o[2] = (char)(0x80 | ((cp >> 6) & 0x3F));
-    o[3] = (char)(0x80 | (cp & 0x3F));
-    return 4;
-}
-
-/* Decode the escape at r (r[0] == '\\'); write its bytes to o. Returns bytes consumed or 0. */
-static size_t s_unescape_one(const char *r, const char *end, char *o, size_t *written) {
-    static const char from[] = "\"\\/bfnrt";
-    static const char to[] = "\"\\/\b\f\n\r\t";
-    if (end - r < 2) {
-        return 0;
-    }
-    const char *hit = r[1] != '\0' ? strchr(from, r[1]) : NULL;
-    if (hit != NULL) {
-        *o = to[hit - from];
-        *written = 1;
-        return 2;
-    }
-    if (r[1] != 'u' || end - r < 6) {
-        return 0;
-    }
-    long hi = s_u4(r + 2);
-    if (hi < 0 || (hi >= 0xDC00 && hi <= 0xDFFF)) {
-        return 0;
-    }
-    if (hi < 0xD800 || hi > 0xDBFF) {
-        *written = s_put_utf8(o, (unsigned long)hi);
-        return 6;
-    }
-    if (end - r < 12 || r[6] != '\\' || r[7] != 'u') {
-        return 0;
-    }
-    long lo = s_u4(r + 8);
-    if (lo < 0xDC00 || lo > 0xDFFF) {
-        return 0;
-    }
-    *written = s_put_utf8(o, 0x10000 + (((unsigned long)hi - 0xD800) << 10) +
-                                 ((unsigned long)lo - 0xDC00));
-    return 12;
-}
-
-int mb_jwt_json_unescape(mb_cur raw, char *out, size_t cap, size_t *len) {
-    const char *r = raw.ptr, *end = raw.ptr + raw.len;
-    size_t n = 0;
-    while (r < end) {
-        if (*r != '\\') {
-            if (n == cap) {
-                return MB_ERR_LIMIT;
-            }
-            out[n++] = *r++;
-            continue;
-        }
-        char tmp[4];
-        size_t w = 0;
-        size_t used = s_unescape_one(r, end, tmp, &w);
-        if (used == 0) {
-            return MB_ERR_INVALID;
-        }
-        if (cap - n < w) {
-            return MB_ERR_LIMIT;
-        }
-        memcpy(out + n, tmp, w);
-        n += w;
-        r += used;
-    }
-    *len = n;
-    return 0;
-}
-
 bool mb_jwt_json_str_eq(mb_cur raw, bool escaped, mb_cur lit) {
     if (!escaped) {
         return mb_cur_eq(raw, lit);
@@ -498,7 +317,7 @@ bool mb_jwt_json_str_eq(mb_cur raw, bool escaped, mb_cur lit) {
     if (raw.len > sizeof tmp || raw.len > lit.len * 6) {
         return false;
     }
-    if (mb_jwt_json_unescape(raw, tmp, sizeof tmp, &n) != 0) {
+    if (mb_text_json_unescape(raw, tmp, sizeof tmp, &n) != 0) {
         return false;
     }
     return n == lit.len && memcmp(tmp, lit.ptr, n) == 0;

@@ -13,6 +13,7 @@
 #include <stdint.h>
 
 #include "moonbase/buf.h"
+#include "moonbase/text.h"
 
 /* Nesting deeper than this is refused: claims are flat, hostile input must not recurse far. */
 #define MB_JWT_JSON_MAX_DEPTH 16
@@ -62,9 +63,8 @@ void mb_jwt_json_iter_init(mb_jwt_json_iter *it, mb_cur container);
 /* Returns 1 and fills *out for the next member, 0 at the end, MB_ERR_INVALID on malformed text. */
 int mb_jwt_json_iter_next(mb_jwt_json_iter *it, mb_jwt_member *out);
 
-/* Unescape a string span into out (capacity >= raw.len is always enough: escapes only shrink).
- * Returns 0 and sets *len, or MB_ERR_INVALID / MB_ERR_LIMIT. */
-int mb_jwt_json_unescape(mb_cur raw, char *out, size_t cap, size_t *len);
+/* A string span is unescaped with the text kernel's mb_text_json_unescape (moonbase/text.h),
+ * into a caller buffer (capacity >= raw.len is always enough: escapes only shrink). */
 /* True when the string span (escaped or not) decodes to exactly `lit`. */
 bool mb_jwt_json_str_eq(mb_cur raw, bool escaped, mb_cur lit);
 /* Convert a NUMBER span to seconds: integral part of the value, 0 on success, MB_ERR_INVALID when

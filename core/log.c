@@ -3,6 +3,7 @@
 
 #include "moonbase/clock.h"
 #include "moonbase/numfmt.h"
+#include "moonbase/text.h"
 
 #include <errno.h>
 #include <math.h>
@@ -183,128 +184,43 @@ bool mb_log_key_is_secret(mb_cur key) {
 
 /* ---- escaping ----------------------------------------------------------------------------- */
 
-/* Length of the valid UTF-8 sequence at s (1..4), or 0 when the bytes are not valid UTF-8
- * (overlong forms, surrogates and code points above U+10FFFF included). */
-static size_t s_utf8_len(const unsigned char *s, size_t n) {
-    unsigned c = s[0];
-    size_t len = c < 0x80 ? 1 : c < 0xC2 ? 0 : c < 0xE0 ? 2 : c < 0xF0 ? 3 : c < 0xF5 ? 4 : 0;
-    if (len <= 1) {
-        return len;
+/* The redaction hook of the text kernel's escaper, asked at 'e', 'A', 'B' and 'b' (the first
+ * letters of the patterns): a JWT, an AWS access key id or a Bearer/Basic credential starting
+ * at a word boundary becomes [REDACTED] (the scheme word is kept). */
+static size_t s_redact_hook(void *ud, mb_cur in, size_t at, char *rep, size_t *rep_len) {
+    (void)ud;
+    const unsigned char *s = (const unsigned char *)in.ptr + at;
+    size_t n = in.len - at, m, keep = 0;
+    if (at > 0 && s_is_b64url(s[-1])) {
+        return 0; /* inside a word: not the start of a secret */
     }
-    if (n < len) {
+    if (!(m = s_match_jwt(s, n)) && !(m = s_match_aws_key(s, n)) &&
+        !(m = s_match_scheme(s, n, &keep))) {
         return 0;
     }
-    for (size_t i = 1; i < len; i++) {
-        if ((s[i] & 0xC0) != 0x80) {
-            return 0;
-        }
-    }
-    unsigned c1 = s[1];
-    if ((c == 0xE0 && c1 < 0xA0) || (c == 0xED && c1 >= 0xA0) || (c == 0xF0 && c1 < 0x90) ||
-        (c == 0xF4 && c1 >= 0x90)) {
-        return 0;
-    }
-    return len;
+    memcpy(rep, s, keep); /* the scheme word is plain ASCII */
+    memcpy(rep + keep, s_redacted, sizeof s_redacted - 1);
+    *rep_len = keep + sizeof s_redacted - 1;
+    return m;
 }
 
-/* Bytes that can be copied as they are: printable ASCII except '"' and '\\', and not the first
- * letter of a redaction pattern (e: eyJ..., A: AKIA/ASIA, B/b: Bearer/Basic). */
-static bool s_plain(unsigned char c, bool redact) {
-    if (c < 0x20 || c >= 0x7F || c == '"' || c == '\\') {
-        return false;
-    }
-    return !redact || (c != 'e' && c != 'A' && c != 'B' && c != 'b');
-}
-
-/* The escaped form of one non-plain unit at s[0]; sets *used to the input bytes consumed and
- * returns the output length in tmp (or points *out at a constant). */
-static size_t s_escape_unit(const unsigned char *s, size_t n, bool redact, bool at_word, char *tmp,
-                            const char **out, size_t *used) {
-    size_t m, keep = 0;
-    *out = tmp;
-    if (redact && at_word &&
-        ((m = s_match_jwt(s, n)) || (m = s_match_aws_key(s, n)) ||
-         (m = s_match_scheme(s, n, &keep)))) {
-        memcpy(tmp, s, keep); /* the scheme word is plain ASCII */
-        memcpy(tmp + keep, s_redacted, sizeof s_redacted - 1);
-        *used = m;
-        return keep + sizeof s_redacted - 1;
-    }
-    unsigned c = s[0];
-    *used = 1;
-    if (c >= 0x80) {
-        size_t u = s_utf8_len(s, n);
-        if (u == 0) {
-            *out = "\xEF\xBF\xBD"; /* U+FFFD for each byte that is not valid UTF-8 */
-            return 3;
-        }
-        *used = u;
-        *out = (const char *)s;
-        return u;
-    }
-    static const char short_esc[] = "btn\0fr";
-    if (c == '"' || c == '\\') {
-        tmp[0] = '\\';
-        tmp[1] = (char)c;
-        return 2;
-    }
-    if (c >= 0x08 && c <= 0x0D && short_esc[c - 0x08]) {
-        tmp[0] = '\\';
-        tmp[1] = short_esc[c - 0x08];
-        return 2;
-    }
-    if (c < 0x20 || c == 0x7F) {
-        static const char hex[] = "0123456789abcdef";
-        memcpy(tmp, "\\u00", 4);
-        tmp[4] = hex[c >> 4];
-        tmp[5] = hex[c & 15];
-        return 6;
-    }
-    tmp[0] = (char)c; /* a pattern's first letter that did not start a pattern */
-    return 1;
-}
+/* Every string in a line: invalid UTF-8 repaired to U+FFFD, DEL escaped (lines are read on
+ * terminals), cut with U+2026 when it does not fit; with or without redaction. */
+static const mb_text_escape s_esc_redact = {MB_TEXT_ESC_REPAIR | MB_TEXT_ESC_DEL,
+                                            "eABb",
+                                            s_redact_hook,
+                                            NULL,
+                                            {s_ellipsis, sizeof s_ellipsis - 1}};
+static const mb_text_escape s_esc_plain = {
+    MB_TEXT_ESC_REPAIR | MB_TEXT_ESC_DEL, NULL, NULL, NULL, {s_ellipsis, sizeof s_ellipsis - 1}};
 
 /* Escape `in` into dst (at most cap bytes, no quotes). When the input does not fit, the output
  * ends with U+2026 instead. Returns the bytes written. */
 static size_t s_escape(char *dst, size_t cap, mb_cur in, bool redact) {
-    const unsigned char *s = (const unsigned char *)in.ptr;
-    size_t n = in.len, i = 0, o = 0;
-    if (cap < sizeof s_ellipsis - 1) {
-        return 0;
-    }
-    size_t room = cap - (sizeof s_ellipsis - 1); /* always keep space for the ellipsis */
-    while (i < n) {
-        size_t run = i;
-        while (run < n && s_plain(s[run], redact)) {
-            run++;
-        }
-        size_t take = run - i;
-        if (take > room - o) {
-            take = room - o;
-        }
-        memcpy(dst + o, s + i, take);
-        o += take;
-        i += take;
-        if (i < run || i == n) {
-            break;
-        }
-        char tmp[32];
-        const char *piece;
-        size_t used;
-        bool at_word = i == 0 || !s_is_b64url(s[i - 1]);
-        size_t plen = s_escape_unit(s + i, n - i, redact, at_word, tmp, &piece, &used);
-        if (plen > room - o) {
-            break;
-        }
-        memcpy(dst + o, piece, plen);
-        o += plen;
-        i += used;
-    }
-    if (i < n) {
-        memcpy(dst + o, s_ellipsis, sizeof s_ellipsis - 1);
-        o += sizeof s_ellipsis - 1;
-    }
-    return o;
+    size_t written, used;
+    (void)mb_text_json_escape(dst, cap, in, redact ? &s_esc_redact : &s_esc_plain, &written,
+                              &used); /* cannot fail: REPAIR */
+    return written;
 }
 
 /* Append escaped bytes (at most max_out, less when the line is fuller) and a closing quote. */

@@ -322,23 +322,23 @@ static bool s_split_path(mb_cur path, mb_route_match *m, mb_cur *segs, size_t *c
         if (o > 0) {
             out[o++] = '/'; /* the output never outgrows the input: each segment had a '/' */
         }
-        size_t start = o;
-        for (; i < path.len && path.ptr[i] != '/'; i++) {
-            unsigned char c = (unsigned char)path.ptr[i];
-            if (c == '%') {
-                int hi = i + 2 < path.len ? mb_text_hex_digit(path.ptr[i + 1]) : -1;
-                int lo = hi >= 0 ? mb_text_hex_digit(path.ptr[i + 2]) : -1;
-                if (lo < 0) {
-                    return false;
-                }
-                c = (unsigned char)(hi << 4 | lo);
-                i += 2;
-            }
+        size_t start = o, end = i, n = 0;
+        while (end < path.len && path.ptr[end] != '/') {
+            end++;
+        }
+        /* decoded per segment: a '/' in the output is an encoded one */
+        if (mb_text_pct_decode((mb_cur){path.ptr + i, end - i}, MB_TEXT_PCT_STRICT, out + start,
+                               &n) != 0) {
+            return false;
+        }
+        i = end;
+        for (size_t k = start; k < start + n; k++) {
+            unsigned char c = (unsigned char)out[k];
             if (c < 0x20 || c == 0x7f || c == '/' || c == '\\') {
                 return false; /* NUL, control bytes and encoded separators never reach handlers */
             }
-            out[o++] = (char)c;
         }
+        o = start + n;
         mb_cur seg = {out + start, o - start};
         if (seg.len == 0) {
             o = before;

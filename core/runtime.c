@@ -8,7 +8,7 @@
 #include <time.h>
 
 #include "moonbase/http.h"
-#include "moonbase/json.h"
+#include "moonbase/text.h"
 
 #define API_PREFIX "/2018-06-01/runtime"
 #define URL_MAX 1024
@@ -187,9 +187,9 @@ int mb_runtime_respond(mb_runtime *rt, const mb_runtime_invocation *inv, mb_cur 
 
 static int s_error_body(mb_buf *b, const char *type, const char *message) {
     return mb_buf_append_cstr(b, "{\"errorMessage\":") ||
-                   mb_json_append_string(b, mb_cur_from_cstr(message)) ||
+                   mb_text_json_quote(b, mb_cur_from_cstr(message), MB_TEXT_ESC_REPAIR) ||
                    mb_buf_append_cstr(b, ",\"errorType\":") ||
-                   mb_json_append_string(b, mb_cur_from_cstr(type)) ||
+                   mb_text_json_quote(b, mb_cur_from_cstr(type), MB_TEXT_ESC_REPAIR) ||
                    mb_buf_append_cstr(b, ",\"stackTrace\":[]}")
                ? MB_ERR_NOMEM
                : 0;

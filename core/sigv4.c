@@ -222,28 +222,6 @@ static int s_uri_encode(mb_buf *b, const char *p, size_t n, bool keep_slash) {
     return 0;
 }
 
-/* Percent-decode p into b. Returns 0, or MB_ERR_INVALID for a broken escape, MB_ERR_NOMEM. */
-static int s_uri_decode(mb_buf *b, const char *p, size_t n) {
-    if (mb_buf_reserve(b, n) != 0) {
-        return MB_ERR_NOMEM;
-    }
-    for (size_t i = 0; i < n; i++) {
-        if (p[i] != '%') {
-            b->ptr[b->len++] = p[i];
-            continue;
-        }
-        int hi = i + 2 < n ? mb_text_hex_digit(p[i + 1]) : -1;
-        int lo = hi >= 0 ? mb_text_hex_digit(p[i + 2]) : -1;
-        if (lo < 0) {
-            return MB_ERR_INVALID;
-        }
-        b->ptr[b->len++] = (char)(hi * 16 + lo);
-        i += 2;
-    }
-    b->ptr[b->len] = '\0';
-    return 0;
-}
-
 /* ---- canonical URI ---- */
 
 typedef struct s_seg {
@@ -420,7 +398,8 @@ static int s_emit_headers(s_list *l, const mb_buf *s, mb_buf *cr, mb_buf *signed
 /* Decode then re-encode one name or value of the request's query into scratch. */
 static int s_requery(mb_buf *s, const char *p, size_t n, size_t *off, size_t *len, mb_err *err) {
     size_t raw = s->len;
-    int rc = s_uri_decode(s, p, n);
+    /* strict: a broken escape is refused, never signed as text */
+    int rc = mb_text_pct_decode_buf(s, (mb_cur){p, n}, MB_TEXT_PCT_STRICT);
     if (rc != 0) {
         return mb_err_set(err, rc,
                           rc == MB_ERR_INVALID ? "sigv4: bad percent-escape in the query"

@@ -99,9 +99,6 @@ int mb_ddb_marshal_item(lua_State *L, int idx, mb_buf *out, mb_err *err);
  *   { RequestItems = { t = { { PutRequest = { Item = {...} } } } } }        -- BatchWriteItem
  * Same errors as mb_ddb_marshal_value. */
 int mb_ddb_marshal_request(lua_State *L, int idx, mb_buf *out, mb_err *err);
-/* Append s as a JSON string literal (quotes included): '"', '\\' and control characters escaped
- * (\u0000 for NUL), valid UTF-8 copied raw. MB_ERR_INVALID when s is not UTF-8, MB_ERR_NOMEM. */
-int mb_ddb_marshal_json_string(mb_buf *out, mb_cur s, mb_err *err);
 
 /* ---- constructors ([-0, +1, m]) ---- */
 

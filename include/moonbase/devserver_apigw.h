@@ -89,8 +89,4 @@ typedef struct mb_apigw_route {
 int mb_apigw_rest_event_build(const mb_apigw_request *req, const mb_apigw_route *route,
                               const char *stage, mb_buf *out, mb_err *err);
 
-/* Percent-decode src into out ('+' becomes a space when plus_is_space). Invalid escapes are kept
- * literally. Returns 0 or MB_ERR_NOMEM. */
-int mb_apigw_pct_decode(mb_cur src, bool plus_is_space, mb_buf *out);
-
 #endif

@@ -38,17 +38,8 @@ int mb_json_decode(lua_State *L, mb_cur text, int max_depth, mb_err *err);
  * [-0, +0, m] */
 int mb_json_encode(lua_State *L, int idx, mb_buf *out, mb_err *err);
 
-/* Append `s` as a JSON string literal (quotes included), escaping control characters and
- * replacing invalid UTF-8 with U+FFFD so the output is always valid JSON. Returns 0 or
- * MB_ERR_NOMEM. */
-int mb_json_append_string(mb_buf *out, mb_cur s);
-
-/* Length (1..4) of the valid UTF-8 sequence at p, n bytes available, or 0 when the bytes there
- * are not one (overlong, surrogate, beyond U+10FFFF, truncated). */
-size_t mb_json_utf8_seq(const unsigned char *p, size_t n);
-
-/* True when s is entirely valid UTF-8 (no overlongs, surrogates or truncated sequences). */
-bool mb_json_is_utf8(mb_cur s);
+/* Strings are escaped, and UTF-8 validated, by the text kernel (moonbase/text.h:
+ * mb_text_json_quote with MB_TEXT_ESC_REPAIR, mb_text_utf8_valid). */
 
 /* Register json.encode/json.decode/json.null/json.array_mt as a table on the stack top, the
  * library handlers see as `json` (and as `cjson`, for code written for lua-cjson). [-0, +1, m] */

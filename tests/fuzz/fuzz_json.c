@@ -6,6 +6,7 @@
 
 #include "fuzz_util.h"
 #include "moonbase/json.h"
+#include "moonbase/text.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -25,7 +26,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     mb_buf once = {0}, twice = {0};
     rc = mb_json_encode(L, -1, &once, &err);
     FZ_CHECK(rc == 0); /* anything the decoder accepts must be encodable */
-    FZ_CHECK(mb_json_is_utf8(mb_buf_cur(&once)));
+    FZ_CHECK(mb_text_utf8_valid(mb_buf_cur(&once)));
     rc = mb_json_decode(L, mb_buf_cur(&once), MB_JSON_MAX_DEPTH, &err);
     FZ_CHECK(rc == 0);
     FZ_CHECK(fz_lua_equal(L, -1, -2));

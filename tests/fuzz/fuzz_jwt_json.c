@@ -1,6 +1,6 @@
 /* fuzz_jwt_json.c - differential harness for the JWT claims scanner (core/jwt_json.c) against
  * the strict JSON decoder (core/json.c): whatever the scanner accepts, the decoder accepts as an
- * object with the same member count, each string member unescaping (mb_jwt_json_unescape, and
+ * object with the same member count, each string member unescaping (mb_text_json_unescape, and
  * mb_jwt_json_str_eq) to the decoder's string, each array iterating (mb_jwt_json_iter_next) to
  * the decoder's element count. The scanner is stricter (depth 16, unique names), never looser. */
 #include <math.h>
@@ -19,7 +19,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 static void s_check_member(lua_State *L, int obj, const mb_jwt_member *m) {
     char key[MB_JWT_JSON_MAX_KEY + 1];
     size_t klen;
-    FZ_CHECK(mb_jwt_json_unescape(m->key, key, sizeof key, &klen) == 0);
+    FZ_CHECK(mb_text_json_unescape(m->key, key, sizeof key, &klen) == 0);
     lua_pushlstring(L, key, klen);
     lua_rawget(L, obj); /* stack: value */
     if (m->type == MB_JWT_JSON_STRING) {
@@ -27,7 +27,7 @@ static void s_check_member(lua_State *L, int obj, const mb_jwt_member *m) {
         size_t vlen, n;
         const char *v = lua_tolstring(L, -1, &vlen);
         char *buf = malloc(m->value.len + 1);
-        FZ_CHECK(buf && mb_jwt_json_unescape(m->value, buf, m->value.len + 1, &n) == 0);
+        FZ_CHECK(buf && mb_text_json_unescape(m->value, buf, m->value.len + 1, &n) == 0);
         FZ_CHECK(n == vlen && memcmp(buf, v, n) == 0);
         /* str_eq unescapes into 1 KB: longer escaped spans never compare equal (the safe way
          * for its use, matching short configured values). */

@@ -16,7 +16,7 @@
 
 #include "moonbase/base64.h"
 #include "moonbase/devserver_apigw.h"
-#include "moonbase/json.h"
+#include "moonbase/text.h"
 #include "moonbase/devserver_static.h"
 
 static json_t *s_build(const mb_apigw_request *req) {
@@ -138,13 +138,14 @@ static void test_devserver_apigw_b64_roundtrip_and_rejects(void **state) {
 
 static void test_devserver_apigw_utf8_and_pct(void **state) {
     (void)state;
-    assert_true(mb_json_is_utf8(MB_CUR_LIT("h\xc3\xa9llo \xf0\x9f\x8c\x99")));
-    assert_false(mb_json_is_utf8(MB_CUR_LIT("\xc0\xaf")));         /* overlong */
-    assert_false(mb_json_is_utf8(MB_CUR_LIT("\xed\xa0\x80")));     /* surrogate */
-    assert_false(mb_json_is_utf8(MB_CUR_LIT("\xf4\x90\x80\x80"))); /* > U+10FFFF */
-    assert_false(mb_json_is_utf8(MB_CUR_LIT("\xe2\x82")));         /* truncated */
+    assert_true(mb_text_utf8_valid(MB_CUR_LIT("h\xc3\xa9llo \xf0\x9f\x8c\x99")));
+    assert_false(mb_text_utf8_valid(MB_CUR_LIT("\xc0\xaf")));         /* overlong */
+    assert_false(mb_text_utf8_valid(MB_CUR_LIT("\xed\xa0\x80")));     /* surrogate */
+    assert_false(mb_text_utf8_valid(MB_CUR_LIT("\xf4\x90\x80\x80"))); /* > U+10FFFF */
+    assert_false(mb_text_utf8_valid(MB_CUR_LIT("\xe2\x82")));         /* truncated */
     mb_buf b = {0};
-    assert_int_equal(mb_apigw_pct_decode(MB_CUR_LIT("a%2Fb+c%zz%4"), true, &b), 0);
+    assert_int_equal(mb_text_pct_decode_buf(&b, MB_CUR_LIT("a%2Fb+c%zz%4"), MB_TEXT_PCT_PLUS_SPACE),
+                     0);
     assert_string_equal(b.ptr, "a/b c%zz%4");
     mb_buf_cleanup(&b);
 }

@@ -17,6 +17,7 @@
 #include <lualib.h>
 
 #include "moonbase/json.h"
+#include "moonbase/text.h"
 #include "moonbase/lua_api.h"
 
 /* ---- a Lua state whose allocator can be told to fail ---- */
@@ -433,14 +434,16 @@ static void test_json_encode_repairs_utf8_and_escapes_controls(void **state) {
     } cases[] = {
         {"a\xff"
          "b",
-         3, "\"a\\ufffdb\""},
-        {"\xc0\xaf", 2, "\"\\ufffd\\ufffd\""},
-        {"\xed\xa0\x80", 3, "\"\\ufffd\\ufffd\\ufffd\""},
-        {"\xe2\x82", 2, "\"\\ufffd\\ufffd\""},
+         3,
+         "\"a\xef\xbf\xbd"
+         "b\""},
+        {"\xc0\xaf", 2, "\"\xef\xbf\xbd\xef\xbf\xbd\""},
+        {"\xed\xa0\x80", 3, "\"\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd\""},
+        {"\xe2\x82", 2, "\"\xef\xbf\xbd\xef\xbf\xbd\""},
         {"ok \xc3\xa9", 5, "\"ok \xc3\xa9\""},
         {"\x01\n\t\r\"\\/\x7f", 8, "\"\\u0001\\n\\t\\r\\\"\\\\/\x7f\""},
         {"a\0b", 3, "\"a\\u0000b\""},
-        {"\x1f\b\f", 3, "\"\\u001f\\u0008\\u000c\""},
+        {"\x1f\b\f", 3, "\"\\u001f\\b\\f\""},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         mb_buf b = {0};
@@ -449,7 +452,7 @@ static void test_json_encode_repairs_utf8_and_escapes_controls(void **state) {
         assert_int_equal(mb_json_encode(L, -1, &b, &err), 0);
         lua_pop(L, 1);
         assert_string_equal(b.ptr, cases[i].out);
-        assert_true(mb_json_is_utf8(mb_buf_cur(&b)));
+        assert_true(mb_text_utf8_valid(mb_buf_cur(&b)));
         /* and it decodes back (strictly) */
         assert_int_equal(mb_json_decode(L, mb_buf_cur(&b), 8, &err), 0);
         lua_pop(L, 1);
@@ -459,23 +462,23 @@ static void test_json_encode_repairs_utf8_and_escapes_controls(void **state) {
     mb_buf b = {0};
     mb_err err = {0};
     assert_int_equal(encode_lua(L, "return {['k\\255'] = 1}", &b, &err), 0);
-    assert_string_equal(b.ptr, "{\"k\\ufffd\":1}");
+    assert_string_equal(b.ptr, "{\"k\xef\xbf\xbd\":1}");
     mb_buf_cleanup(&b);
 }
 
 static void test_json_is_utf8_rules(void **state) {
     (void)state;
-    assert_true(mb_json_is_utf8(MB_CUR_LIT("")));
-    assert_true(mb_json_is_utf8(MB_CUR_LIT("plain \xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80")));
-    assert_true(mb_json_is_utf8(MB_CUR_LIT("\xf4\x8f\xbf\xbf")));  /* U+10FFFF */
-    assert_true(mb_json_is_utf8(MB_CUR_LIT("\xee\x80\x80")));      /* U+E000 */
-    assert_false(mb_json_is_utf8(MB_CUR_LIT("\xf4\x90\x80\x80"))); /* > U+10FFFF */
-    assert_false(mb_json_is_utf8(MB_CUR_LIT("\xed\xbf\xbf")));     /* surrogate */
-    assert_false(mb_json_is_utf8(MB_CUR_LIT("\xc1\xbf")));         /* overlong */
-    assert_false(mb_json_is_utf8(MB_CUR_LIT("\xf0\x8f\xbf\xbf"))); /* overlong 4 */
-    assert_false(mb_json_is_utf8(MB_CUR_LIT("\xf5\x80\x80\x80")));
-    assert_false(mb_json_is_utf8(MB_CUR_LIT("\xe2\x28\xa1")));
-    assert_false(mb_json_is_utf8(MB_CUR_LIT("abc\xf0\x9f\x98"))); /* truncated */
+    assert_true(mb_text_utf8_valid(MB_CUR_LIT("")));
+    assert_true(mb_text_utf8_valid(MB_CUR_LIT("plain \xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80")));
+    assert_true(mb_text_utf8_valid(MB_CUR_LIT("\xf4\x8f\xbf\xbf")));  /* U+10FFFF */
+    assert_true(mb_text_utf8_valid(MB_CUR_LIT("\xee\x80\x80")));      /* U+E000 */
+    assert_false(mb_text_utf8_valid(MB_CUR_LIT("\xf4\x90\x80\x80"))); /* > U+10FFFF */
+    assert_false(mb_text_utf8_valid(MB_CUR_LIT("\xed\xbf\xbf")));     /* surrogate */
+    assert_false(mb_text_utf8_valid(MB_CUR_LIT("\xc1\xbf")));         /* overlong */
+    assert_false(mb_text_utf8_valid(MB_CUR_LIT("\xf0\x8f\xbf\xbf"))); /* overlong 4 */
+    assert_false(mb_text_utf8_valid(MB_CUR_LIT("\xf5\x80\x80\x80")));
+    assert_false(mb_text_utf8_valid(MB_CUR_LIT("\xe2\x28\xa1")));
+    assert_false(mb_text_utf8_valid(MB_CUR_LIT("abc\xf0\x9f\x98"))); /* truncated */
 }
 
 /* The allocator fails the Nth allocation and every one after it, for N = 1, 2, ... until the
