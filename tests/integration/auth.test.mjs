@@ -11,6 +11,7 @@ import http from 'node:http';
 import path from 'node:path';
 import assert from 'node:assert/strict';
 import { cognitoTokens } from './cognito_helper.mjs';
+import { test, sleep, failures } from './harness.mjs';
 
 const src = process.env.MB_SOURCE_DIR || process.cwd();
 const build = path.resolve(src, process.env.MB_BUILD_DIR || 'build');
@@ -18,19 +19,6 @@ const bootstrap = path.join(build, 'bootstrap');
 const devserverBin = path.join(build, 'devserver');
 const handlers = path.join(src, 'handlers');
 const devPort = Number(process.env.MB_AUTH_TEST_PORT || 13101);
-
-let failures = 0;
-async function test(name, fn) {
-  const t0 = Date.now();
-  try {
-    await fn();
-    console.log(`ok   ${name} (${Date.now() - t0} ms)`);
-  } catch (e) {
-    failures++;
-    console.log(`FAIL ${name}: ${e.stack || e}`);
-  }
-}
-const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
 function meEvent(authorization) {
   const headers = { accept: 'application/json', host: 'localhost' };

@@ -14,6 +14,7 @@ import path from 'node:path';
 import assert from 'node:assert/strict';
 import { cognitoEndpoint, createPoolAndClient, signUpConfirmLogin } from './cognito_helper.mjs';
 import { createTable, ddb, ddbUrl, expectStatus, invoke, scanAll as scanTable } from './invoke_helper.mjs';
+import { test, failures } from './harness.mjs';
 
 const src = process.env.MB_SOURCE_DIR || process.cwd();
 const build = path.resolve(src, process.env.MB_BUILD_DIR || 'build');
@@ -21,18 +22,6 @@ const bootstrap = path.join(build, 'bootstrap');
 const table = `data-api-test-${Date.now()}-${process.pid}`;
 // Each bootstrap invoke is a process of its own: they share cursors through CURSOR_SECRET.
 const cursorSecret = crypto.randomBytes(32).toString('hex');
-
-let failures = 0;
-async function test(name, fn) {
-  const t0 = Date.now();
-  try {
-    await fn();
-    console.log(`ok   ${name} (${Date.now() - t0} ms)`);
-  } catch (e) {
-    failures++;
-    console.log(`FAIL ${name}: ${e.stack || e}`);
-  }
-}
 
 // ---- dynalite (direct, for set-up and for checking what really is in the table) ----
 

@@ -10,6 +10,7 @@ import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import assert from 'node:assert/strict';
+import { test, sleep, countFailure, failures } from './harness.mjs';
 
 const src = process.env.MB_SOURCE_DIR || process.cwd();
 const build = path.resolve(src, process.env.MB_BUILD_DIR || 'build');
@@ -23,20 +24,6 @@ const handlers = path.join(tmp, 'handlers');
 const frontend = path.join(tmp, 'frontend');
 const dumps = path.join(tmp, 'events');
 const configFile = path.join(tmp, 'config.json');
-
-let failures = 0;
-async function test(name, fn) {
-  const t0 = Date.now();
-  try {
-    await fn();
-    console.log(`ok   ${name} (${Date.now() - t0} ms)`);
-  } catch (e) {
-    failures++;
-    console.log(`FAIL ${name}: ${e.stack || e}`);
-  }
-}
-
-const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
 // ---- fixtures: a private copy of handlers/ plus test-only routes, a tiny frontend ----
 
@@ -453,7 +440,7 @@ try {
   await limitsSuite();
   await emulatorSuite();
 } catch (e) {
-  failures++;
+  countFailure();
   console.log(`FAIL setup: ${e.stack || e}`);
 } finally {
   if (failures === 0) fs.rmSync(tmp, { recursive: true, force: true });

@@ -11,25 +11,13 @@ import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import assert from 'node:assert/strict';
+import { test, sleep, failures } from './harness.mjs';
 
 const src = process.env.MB_SOURCE_DIR || process.cwd();
 const build = path.resolve(src, process.env.MB_BUILD_DIR || 'build');
 const port = Number(process.env.MB_DEVSERVER_TEST_PORT || 13001);
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'mb-guard-'));
 const logFile = path.join(tmp, 'devserver.log');
-const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
-
-let failures = 0;
-async function test(name, fn) {
-  const t0 = Date.now();
-  try {
-    await fn();
-    console.log(`ok   ${name} (${Date.now() - t0} ms)`);
-  } catch (e) {
-    failures++;
-    console.log(`FAIL ${name}: ${e.stack || e}`);
-  }
-}
 
 // Send raw bytes, read until the server closes (or `ms` pass): {status, head, body, timedOut}.
 function raw(bytes, { localAddress, ms = 5000, toPort = port } = {}) {

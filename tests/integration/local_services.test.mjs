@@ -4,21 +4,11 @@
 // Environment: MB_DYNAMODB_PORT, MB_COGNITO_PORT, MB_PORT — the ctest `services` fixture.
 import fs from 'node:fs';
 import assert from 'node:assert/strict';
+import { test, failures } from './harness.mjs';
 
 const ddbPort = Number(process.env.MB_DYNAMODB_PORT || 18000);
 const cogPort = Number(process.env.MB_COGNITO_PORT || 19229);
 const appOrigin = `http://localhost:${process.env.MB_PORT || 13000}`;
-
-let failures = 0;
-async function test(name, fn) {
-  try {
-    await fn();
-    console.log(`ok   ${name}`);
-  } catch (e) {
-    failures++;
-    console.log(`FAIL ${name}: ${e.stack || e}`);
-  }
-}
 
 // The local addresses of the sockets listening on `port`, from /proc/net/tcp and tcp6.
 function listeners(port) {

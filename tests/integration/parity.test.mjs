@@ -18,6 +18,7 @@ import path from 'node:path';
 import assert from 'node:assert/strict';
 import { cognitoEndpoint, createPoolAndClient, signUpConfirmLogin } from './cognito_helper.mjs';
 import { envJson } from '../../sam/local-env.mjs';
+import { test, sleep, failures } from './harness.mjs';
 
 const src = process.env.MB_SOURCE_DIR || process.cwd();
 const build = path.resolve(src, process.env.MB_BUILD_DIR || 'build');
@@ -27,19 +28,6 @@ const shape = JSON.parse(fs.readFileSync(path.join(src, 'tests/data/apigw/rest-v
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'mb-parity-'));
 const dumps = path.join(tmp, 'events');
 fs.mkdirSync(dumps);
-
-let failures = 0;
-async function test(name, fn) {
-  const t0 = Date.now();
-  try {
-    await fn();
-    console.log(`ok   ${name} (${Date.now() - t0} ms)`);
-  } catch (e) {
-    failures++;
-    console.log(`FAIL ${name}: ${e.stack || e}`);
-  }
-}
-const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
 function freePort() {
   return new Promise((resolve, reject) => {

@@ -13,11 +13,11 @@ import path from 'node:path';
 import assert from 'node:assert/strict';
 import { cognitoEndpoint, createPoolAndClient, signUpConfirmLogin } from './cognito_helper.mjs';
 import { createTable, ddbUrl, scanAll } from './invoke_helper.mjs';
+import { test, sleep, failures } from './harness.mjs';
 
 const src = process.env.MB_SOURCE_DIR || process.cwd();
 const build = path.resolve(src, process.env.MB_BUILD_DIR || 'build');
 const table = `quota-test-${Date.now()}-${process.pid}`;
-const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 const TENANT_QUOTA = 6;
 const ROUTE_QUOTA = 2;
 
@@ -61,17 +61,6 @@ const child = spawn(path.join(build, 'devserver'), ['--port', String(port), '--w
 });
 fs.closeSync(out);
 const base = `http://127.0.0.1:${port}`;
-
-let failures = 0;
-async function test(name, fn) {
-  try {
-    await fn();
-    console.log(`ok   ${name}`);
-  } catch (e) {
-    failures++;
-    console.log(`FAIL ${name}: ${e.stack || e}`);
-  }
-}
 
 const get = (p, token) => fetch(`${base}/api${p}`, { headers: { authorization: `Bearer ${token}` } });
 

@@ -11,6 +11,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import assert from 'node:assert/strict';
 import { ddb } from './invoke_helper.mjs';
+import { test, failures } from './harness.mjs';
 
 const src = process.env.MB_SOURCE_DIR || process.cwd();
 const build = path.resolve(src, process.env.MB_BUILD_DIR || 'build');
@@ -28,18 +29,6 @@ const env = {
 const base = `http://127.0.0.1:${env.MB_PORT}`;
 const cognitoUrl = `http://127.0.0.1:${env.MB_COGNITO_PORT}`;
 const state = env.MB_STATE_DIR;
-
-let failures = 0;
-async function test(name, fn) {
-  const t0 = Date.now();
-  try {
-    await fn();
-    console.log(`ok   ${name} (${Date.now() - t0} ms)`);
-  } catch (e) {
-    failures++;
-    console.log(`FAIL ${name}: ${e.stack || e}`);
-  }
-}
 
 function stack(cmd) {
   const r = spawnSync(path.join(src, 'scripts/stack'), [cmd], { env, encoding: 'utf8', timeout: 90000 });

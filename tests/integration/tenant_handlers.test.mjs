@@ -20,6 +20,7 @@ import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import assert from 'node:assert/strict';
 import { cognitoCall, cognitoEndpoint, createPoolAndClient, signUpConfirmLogin } from './cognito_helper.mjs';
+import { test, sleep, countFailure, failures } from './harness.mjs';
 
 const src = process.env.MB_SOURCE_DIR || process.cwd();
 const build = path.resolve(src, process.env.MB_BUILD_DIR || 'build');
@@ -28,19 +29,6 @@ const base = `http://127.0.0.1:${port}/api`;
 const ddbUrl = `http://127.0.0.1:${process.env.MB_DYNAMODB_PORT || 18000}`;
 const table = `tenant-test-${Date.now()}-${process.pid}`;
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'mb-tenant-'));
-const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
-
-let failures = 0;
-async function test(name, fn) {
-  const t0 = Date.now();
-  try {
-    await fn();
-    console.log(`ok   ${name} (${Date.now() - t0} ms)`);
-  } catch (e) {
-    failures++;
-    console.log(`FAIL ${name}: ${e.stack || e}`);
-  }
-}
 
 // ---- dynalite, directly: set-up and checks of what really is in the table ----
 
@@ -531,11 +519,11 @@ await test('at most 50 handlers per tenant (409 with a clear message); a delete 
 devserver.kill('SIGTERM');
 const res = await Promise.race([exited, sleep(8000).then(() => 'hung')]);
 if (res === 'hung' || res.code !== 0) {
-  failures++;
+  countFailure();
   console.log(`FAIL devserver exit ${JSON.stringify(res)}:\n${fs.readFileSync(logFile, 'utf8').slice(-3000)}`);
 }
 if (/ERROR: (Address|Leak)Sanitizer|runtime error:/.test(fs.readFileSync(logFile, 'utf8'))) {
-  failures++;
+  countFailure();
   console.log(`FAIL sanitizer report in the workers' log:\n${fs.readFileSync(logFile, 'utf8').slice(-5000)}`);
 }
 fs.rmSync(tmp, { recursive: true, force: true });
