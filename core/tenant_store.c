@@ -265,34 +265,54 @@ int mb_tenant_store_versions(const mb_tenant_store *s, lua_State *L, mb_cur name
 
 /* ---- writes ---- */
 
-/* ADD n :delta to the COUNT item; an increment only while n < cap. An idempotent update (see
- * mb_ddb_update_once): a retry of an applied attempt whose answer was lost cannot count the
- * handler twice (an increment would make the cap bite early, a decrement let one too many in).
- * [-0, +0] */
-static int s_count(const mb_tenant_store *s, lua_State *L, int delta, mb_err *err) {
+/* An UpdateItem (the request at the stack top) that a retry must not apply twice nor report as a
+ * conflict with itself (mb_ddb_update_once): the client's marker is SET by `update` too (added
+ * to its SET clause, which must then be its last, or as a SET clause of its own), and `cond`
+ * (NULL: none) is ANDed with the marker's condition. Sends it and replaces it by the response,
+ * like s_send. [-1, +1] on success, [-1, +0] not. */
+static int s_send_once(const mb_tenant_store *s, lua_State *L, const char *update, const char *cond,
+                       mb_err *err) {
     char token[33];
+    int req = lua_gettop(L);
     int rc = mb_ddb_once_token(token, err);
     if (rc != 0) {
+        lua_remove(L, req);
         return rc;
     }
+    lua_pushstring(L, update);
+    lua_pushstring(L, strstr(update, "SET ") ? ", #o = :o" : " SET #o = :o");
+    lua_concat(L, 2);
+    lua_setfield(L, req, "UpdateExpression");
+    if (cond) {
+        lua_pushliteral(L, "(");
+        lua_pushstring(L, cond);
+        lua_pushliteral(L, ") AND (attribute_not_exists(#o) OR #o <> :o)");
+        lua_concat(L, 3);
+    } else {
+        lua_pushliteral(L, "attribute_not_exists(#o) OR #o <> :o");
+    }
+    lua_setfield(L, req, "ConditionExpression");
+    s_name(L, req, "#o", mb_ddb_once_attr(s->ddb));
+    s_value_cur(L, req, ":o", mb_cur_from_cstr(token));
+    rc = mb_ddb_update_once(s->ddb, L, req, token, s->deadline_ms, err);
+    lua_remove(L, req);
+    return rc;
+}
+
+/* ADD n :delta to the COUNT item; an increment only while n < cap. Idempotent (s_send_once): a
+ * lost answer cannot count a handler twice (an increment would make the cap bite early, a
+ * decrement let one too many in). [-0, +0] */
+static int s_count(const mb_tenant_store *s, lua_State *L, int delta, mb_err *err) {
     int req = s_request(s, L);
     lua_pushliteral(L, MB_TENANT_COUNT_SK);
     s_set_key(s, L, req);
-    s_set_str(L, req, "UpdateExpression", "ADD n :d SET #o = :o");
     s_value_int(L, req, ":d", delta);
-    s_name(L, req, "#o", mb_ddb_once_attr(s->ddb));
-    s_value_cur(L, req, ":o", mb_cur_from_cstr(token));
     s_set_str(L, req, "ReturnValues", "NONE");
     if (delta > 0) {
-        s_set_str(
-            L, req, "ConditionExpression",
-            "(attribute_not_exists(n) OR n < :cap) AND (attribute_not_exists(#o) OR #o <> :o)");
         s_value_int(L, req, ":cap", MB_TENANT_MAX_HANDLERS);
-    } else {
-        s_set_str(L, req, "ConditionExpression", "attribute_not_exists(#o) OR #o <> :o");
     }
-    rc = mb_ddb_update_once(s->ddb, L, req, token, s->deadline_ms, err);
-    lua_remove(L, req);
+    int rc = s_send_once(s, L, "ADD n :d", delta > 0 ? "attribute_not_exists(n) OR n < :cap" : NULL,
+                         err);
     if (rc == 0) {
         lua_pop(L, 1);
     }
@@ -364,8 +384,6 @@ static int s_commit(const mb_tenant_store *s, lua_State *L, const mb_tenant_depl
     int req = s_request(s, L);
     s_push_sk(L, MB_TENANT_PTR_PREFIX, d->name, 0, false);
     s_set_key(s, L, req);
-    s_set_str(L, req, "UpdateExpression",
-              "SET live = :v, updatedAt = :now, #z = :size, sha256 = :sha, author = :a");
     s_name(L, req, "#z", "size");
     s_value_int(L, req, ":v", version);
     lua_pushstring(L, now);
@@ -374,15 +392,18 @@ static int s_commit(const mb_tenant_store *s, lua_State *L, const mb_tenant_depl
     lua_pushstring(L, sha);
     s_map_set(L, req, "ExpressionAttributeValues", ":sha");
     s_value_cur(L, req, ":a", d->author);
+    const char *cond = "attribute_not_exists(live) OR live < :v";
     if (d->expected_version == 0) {
-        s_set_str(L, req, "ConditionExpression", "attribute_not_exists(live)");
+        cond = "attribute_not_exists(live)";
     } else if (d->expected_version > 0) {
-        s_set_str(L, req, "ConditionExpression", "live = :e");
+        cond = "live = :e";
         s_value_int(L, req, ":e", d->expected_version);
-    } else {
-        s_set_str(L, req, "ConditionExpression", "attribute_not_exists(live) OR live < :v");
     }
-    int rc = s_send(s, L, "UpdateItem", err);
+    s_set_str(L, req, "ReturnValues", "NONE");
+    /* Idempotent: a lost answer must neither answer 409 for a version that went live (and give
+     * a creating deploy's handler count back while the handler is live) nor move it twice. */
+    int rc = s_send_once(
+        s, L, "SET live = :v, updatedAt = :now, #z = :size, sha256 = :sha, author = :a", cond, err);
     if (rc == 0) {
         lua_pop(L, 1);
     }
@@ -444,13 +465,14 @@ int mb_tenant_store_delete(const mb_tenant_store *s, lua_State *L, mb_cur name, 
     int req = s_request(s, L);
     s_push_sk(L, MB_TENANT_PTR_PREFIX, name, 0, false);
     s_set_key(s, L, req);
-    s_set_str(L, req, "UpdateExpression", "REMOVE live SET updatedAt = :now");
     char now[32];
     s_timestamp(now);
     lua_pushstring(L, now);
     s_map_set(L, req, "ExpressionAttributeValues", ":now");
-    s_set_str(L, req, "ConditionExpression", "attribute_exists(live)");
-    int rc = s_send(s, L, "UpdateItem", err);
+    s_set_str(L, req, "ReturnValues", "NONE");
+    /* Idempotent: a lost answer must not turn into a 404 for a handler this call deleted (and
+     * leave the handler count one too high). */
+    int rc = s_send_once(s, L, "REMOVE live SET updatedAt = :now", "attribute_exists(live)", err);
     if (rc == MB_ERR_CONFLICT) {
         return mb_err_set(err, MB_ERR_NOTFOUND, "no handler of that name");
     }

@@ -353,9 +353,12 @@ await test('an update whose answer is lost is applied once and answered 200 (ver
   expect(await call('PUT', `/items/${created.id}`, { body: { title: 'v3', version: 1 } }), 409, 'stale version');
 });
 
-// The tenant's handler count (core/tenant_store.c, ADD n +1 / -1 on the COUNT item) is an
-// idempotent update too: a lost answer to it cannot count a deploy or a delete twice.
-await test('the tenant handler count whose ADD answer is lost moves once, up on deploy and down on delete', async () => {
+// A tenant handler deploy and delete (core/tenant_store.c): the handler count (ADD n +1 / -1 on
+// COUNT) and the pointer's move (SET live = v, conditional on what the deploy expected; REMOVE
+// live, conditional on there being one) are idempotent updates: a lost answer to either must not
+// count twice, nor answer 409/404 for what was done (and a deploy answered 409 would give its
+// count back while its handler is live).
+await test('tenant handler deploy and delete whose count and pointer answers are lost: done once, answered as done', async () => {
   await cognitoCall(endpoint, 'CreateGroup', { UserPoolId: pool.poolId, GroupName: 'tenant-admin' });
   await cognitoCall(endpoint, 'AdminAddUserToGroup', { UserPoolId: pool.poolId, Username: email, GroupName: 'tenant-admin' });
   const admin = (await login(endpoint, pool.clientId, email, 'MoonbaseTest1')).idToken;
@@ -365,16 +368,18 @@ await test('the tenant handler count whose ADD answer is lost moves once, up on 
   };
   const n0 = await count();
   const name = `counted${Date.now() % 100000}`;
-  dp.plan({ kind: 'reset-response', only: '"S":"COUNT"' });
+  dp.plan({ kind: 'reset-response', only: '"S":"COUNT"' }, { kind: 'reset-response', only: 'SET live' });
   const put = await call('PUT', `/tenant/handlers/${name}`, { token: admin,
     body: { source: 'return function() return { status = 200, body = { ok = true } } end' } });
   assert.ok(put.status === 200 || put.status === 201, `PUT ${put.status}: ${put.raw}`);
-  assert.equal(dp.pending(), 0, 'the planned reset was used');
+  assert.equal(dp.pending(), 0, 'both planned resets were used');
   assert.equal(await count(), n0 + 1, 'the deploy counted once');
-  dp.plan({ kind: 'reset-response', only: '"S":"COUNT"' });
+  expect(await call('GET', `/t/${name}`, { token: admin }), 200, 'the deployed handler answers');
+  dp.plan({ kind: 'reset-response', only: 'REMOVE live' }, { kind: 'reset-response', only: '"S":"COUNT"' });
   expect(await call('DELETE', `/tenant/handlers/${name}`, { token: admin }), 200, 'DELETE');
-  assert.equal(dp.pending(), 0, 'the planned reset was used');
+  assert.equal(dp.pending(), 0, 'both planned resets were used');
   assert.equal(await count(), n0, 'the delete counted once');
+  expect(await call('GET', `/t/${name}`, { token: admin }), 404, 'the deleted handler is gone');
 });
 
 await test('the Runtime API dropping the response POST: the worker retries it and keeps serving', async () => {
