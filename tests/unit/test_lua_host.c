@@ -10,9 +10,8 @@
 #include <lauxlib.h>
 
 #include "foundation_testkit.h"
+#include "host_testkit.h"
 #include "moonbase/json.h"
-#include "moonbase/lua_api.h"
-#include "moonbase/lua_host.h"
 
 typedef struct fixture {
     char *dir;
@@ -32,10 +31,8 @@ static int setup(void **state) {
 
 static int teardown(void **state) {
     fixture *fx = *state;
-    mb_lua_host_free(fx->host);
-    mb_lua_result_cleanup(&fx->res);
+    tk_host_cleanup(fx->host, &fx->res, fx->dir);
     mb_buf_cleanup(&fx->out);
-    tk_rmdir(fx->dir);
     free(fx);
     return 0;
 }
@@ -43,45 +40,25 @@ static int teardown(void **state) {
 static void open_host(fixture *fx, size_t memory, uint64_t budget, bool dev) {
     /* The CPU-time budget is test_lua_limits.c's subject: here a minute, so the instruction budget
      * and the deadline trip first however loaded the machine is. */
-    mb_lua_host_opts o = {.handlers_dir = fx->dir,
-                          .memory_limit = memory,
-                          .instruction_limit = budget,
-                          .dev_mode = dev,
-                          .cpu_ms = 60000};
-    mb_err err = {0};
-    fx->host = mb_lua_host_new(&o, &err);
-    assert_non_null(fx->host);
-    mb_lua_aux_set_services(mb_lua_host_state(fx->host), &fx->svc);
+    mb_lua_host_opts o = {
+        .memory_limit = memory, .instruction_limit = budget, .dev_mode = dev, .cpu_ms = 60000};
+    fx->host = tk_host_new(fx->dir, o, &fx->svc);
 }
 
 /* One invocation of handler `name` with req.body = body (may be NULL). The stack must be balanced
  * whatever the outcome. */
 static mb_lua_outcome call_body(fixture *fx, const char *name, int64_t deadline, mb_cur body) {
     lua_State *L = mb_lua_host_state(fx->host);
-    assert_int_equal(lua_gettop(L), 0);
-    mb_lua_host_begin(fx->host, deadline);
-    lua_createtable(L, 0, 2); /* stack: req */
-    if (body.ptr) {
-        lua_pushlstring(L, body.ptr, body.len);
-        lua_setfield(L, -2, "body");
-    }
-    mb_lua_open_api(L); /* stack: req, ctx */
-    mb_lua_result_cleanup(&fx->res);
-    fx->res = (mb_lua_result){0};
     mb_buf_reset(&fx->out);
-    mb_lua_outcome o = mb_lua_host_call(fx->host, name, 1, 2, &fx->res);
+    mb_lua_outcome o = tk_host_call(fx->host, name, deadline, 0, body, &fx->res);
     if (o == MB_LUA_OK) {
-        assert_int_equal(lua_gettop(L), 3);
         fx->ret_type = lua_type(L, 3);
         mb_err err = {0};
         if (mb_json_encode(L, 3, &fx->out, &err) != 0) {
             mb_buf_append_cstr(&fx->out, "<unencodable>");
         }
-    } else {
-        assert_int_equal(lua_gettop(L), 2);
     }
-    lua_settop(L, 0);
-    mb_lua_host_end(fx->host);
+    tk_host_done(fx->host);
     return o;
 }
 

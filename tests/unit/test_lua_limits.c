@@ -13,8 +13,7 @@
 #include <lauxlib.h>
 
 #include "foundation_testkit.h"
-#include "moonbase/lua_api.h"
-#include "moonbase/lua_host.h"
+#include "host_testkit.h"
 
 #define CPU_MS 200
 
@@ -33,41 +32,24 @@ static int setup(void **state) {
     tk_write(fx->dir, "ok.lua",
              "return function() local t = {} for i = 1, 100 do t[i] = i end\n"
              "  return table.concat(t, ',', 1, 3) end\n");
-    mb_lua_host_opts o = {.handlers_dir = fx->dir,
-                          .cpu_ms = CPU_MS,
-                          .memory_limit = 64u << 20,
-                          .invocation_memory_limit = 32u << 20};
-    mb_err err = {0};
-    fx->host = mb_lua_host_new(&o, &err);
-    assert_non_null(fx->host);
-    mb_lua_aux_set_services(mb_lua_host_state(fx->host), &fx->svc);
+    mb_lua_host_opts o = {
+        .cpu_ms = CPU_MS, .memory_limit = 64u << 20, .invocation_memory_limit = 32u << 20};
+    fx->host = tk_host_new(fx->dir, o, &fx->svc);
     *state = fx;
     return 0;
 }
 
 static int teardown(void **state) {
     fixture *fx = *state;
-    mb_lua_host_free(fx->host);
-    mb_lua_result_cleanup(&fx->res);
-    tk_rmdir(fx->dir);
+    tk_host_cleanup(fx->host, &fx->res, fx->dir);
     free(fx);
     return 0;
 }
 
 static mb_lua_outcome call_budget(fixture *fx, const char *name, unsigned cpu_ms) {
-    lua_State *L = mb_lua_host_state(fx->host);
-    mb_lua_host_begin(fx->host, 0);
-    if (cpu_ms) {
-        mb_lua_host_set_cpu_budget(fx->host, cpu_ms);
-    }
-    lua_newtable(L);
-    mb_lua_open_api(L); /* stack: req, ctx */
-    mb_lua_result_cleanup(&fx->res);
-    fx->res = (mb_lua_result){0};
-    mb_lua_outcome o = mb_lua_host_call(fx->host, name, 1, 2, &fx->res);
+    mb_lua_outcome o = tk_host_call(fx->host, name, 0, cpu_ms, (mb_cur){0}, &fx->res);
     fx->cpu_ns = mb_lua_host_cpu_used_ns(fx->host);
-    lua_settop(L, 0);
-    mb_lua_host_end(fx->host);
+    tk_host_done(fx->host);
     return o;
 }
 
@@ -244,13 +226,9 @@ static void test_lua_limits_replacements_match_stock(void **state) {
         "    .. tostring(ok2) .. '|' .. #string.rep('', 5) .. '|' .. tostring(table.remove({}))\n"
         "end\n");
     lua_State *L = mb_lua_host_state(fx->host);
-    mb_lua_host_begin(fx->host, 0);
-    lua_newtable(L);
-    mb_lua_open_api(L);
-    assert_int_equal(mb_lua_host_call(fx->host, "same", 1, 2, &fx->res), MB_LUA_OK);
+    assert_int_equal(tk_host_call(fx->host, "same", 0, 0, (mb_cur){0}, &fx->res), MB_LUA_OK);
     assert_string_equal(lua_tostring(L, -1), "1,2,3|04|9,1,2,3|ab-ab-ab|falsetruefalse|0|nil");
-    lua_settop(L, 0);
-    mb_lua_host_end(fx->host);
+    tk_host_done(fx->host);
 }
 
 static void test_lua_limits_collectgarbage_restricted(void **state) {
@@ -270,15 +248,11 @@ static void test_lua_limits_collectgarbage_restricted(void **state) {
              "  return table.concat(out, ',')\n"
              "end\n");
     lua_State *L = mb_lua_host_state(fx->host);
-    mb_lua_host_begin(fx->host, 0);
-    lua_newtable(L);
-    mb_lua_open_api(L);
-    assert_int_equal(mb_lua_host_call(fx->host, "gc", 1, 2, &fx->res), MB_LUA_OK);
+    assert_int_equal(tk_host_call(fx->host, "gc", 0, 0, (mb_cur){0}, &fx->res), MB_LUA_OK);
     assert_string_equal(lua_tostring(L, -1),
                         "number,0,0,boolean,false:true,false:true,false:true,false:true,"
                         "false:true,false:true,false:true");
-    lua_settop(L, 0);
-    mb_lua_host_end(fx->host);
+    tk_host_done(fx->host);
     assert_true(lua_gc(L, LUA_GCISRUNNING));
     /* uncaught, "stop" is a handler error (500), and the collector keeps running */
     tk_write(fx->dir, "stop.lua", "return function() collectgarbage('stop') return 1 end\n");

@@ -13,7 +13,7 @@
 #include <lualib.h>
 
 #include "foundation_testkit.h"
-#include "moonbase/lua_host.h"
+#include "host_testkit.h"
 #include "moonbase/lua_pattern.h"
 
 /* ---- a plain state with stock and metered functions side by side ---- */
@@ -284,6 +284,7 @@ static void test_lua_pattern_allocation_failures_are_clean(void **state) {
 typedef struct fixture {
     char *dir;
     mb_lua_host *host;
+    mb_lua_services svc;
     mb_lua_result res;
     char ret[256]; /* the handler's return value when it is a string */
 } fixture;
@@ -300,37 +301,26 @@ static int setup(void **state) {
 
 static int teardown(void **state) {
     fixture *fx = *state;
-    mb_lua_host_free(fx->host);
-    mb_lua_result_cleanup(&fx->res);
-    tk_rmdir(fx->dir);
+    tk_host_cleanup(fx->host, &fx->res, fx->dir);
     free(fx);
     return 0;
 }
 
 static void open_host(fixture *fx, uint64_t budget) {
     mb_lua_host_free(fx->host);
-    mb_lua_host_opts o = {.handlers_dir = fx->dir, .instruction_limit = budget, .cpu_ms = 60000};
-    mb_err err = {0};
-    fx->host = mb_lua_host_new(&o, &err);
-    assert_non_null(fx->host);
+    fx->host = tk_host_new(
+        fx->dir, (mb_lua_host_opts){.instruction_limit = budget, .cpu_ms = 60000}, &fx->svc);
 }
 
-/* One invocation of handler `name` (req and ctx are empty tables); the stack stays balanced. */
+/* One invocation of handler `name` (an empty req); the stack stays balanced. */
 static mb_lua_outcome call(fixture *fx, const char *name, int64_t deadline) {
     lua_State *L = mb_lua_host_state(fx->host);
-    assert_int_equal(lua_gettop(L), 0);
-    mb_lua_host_begin(fx->host, deadline);
-    lua_newtable(L);
-    lua_newtable(L); /* stack: req, ctx */
-    mb_lua_result_cleanup(&fx->res);
-    fx->res = (mb_lua_result){0};
+    mb_lua_outcome o = tk_host_call(fx->host, name, deadline, 0, (mb_cur){0}, &fx->res);
     fx->ret[0] = '\0';
-    mb_lua_outcome o = mb_lua_host_call(fx->host, name, 1, 2, &fx->res);
     if (o == MB_LUA_OK && lua_type(L, -1) == LUA_TSTRING) {
         snprintf(fx->ret, sizeof fx->ret, "%s", lua_tostring(L, -1));
     }
-    lua_settop(L, 0);
-    mb_lua_host_end(fx->host);
+    tk_host_done(fx->host);
     return o;
 }
 

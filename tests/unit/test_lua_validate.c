@@ -11,8 +11,7 @@
 #include <lauxlib.h>
 
 #include "foundation_testkit.h"
-#include "moonbase/lua_api.h"
-#include "moonbase/lua_host.h"
+#include "host_testkit.h"
 
 typedef struct fixture {
     char *dir;
@@ -26,20 +25,14 @@ typedef struct fixture {
 static int setup(void **state) {
     fixture *fx = calloc(1, sizeof *fx);
     fx->dir = tk_tempdir();
-    mb_lua_host_opts o = {.handlers_dir = fx->dir};
-    mb_err err = {0};
-    fx->host = mb_lua_host_new(&o, &err);
-    assert_non_null(fx->host);
-    mb_lua_aux_set_services(mb_lua_host_state(fx->host), &fx->svc);
+    fx->host = tk_host_new(fx->dir, (mb_lua_host_opts){0}, &fx->svc);
     *state = fx;
     return 0;
 }
 
 static int teardown(void **state) {
     fixture *fx = *state;
-    mb_lua_host_free(fx->host);
-    mb_lua_result_cleanup(&fx->res);
-    tk_rmdir(fx->dir);
+    tk_host_cleanup(fx->host, &fx->res, fx->dir);
     free(fx);
     return 0;
 }
@@ -64,20 +57,12 @@ static mb_lua_outcome run(fixture *fx, const char *value, const char *schema) {
     snprintf(file, sizeof file, "%s.lua", name);
     tk_write(fx->dir, file, code);
     lua_State *L = mb_lua_host_state(fx->host);
-    mb_lua_host_begin(fx->host, 0);
-    lua_newtable(L);
-    lua_pushstring(L, value);
-    lua_setfield(L, -2, "body");
-    mb_lua_open_api(L); /* stack: req, ctx */
-    mb_lua_result_cleanup(&fx->res);
-    fx->res = (mb_lua_result){0};
-    mb_lua_outcome o = mb_lua_host_call(fx->host, name, 1, 2, &fx->res);
+    mb_lua_outcome o = tk_host_call(fx->host, name, 0, 0, mb_cur_from_cstr(value), &fx->res);
     fx->out[0] = '\0';
     if (o == MB_LUA_OK) {
         snprintf(fx->out, sizeof fx->out, "%s", lua_tostring(L, -1));
     }
-    lua_settop(L, 0);
-    mb_lua_host_end(fx->host);
+    tk_host_done(fx->host);
     return o;
 }
 
@@ -94,13 +79,9 @@ static void expect(fixture *fx, const char *value, const char *schema, const cha
 /* Run handler file `name` (already written) with an empty request; assert it returns `want`. */
 static void expect_handler(fixture *fx, const char *name, const char *want) {
     lua_State *L = mb_lua_host_state(fx->host);
-    mb_lua_host_begin(fx->host, 0);
-    lua_newtable(L);
-    mb_lua_open_api(L); /* stack: req, ctx */
-    assert_int_equal(mb_lua_host_call(fx->host, name, 1, 2, &fx->res), MB_LUA_OK);
+    assert_int_equal(tk_host_call(fx->host, name, 0, 0, (mb_cur){0}, &fx->res), MB_LUA_OK);
     assert_string_equal(lua_tostring(L, -1), want);
-    lua_settop(L, 0);
-    mb_lua_host_end(fx->host);
+    tk_host_done(fx->host);
 }
 
 static const char s_item[] =
