@@ -17,24 +17,12 @@ import assert from 'node:assert/strict';
 import { cognitoCall, cognitoEndpoint, createPoolAndClient, login, signUpConfirmLogin } from './cognito_helper.mjs';
 import { apiEvent, createTable, ddbUrl, scanAll } from './invoke_helper.mjs';
 import { closedPort, startFaultProxy } from '../faults/fault_proxy.mjs';
+import { test, sleep, failures } from './harness.mjs';
 
 const src = process.env.MB_SOURCE_DIR || process.cwd();
 const build = path.resolve(src, process.env.MB_BUILD_DIR || 'build');
 const bootstrap = path.join(build, 'bootstrap');
 const table = `faults-test-${Date.now()}-${process.pid}`;
-const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
-
-let failures = 0;
-async function test(name, fn) {
-  const t0 = Date.now();
-  try {
-    await fn();
-    console.log(`ok   ${name} (${Date.now() - t0} ms)`);
-  } catch (e) {
-    failures++;
-    console.log(`FAIL ${name}: ${e.stack || e}`);
-  }
-}
 
 // ---- a Runtime API: hands out queued events with a deadline, collects the answers ----
 
