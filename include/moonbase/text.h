@@ -95,21 +95,29 @@ static inline size_t mb_text_json_plain_bytes(const unsigned char *p, size_t n) 
     return i;
 }
 
+#if defined(__SSE2__)
+/* Index of the first special byte (as above) in the 16 at p, or 16. SSE2 is part of x86-64
+ * itself: a signed compare below 0x20 flags control characters and non-ASCII bytes at once. */
+static inline unsigned mb_text_json_special16(const unsigned char *p) {
+    __m128i v = _mm_loadu_si128((const __m128i *)(const void *)p);
+    __m128i m = _mm_or_si128(_mm_cmplt_epi8(v, _mm_set1_epi8(0x20)),
+                             _mm_or_si128(_mm_cmpeq_epi8(v, _mm_set1_epi8('"')),
+                                          _mm_cmpeq_epi8(v, _mm_set1_epi8('\\'))));
+    unsigned mask = (unsigned)_mm_movemask_epi8(m);
+    return mask ? (unsigned)__builtin_ctz(mask) : 16;
+}
+#endif
+
 /* Index of the first byte of p[0..n) that is not printable ASCII other than '"' and '\\', or n.
- * 16 bytes at a time where SSE2 is there (x86-64, what the SAM template deploys: a signed
- * compare below 0x20 flags control characters and non-ASCII bytes at once), 8 otherwise. This
- * is the marshaller's, the readers' and the escaper's inner loop. */
+ * 16 bytes at a time where SSE2 is there (x86-64, what the SAM template deploys), 8 otherwise.
+ * This is the marshaller's, the readers' and the escaper's inner loop. */
 static inline size_t mb_text_json_plain_prefix(const unsigned char *p, size_t n) {
     size_t i = 0;
 #if defined(__SSE2__)
     for (; i + 16 <= n; i += 16) {
-        __m128i v = _mm_loadu_si128((const __m128i *)(const void *)(p + i));
-        __m128i m = _mm_or_si128(_mm_cmplt_epi8(v, _mm_set1_epi8(0x20)),
-                                 _mm_or_si128(_mm_cmpeq_epi8(v, _mm_set1_epi8('"')),
-                                              _mm_cmpeq_epi8(v, _mm_set1_epi8('\\'))));
-        unsigned mask = (unsigned)_mm_movemask_epi8(m);
-        if (mask) {
-            return i + (size_t)__builtin_ctz(mask);
+        unsigned k = mb_text_json_special16(p + i);
+        if (k < 16) {
+            return i + k;
         }
     }
 #endif
