@@ -43,6 +43,8 @@
  * Unmarshalling keeps a cache of recently read attribute names in the registry (at most 512
  * strings of at most 40 bytes, and a ~21 KB userdata, per Lua state), so repeated names skip
  * Lua's string interning.
+ * Implementation: core/ddb_marshal_{write,read,request,names,set}.c, one seam each (their
+ * shared parts and the map are in core/ddb_marshal_priv.h).
  * Ownership: output buffers belong to the caller; input views are borrowed for the call only.
  * Not thread-safe with respect to one lua_State (as Lua itself). */
 #ifndef MOONBASE_DDB_MARSHAL_H
