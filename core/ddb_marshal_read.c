@@ -146,63 +146,55 @@ static bool s_room(lua_State *L, int n) {
     return n % S_BATCH != 0 || (n < INT32_MAX / 4 && lua_checkstack(L, 2 * S_BATCH + S_SLACK));
 }
 
-/* {"name": AttributeValue, ...} -> table. */
-int mb_ddb_marshal_read_map(lua_State *L, mb_ddb_marshal_reader *r, int depth) {
-    if (!mb_ddb_marshal_eat(r, '{')) {
-        return mb_ddb_marshal_bad(r, "expected an object of attributes");
-    }
+/* The entries of a map ("name": AttributeValue pairs, keys set) or a list (AttributeValues)
+ * after its opening bracket, up to close, into the table built in slot. Inline: each caller gets
+ * its own copy with keys constant, and the map's is the hottest loop of unmarshalling. */
+static inline int s_entries(lua_State *L, mb_ddb_marshal_reader *r, int depth, bool keys,
+                            char close) {
     lua_pushnil(L); /* the slot of the table, built at the end; stack room: the caller's */
     int slot = lua_gettop(L), n = 0;
-    if (!mb_ddb_marshal_eat(r, '}')) {
+    if (!mb_ddb_marshal_eat(r, close)) {
         do {
             if (!s_room(L, n)) {
-                return mb_err_set(r->err, MB_ERR_LIMIT, "ddb: too many attributes");
+                return mb_err_set(r->err, MB_ERR_LIMIT,
+                                  keys ? "ddb: too many attributes" : "ddb: list too long");
             }
-            int rc = s_push_name(L, r); /* stack: ..., name */
-            if (rc == 0 && !mb_ddb_marshal_eat(r, ':')) {
+            int rc = keys ? s_push_name(L, r) : 0; /* stack: ..., name */
+            if (rc == 0 && keys && !mb_ddb_marshal_eat(r, ':')) {
                 rc = mb_ddb_marshal_bad(r, "expected ':'");
             }
-            rc = rc ? rc : s_av(L, r, depth); /* stack: ..., name, value */
+            rc = rc ? rc : s_av(L, r, depth); /* stack: ..., [name,] value */
             if (rc != 0) {
                 return rc;
             }
             n++;
         } while (mb_ddb_marshal_eat(r, ','));
-        if (!mb_ddb_marshal_eat(r, '}')) {
-            return mb_ddb_marshal_bad(r, "expected ',' or '}'");
+        if (!mb_ddb_marshal_eat(r, close)) {
+            return mb_ddb_marshal_bad(r, keys ? "expected ',' or '}'" : "expected ',' or ']'");
         }
     }
-    s_collect(L, slot, n, true);
+    s_collect(L, slot, n, keys);
     return 0;
+}
+
+/* {"name": AttributeValue, ...} -> table. */
+int mb_ddb_marshal_read_map(lua_State *L, mb_ddb_marshal_reader *r, int depth) {
+    if (!mb_ddb_marshal_eat(r, '{')) {
+        return mb_ddb_marshal_bad(r, "expected an object of attributes");
+    }
+    return s_entries(L, r, depth, true, '}');
 }
 
 static int s_av_list(lua_State *L, mb_ddb_marshal_reader *r, int depth) {
     if (!mb_ddb_marshal_eat(r, '[')) {
         return mb_ddb_marshal_bad(r, "L must be an array");
     }
-    lua_pushnil(L); /* the slot of the table, built at the end; stack room: the caller's */
-    int slot = lua_gettop(L), n = 0;
-    if (!mb_ddb_marshal_eat(r, ']')) {
-        do {
-            if (!s_room(L, n)) {
-                return mb_err_set(r->err, MB_ERR_LIMIT, "ddb: list too long");
-            }
-            int rc = s_av(L, r, depth);
-            if (rc != 0) {
-                return rc;
-            }
-            n++;
-        } while (mb_ddb_marshal_eat(r, ','));
-        if (!mb_ddb_marshal_eat(r, ']')) {
-            return mb_ddb_marshal_bad(r, "expected ',' or ']'");
-        }
-    }
-    s_collect(L, slot, n, false); /* stack: ..., list */
-    if (r->array_mt) {            /* an empty L must stay a list on the way back */
+    int rc = s_entries(L, r, depth, false, ']'); /* stack: ..., list */
+    if (rc == 0 && r->array_mt) {                /* an empty L must stay a list on the way back */
         lua_pushvalue(L, r->array_mt);
         lua_setmetatable(L, -2);
     }
-    return 0;
+    return rc;
 }
 
 static int s_av_set(lua_State *L, mb_ddb_marshal_reader *r, char kind) {
