@@ -71,52 +71,15 @@ static int s_string(jp *j) {
     return 0;
 }
 
-static bool s_digit(const jp *j) {
-    return j->p < j->end && *j->p >= '0' && *j->p <= '9';
-}
-
 static int s_number(jp *j) {
-    const char *s = j->p;
-    bool is_int = true;
-    if (*j->p == '-') {
-        j->p++;
+    const char *s = j->p, *why;
+    size_t n;
+    bool is_int;
+    if (mb_text_json_number_scan(s, (size_t)(j->end - s), &n, &is_int, &why) != 0) {
+        j->p += n;
+        return s_fail(j, MB_ERR_INVALID, why);
     }
-    if (!s_digit(j)) {
-        return s_fail(j, MB_ERR_INVALID, "bad number");
-    }
-    if (*j->p == '0') {
-        j->p++;
-        if (s_digit(j)) {
-            return s_fail(j, MB_ERR_INVALID, "leading zero in number");
-        }
-    }
-    while (s_digit(j)) {
-        j->p++;
-    }
-    if (j->p < j->end && *j->p == '.') {
-        is_int = false;
-        j->p++;
-        if (!s_digit(j)) {
-            return s_fail(j, MB_ERR_INVALID, "bad fraction");
-        }
-        while (s_digit(j)) {
-            j->p++;
-        }
-    }
-    if (j->p < j->end && (*j->p == 'e' || *j->p == 'E')) {
-        is_int = false;
-        j->p++;
-        if (j->p < j->end && (*j->p == '+' || *j->p == '-')) {
-            j->p++;
-        }
-        if (!s_digit(j)) {
-            return s_fail(j, MB_ERR_INVALID, "bad exponent");
-        }
-        while (s_digit(j)) {
-            j->p++;
-        }
-    }
-    size_t n = (size_t)(j->p - s);
+    j->p += n;
     if (n > JSON_MAX_NUMBER_LEN) {
         return s_fail(j, MB_ERR_LIMIT, "number too long");
     }

@@ -37,45 +37,13 @@ static int s_string(s_scan *s, mb_cur *out, bool *escaped) {
     return 0;
 }
 
-static bool s_digit(const s_scan *s) {
-    return s->p < s->end && *s->p >= '0' && *s->p <= '9';
-}
-
 static int s_number(s_scan *s) {
-    if (s->p < s->end && *s->p == '-') {
-        s->p++;
-    }
-    if (!s_digit(s)) {
+    size_t len;
+    bool is_int;
+    if (mb_text_json_number_scan(s->p, (size_t)(s->end - s->p), &len, &is_int, NULL) != 0) {
         return MB_ERR_INVALID;
     }
-    if (*s->p++ != '0') {
-        while (s_digit(s)) {
-            s->p++;
-        }
-    } else if (s_digit(s)) {
-        return MB_ERR_INVALID; /* leading zero */
-    }
-    if (s->p < s->end && *s->p == '.') {
-        s->p++;
-        if (!s_digit(s)) {
-            return MB_ERR_INVALID;
-        }
-        while (s_digit(s)) {
-            s->p++;
-        }
-    }
-    if (s->p < s->end && (*s->p == 'e' || *s->p == 'E')) {
-        s->p++;
-        if (s->p < s->end && (*s->p == '+' || *s->p == '-')) {
-            s->p++;
-        }
-        if (!s_digit(s)) {
-            return MB_ERR_INVALID;
-        }
-        while (s_digit(s)) {
-            s->p++;
-        }
-    }
+    s->p += len;
     return 0;
 }
 

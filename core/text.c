@@ -183,6 +183,45 @@ int mb_text_json_scan_string(const char *s, size_t n, size_t *len, bool *escaped
     }
 }
 
+static size_t s_digits(const char *p, size_t n, size_t i) {
+    while (i < n && p[i] >= '0' && p[i] <= '9') {
+        i++;
+    }
+    return i;
+}
+
+int mb_text_json_number_scan(const char *p, size_t n, size_t *len, bool *is_int, const char **why) {
+    size_t i = n > 0 && p[0] == '-' ? 1 : 0, d = s_digits(p, n, i);
+    *is_int = true;
+    if (d == i) {
+        return s_scan_fail(i, len, why, "bad number");
+    }
+    if (p[i] == '0' && d > i + 1) {
+        return s_scan_fail(i + 1, len, why, "leading zero in number");
+    }
+    i = d;
+    if (i < n && p[i] == '.') {
+        *is_int = false;
+        d = s_digits(p, n, ++i);
+        if (d == i) {
+            return s_scan_fail(i, len, why, "bad fraction");
+        }
+        i = d;
+    }
+    if (i < n && (p[i] == 'e' || p[i] == 'E')) {
+        *is_int = false;
+        i++;
+        i += i < n && (p[i] == '+' || p[i] == '-');
+        d = s_digits(p, n, i);
+        if (d == i) {
+            return s_scan_fail(i, len, why, "bad exponent");
+        }
+        i = d;
+    }
+    *len = i;
+    return 0;
+}
+
 int mb_text_json_unescape(mb_cur raw, char *out, size_t cap, size_t *len) {
     const char *r = raw.ptr, *end = raw.ptr + raw.len;
     size_t n = 0;

@@ -171,6 +171,14 @@ size_t mb_text_json_escape_read(const char *p, size_t n, uint32_t *cp);
  * string"). Allocation-free. */
 int mb_text_json_scan_string(const char *p, size_t n, size_t *len, bool *escaped, const char **why);
 
+/* Scan a JSON number at p (n bytes available) by RFC 8259's grammar:
+ * -?(0|[1-9][0-9]*)(.[0-9]+)?([eE][+-]?[0-9]+)? (no leading zeros, no '+', no bare '.', no
+ * NaN or hex). On success returns 0, *len is its length (the grammar ends it: the caller checks
+ * what follows) and *is_int says it has neither fraction nor exponent. Otherwise returns
+ * MB_ERR_INVALID, *len is the offset of the offending byte and *why (when not NULL) a static
+ * reason ("bad number", "leading zero in number", "bad fraction", "bad exponent"). */
+int mb_text_json_number_scan(const char *p, size_t n, size_t *len, bool *is_int, const char **why);
+
 /* Decode the contents of a JSON string (raw, between the quotes) into out[0..cap): escapes are
  * decoded to UTF-8, other bytes copied. Decoded text is never longer than raw, so cap >=
  * raw.len always suffices. Returns 0 and sets *len; MB_ERR_INVALID for a malformed escape

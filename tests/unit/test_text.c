@@ -1,8 +1,8 @@
 /* test_text.c - the text kernel: UTF-8 validation (overlong forms, surrogates, truncated
  * sequences, past U+10FFFF), the JSON string scanner and the one \u reader (lone and reversed
- * surrogates, bad digits, cut escapes), unescaping bounds, the escaper (short forms, repair,
- * DEL, redaction hook, bounded output with a cut marker that never splits a unit), and
- * percent-decoding (%zz, %00, '+', strict mode). The mb_buf appenders run an out-of-memory loop
+ * surrogates, bad digits, cut escapes), the number grammar, unescaping bounds, the escaper (short
+ * forms, repair, DEL, redaction hook, bounded output with a cut marker that never splits a unit),
+ * and percent-decoding (%zz, %00, '+', strict mode). The mb_buf appenders run an out-of-memory loop
  * (realloc is wrapped: the Nth one fails). */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -230,6 +230,61 @@ static void test_text_json_scan_string_checks_contents(void **state) {
                      MB_ERR_INVALID);
 }
 
+static void test_text_json_number_scan_grammar(void **state) {
+    (void)state;
+    static const struct {
+        const char *in;
+        size_t len;
+        int is_int;
+    } good[] = {
+        {"0", 1, 1},   {"-0", 2, 1},       {"7,", 1, 1},    {"123]", 3, 1},
+        {"1.5", 3, 0}, {"-0.25e-3", 8, 0}, {"1E+9", 4, 0},  {"10e5 ", 4, 0},
+        {"0.0", 3, 0}, {"1.5.5", 3, 0},    {"2e3e4", 3, 0}, {"-9223372036854775809", 20, 1},
+    };
+    for (size_t i = 0; i < sizeof good / sizeof *good; i++) {
+        size_t len = 99;
+        bool is_int = false;
+        if (mb_text_json_number_scan(good[i].in, strlen(good[i].in), &len, &is_int, NULL) != 0 ||
+            len != good[i].len || is_int != (bool)good[i].is_int) {
+            fail_msg("good number %zu (%s): len %zu", i, good[i].in, len);
+        }
+    }
+    static const struct {
+        const char *in;
+        size_t at;
+        const char *why;
+    } bad[] = {
+        {"", 0, "bad number"},
+        {"-", 1, "bad number"},
+        {"+1", 0, "bad number"},
+        {".5", 0, "bad number"},
+        {"-a", 1, "bad number"},
+        {"01", 1, "leading zero in number"},
+        {"-00", 2, "leading zero in number"},
+        {"1.", 2, "bad fraction"},
+        {"1.e5", 2, "bad fraction"},
+        {"1e", 2, "bad exponent"},
+        {"1e+", 3, "bad exponent"},
+        {"1E-x", 3, "bad exponent"},
+        {"NaN", 0, "bad number"},
+        {"0x10", 1, NULL},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+        size_t len = 99;
+        bool is_int;
+        const char *why = NULL;
+        int rc = mb_text_json_number_scan(bad[i].in, strlen(bad[i].in), &len, &is_int, &why);
+        if (!bad[i].why) { /* "0x10": the number is 0, and what follows is the caller's */
+            assert_int_equal(rc, 0);
+            assert_int_equal(len, bad[i].at);
+            continue;
+        }
+        assert_int_equal(rc, MB_ERR_INVALID);
+        assert_int_equal(len, bad[i].at);
+        assert_string_equal(why, bad[i].why);
+    }
+}
+
 static void test_text_json_unescape_decodes_and_bounds(void **state) {
     (void)state;
     char out[64];
@@ -451,6 +506,7 @@ int main(void) {
         cmocka_unit_test(test_text_utf8_encode_round_trips),
         cmocka_unit_test(test_text_json_escape_read_surrogates_and_bounds),
         cmocka_unit_test(test_text_json_scan_string_checks_contents),
+        cmocka_unit_test(test_text_json_number_scan_grammar),
         cmocka_unit_test(test_text_json_unescape_decodes_and_bounds),
         cmocka_unit_test(test_text_json_quote_escapes),
         cmocka_unit_test(test_text_json_quote_out_of_memory),
