@@ -441,27 +441,26 @@ const hello = async (what) => {
 
 await until('the devserver and its proxied worker', async () => (await dsWorker())?.ready && live());
 
-await test('devserver emulator: the response POST reset mid-request: re-posted, 200, the same worker', async () => {
+// One fault on the response POST: the request it hit and the next one are answered 200 by the
+// same worker, and the fault was used once.
+async function responsePostFault(kind, what) {
   const before = await dsWorker();
-  const n0 = (await proxyCtl('plan', [])).faults['reset-request'] || 0;
-  await proxyCtl('plan', [{ kind: 'reset-request', only: '/response' }]);
-  await hello('GET /api/hello, its response POST reset before the emulator saw it');
+  const n0 = (await proxyCtl('plan', [])).faults[kind] || 0;
+  await proxyCtl('plan', [{ kind, only: '/response' }]);
+  await hello(what);
   const st = await proxyCtl('plan', []);
-  assert.equal(st.faults['reset-request'] - n0, 1, JSON.stringify(st));
+  assert.equal(st.faults[kind] - n0, 1, JSON.stringify(st));
   await hello('the next request');
   assert.equal((await dsWorker()).pid, before.pid, 'the worker was reused');
+}
+
+await test('devserver emulator: the response POST reset mid-request: re-posted, 200, the same worker', async () => {
+  await responsePostFault('reset-request', 'GET /api/hello, its response POST reset before the emulator saw it');
 });
 
 await test('devserver emulator: the response POST accepted but its answer lost: 200, the same worker serves on', async () => {
-  const before = await dsWorker();
   const mark = dsLog.length;
-  const n0 = (await proxyCtl('plan', [])).faults['reset-response'] || 0;
-  await proxyCtl('plan', [{ kind: 'reset-response', only: '/response' }]);
-  await hello('GET /api/hello whose response POST answer was lost');
-  const st = await proxyCtl('plan', []);
-  assert.equal(st.faults['reset-response'] - n0, 1, JSON.stringify(st));
-  await hello('the next request');
-  assert.equal((await dsWorker()).pid, before.pid, 'the worker was reused');
+  await responsePostFault('reset-response', 'GET /api/hello whose response POST answer was lost');
   assert.doesNotMatch(dsLog.slice(mark), /exited|killing/, dsLog.slice(mark));
   // The re-post is refused (the emulator, as Lambda, no longer knows the invocation): the worker
   // counts it delivered rather than reporting a failed post (core/runtime.c).

@@ -341,6 +341,19 @@ static void push_once_update(fixture *f, const char *ret) {
     push_lua(f->L, code);
 }
 
+/* Script: the first attempt answered 500 (it may have been applied), the retry refused by the
+ * condition, then the consistent read answering an item whose marker holds `token` (plus `more`
+ * attributes). item must outlive the call. */
+static void script_retry_conflict_then_read(fixture *f, char item[256], const char *token,
+                                            const char *more) {
+    snprintf(item, 256, "{\"Item\":{\"PK\":{\"S\":\"a\"},%s\"%s\":{\"S\":\"%s\"}}}", more,
+             mb_ddb_once_attr(f->ddb), token);
+    f->srv.script[0] = (script_reply){500, k_ise};
+    f->srv.script[1] = (script_reply){400, k_ccf};
+    f->srv.script[2] = (script_reply){200, item};
+    f->srv.script_len = 3;
+}
+
 static void test_ddb_once_marker_is_per_client(void **state) {
     fixture *f = *state;
     const char *m = mb_ddb_once_attr(f->ddb);
@@ -361,13 +374,7 @@ static void test_ddb_once_marker_is_per_client(void **state) {
 static void test_ddb_once_retry_meeting_its_own_write_is_done(void **state) {
     fixture *f = *state;
     char item[256];
-    snprintf(item, sizeof item,
-             "{\"Item\":{\"PK\":{\"S\":\"a\"},\"n\":{\"N\":\"3\"},\"%s\":{\"S\":\"tok-1\"}}}",
-             mb_ddb_once_attr(f->ddb));
-    f->srv.script[0] = (script_reply){500, k_ise};
-    f->srv.script[1] = (script_reply){400, k_ccf};
-    f->srv.script[2] = (script_reply){200, item};
-    f->srv.script_len = 3;
+    script_retry_conflict_then_read(f, item, "tok-1", "\"n\":{\"N\":\"3\"},");
     push_once_update(f, "ALL_NEW");
     mb_err err = {0};
     assert_int_equal(mb_ddb_update_once(f->ddb, f->L, -1, "tok-1", f->clock.now + 10000, &err), 0);
@@ -399,11 +406,7 @@ static void test_ddb_once_first_attempt_conflict_stays_conflict(void **state) {
 static void test_ddb_once_retry_conflict_without_token_stays_conflict(void **state) {
     fixture *f = *state;
     char item[256];
-    snprintf(item, sizeof item, "{\"Item\":{\"PK\":{\"S\":\"a\"},\"%s\":{\"S\":\"tok-0\"}}}",
-             mb_ddb_once_attr(f->ddb));
-    f->srv.script[0] = (script_reply){500, k_ise};
-    f->srv.script[1] = (script_reply){400, k_ccf};
-    f->srv.script[2] = (script_reply){200, item};
+    script_retry_conflict_then_read(f, item, "tok-0", "");
     f->srv.script[3] = (script_reply){500, k_ise};
     f->srv.script[4] = (script_reply){400, k_ccf};
     f->srv.script_len = 5;
