@@ -63,6 +63,41 @@ static int s_load_routes(mb_app *app, mb_err *err) {
     return 0;
 }
 
+/* The AWS credentials of cfg, moved into *creds; an error names the missing variable. */
+static int s_credentials(const mb_config *cfg, mb_sigv4_credentials *creds, mb_err *err) {
+    if (!cfg->aws_access_key_id || !cfg->aws_secret_access_key) {
+        return mb_err_set(err, MB_ERR_CONFIG, "%s is not set",
+                          cfg->aws_access_key_id ? "AWS_SECRET_ACCESS_KEY" : "AWS_ACCESS_KEY_ID");
+    }
+    return mb_sigv4_credentials_set(creds, cfg->aws_access_key_id, cfg->aws_secret_access_key,
+                                    cfg->aws_session_token, err);
+}
+
+/* The process's AWS clients, made once here and freed by mb_app_free: DynamoDB when TABLE_NAME
+ * is set, Secrets Manager when a secret is configured (SECRET_ARNS, CURSOR_SECRET_ARN). Making
+ * one costs no I/O (aws_json opens its connection on the first call), so a cold start that
+ * serves only public routes pays nothing for them. A client that cannot be made is not an init
+ * error: public routes keep working, and the call that needs it answers 503 with the reason
+ * (svc.ddb_err, svc.secrets_err) in its log line. */
+static void s_open_clients(mb_app *app) {
+    const mb_config *cfg = app->cfg;
+    mb_lua_services *svc = &app->svc;
+    mb_sigv4_credentials creds = {0};
+    if (!cfg->table_name) {
+        mb_err_set(&svc->ddb_err, MB_ERR_CONFIG, "TABLE_NAME is not set");
+    } else if (s_credentials(cfg, &creds, &svc->ddb_err) == 0) {
+        mb_ddb_config dc = {.region = cfg->region, .endpoint = cfg->dynamodb_endpoint};
+        svc->ddb = mb_ddb_new(&dc, &creds, &svc->ddb_err); /* takes creds, also on failure */
+    }
+    if (!cfg->secret_arn_count && !cfg->cursor_secret_arn) {
+        mb_err_set(&svc->secrets_err, MB_ERR_CONFIG, "no secret is configured");
+    } else if (s_credentials(cfg, &creds, &svc->secrets_err) == 0) {
+        mb_secrets_config sc = {
+            .region = cfg->region, .endpoint = cfg->secrets_endpoint, .ttl_s = cfg->secrets_ttl_s};
+        svc->secrets = mb_secrets_new(&sc, &creds, &svc->secrets_err); /* takes creds */
+    }
+}
+
 mb_app *mb_app_new(const mb_config *cfg, int log_fd, mb_err *err) {
     mb_app *app = calloc(1, sizeof *app);
     if (!app) {
@@ -86,6 +121,7 @@ mb_app *mb_app_new(const mb_config *cfg, int log_fd, mb_err *err) {
     }
     mb_auth_set_log(app->auth, app->log);
     app->svc = (mb_lua_services){.cfg = cfg, .log = app->log, .emf = app->emf};
+    s_open_clients(app);
     if (mb_tenant_api_load_routes(app->host, &app->svc, &app->tenant, &app->router, cfg->cpu_max_ms,
                                   err) != 0) {
         mb_app_free(app);
@@ -236,23 +272,28 @@ static mb_cur s_str_field(lua_State *L, int t, const char *key) {
     return (mb_cur){s, len};
 }
 
-/* Verify the bearer token for an auth route; sets req.user or pushes a 401/403/503. */
+/* Verify the bearer token for an auth route: the claims (a C struct) give the tenant, sub and
+ * log fields; req.user is built from them once, for the handler. Pushes a 401/403/503 on
+ * failure. */
 static bool s_authenticate(mb_app *app, inv_state *st, lua_State *L, int req) {
     const mb_route *rt = st->match.route;
     mb_auth_rule rule = {(mb_token_use)rt->token_use, (const char *const *)rt->groups,
                          rt->group_count};
     mb_err err = {0};
-    int rc = mb_auth_authenticate(app->auth, L, st->ev.authorization, &rule, &err);
-    if (rc == 0) { /* stack: user */
-        int user = lua_gettop(L);
-        app->svc.tenant = mb_tenant_key(mb_auth_tenant(app->auth)); /* lives until next auth */
-        app->svc.user_sub = s_str_field(L, user, "sub");
+    const mb_auth_claims *who = NULL;
+    int rc = mb_auth_authenticate(app->auth, st->ev.authorization, &rule, &who, &err);
+    const char *detail = mb_auth_last_detail(app->auth); /* which check failed: logs only */
+    if (rc == 0 && (rc = mb_auth_push_user(L, who, &err)) != 0) {
+        detail = "building req.user failed";
+    }
+    if (rc == 0) {                                     /* stack: user */
+        app->svc.tenant = mb_tenant_key(&who->tenant); /* both live until the next auth */
+        app->svc.user_sub = who->sub;
         mb_log_set_user(app->log, app->svc.tenant, app->svc.user_sub);
         lua_setfield(L, req, "user");
         return true;
     }
     int status = rc == MB_ERR_FORBIDDEN ? 403 : rc == MB_ERR_UNAVAILABLE ? 503 : 401;
-    const char *detail = mb_auth_last_detail(app->auth); /* which check failed: logs only */
     mb_log_field f[2] = {mb_log_field_str("reason", mb_cur_from_cstr(err.msg)),
                          mb_log_field_str("detail", mb_cur_from_cstr(detail ? detail : ""))};
     mb_log_write(app->log, status == 503 ? MB_LOG_ERROR : MB_LOG_WARN, "authentication failed", f,
@@ -274,8 +315,8 @@ static bool s_check_quota(mb_app *app, inv_state *st, lua_State *L) {
     if ((!cfg->quota_requests && !rt->quota) || !app->svc.tenant.len) {
         return true;
     }
-    mb_err err = {0};
-    mb_ddb *ddb = mb_lua_api_ddb(&app->svc, &err);
+    mb_err err = app->svc.ddb_err;
+    mb_ddb *ddb = app->svc.ddb;
     int retry = 0, rc = ddb ? 0 : err.status;
     mb_quota_request q = {cfg->table_name,     app->svc.tenant,
                           MB_CUR_LIT("*"),     cfg->quota_requests,

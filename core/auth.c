@@ -1,4 +1,5 @@
-/* auth.c - bearer token -> verified claims -> req.user, with the route's token_use and groups. */
+/* auth.c - bearer token -> verified claims (mb_auth_claims), with the route's token_use and
+ * groups; req.user built from the claims. */
 #include "moonbase/auth.h"
 
 #include <lauxlib.h>
@@ -22,14 +23,13 @@ struct mb_auth {
     struct mb_log *log;
     mb_jwks_fetch_fn fetch;
     void *fetch_ud;
-    mb_jwt_clock_fn now;
-    void *now_ud;
+    mb_clock clock; /* for the verifier and the key set; zeroed: the real one */
     mb_http *http;
     mb_jwks *jwks;
     mb_jwt_verifier *verifier;
     uint64_t logged_fetches; /* fetch failures are logged once per attempt, not per request */
     const char *detail;
-    mb_tenant tenant; /* of the last successful authentication */
+    mb_auth_claims claims; /* of the last successful authentication; tenant NONE after a failure */
 };
 
 mb_auth *mb_auth_new(const mb_config *cfg, mb_err *err) {
@@ -62,17 +62,20 @@ void mb_auth_set_transport(mb_auth *auth, mb_jwks_fetch_fn fetch, void *ud) {
     auth->fetch_ud = ud;
 }
 
-void mb_auth_set_clock(mb_auth *auth, mb_jwt_clock_fn now, void *ud) {
-    auth->now = now;
-    auth->now_ud = ud;
+void mb_auth_set_clock(mb_auth *auth, const mb_clock *clock) {
+    auth->clock = clock ? *clock : (mb_clock){0};
 }
 
 const char *mb_auth_last_detail(const mb_auth *auth) {
     return auth->detail;
 }
 
+const mb_auth_claims *mb_auth_claims_of(const mb_auth *auth) {
+    return &auth->claims;
+}
+
 const mb_tenant *mb_auth_tenant(const mb_auth *auth) {
-    return &auth->tenant;
+    return &auth->claims.tenant;
 }
 
 /* ---- tenancy (see the Tenancy section of moonbase/auth.h) ---- */
@@ -276,13 +279,10 @@ static int s_init(mb_auth *a, mb_err *err) {
         if (a->jwks == NULL) {
             return MB_ERR_NOMEM;
         }
+        mb_jwks_set_clock(a->jwks, &a->clock);
     }
-    mb_jwt_options o = {cfg->cognito_issuer,
-                        (const char *const *)cfg->client_ids,
-                        cfg->client_id_count,
-                        cfg->jwt_clock_skew_s,
-                        a->now,
-                        a->now_ud};
+    mb_jwt_options o = {cfg->cognito_issuer, (const char *const *)cfg->client_ids,
+                        cfg->client_id_count, cfg->jwt_clock_skew_s, a->clock};
     a->verifier = mb_jwt_verifier_new(&o, a->jwks, err);
     if (a->verifier == NULL) {
         a->detail = "verifier configuration rejected";
@@ -424,18 +424,12 @@ static void s_set_cur(lua_State *L, const char *field, mb_cur v) {
     lua_setfield(L, -2, field);
 }
 
-typedef struct user_args {
-    const mb_jwt_claims *claims;
-    const mb_tenant *tenant;
-} user_args;
-
-/* lua_CFunction run under mb_lua_aux_cpcall: (user_args lightuserdata) -> user table.
+/* lua_CFunction run under mb_lua_aux_cpcall: (mb_auth_claims lightuserdata) -> user table.
  * [-1, +1, m] */
 static int s_push_user(lua_State *L) {
-    const user_args *ua = lua_touserdata(L, 1);
-    const mb_jwt_claims *c = ua->claims;
-    const mb_tenant *t = ua->tenant;
-    lua_createtable(L, 0, 10); /* stack: claims*, tenant*, user */
+    const mb_auth_claims *c = lua_touserdata(L, 1);
+    const mb_tenant *t = &c->tenant;
+    lua_createtable(L, 0, 10); /* stack: claims*, user */
     s_set_cur(L, "sub", c->sub);
     s_set_cur(L, "email", c->email);
     s_set_cur(L, "username", c->username);
@@ -445,13 +439,24 @@ static int s_push_user(lua_State *L) {
     if (t->kind == MB_TENANT_NAMED) {
         s_set_cur(L, "tenant_name", mb_tenant_id(t));
     }
-    lua_pushstring(L, c->token_use == MB_JWT_USE_ID ? "id" : "access");
+    lua_pushstring(L, c->token_use == MB_TOKEN_USE_ID ? "id" : "access");
     lua_setfield(L, -2, "token_use");
     s_push_container(L, c->groups.len > 0 ? c->groups : MB_CUR_LIT("[]"), 0);
     lua_setfield(L, -2, "groups");
     s_push_container(L, c->payload, 0);
     lua_setfield(L, -2, "claims");
     return 1;
+}
+
+int mb_auth_push_user(lua_State *L, const mb_auth_claims *claims, mb_err *err) {
+    if (!lua_checkstack(L, 4)) {
+        return mb_err_set(err, MB_ERR_NOMEM, "out of memory");
+    }
+    if (mb_lua_aux_cpcall(L, s_push_user, 0, (void *)claims, 1) != LUA_OK) { /* stack: user | e */
+        lua_pop(L, 1);
+        return mb_err_set(err, MB_ERR_NOMEM, "out of memory");
+    }
+    return 0;
 }
 
 static int s_reject(mb_auth *a, mb_err *err, int status, const char *public_msg, const char *d) {
@@ -467,12 +472,13 @@ static void s_log_fetch_failure(mb_auth *a) {
     }
 }
 
-int mb_auth_authenticate(mb_auth *auth, lua_State *L, mb_cur authorization,
-                         const mb_auth_rule *rule, mb_err *err) {
+int mb_auth_authenticate(mb_auth *auth, mb_cur authorization, const mb_auth_rule *rule,
+                         const mb_auth_claims **claims, mb_err *err) {
     mb_cur token;
     const mb_jwt_claims *c = NULL;
+    *claims = NULL;
     auth->detail = "";
-    memset(&auth->tenant, 0, sizeof auth->tenant);
+    memset(&auth->claims, 0, sizeof auth->claims);
     if (authorization.len == 0) {
         return s_reject(auth, err, MB_ERR_UNAUTH, "missing bearer token", "no Authorization");
     }
@@ -506,14 +512,15 @@ int mb_auth_authenticate(mb_auth *auth, lua_State *L, mb_cur authorization,
     if (mb_auth_resolve_tenant(c, &t, &why) != 0) {
         return s_reject(auth, err, MB_ERR_FORBIDDEN, "no valid tenant for this user", why);
     }
-    if (!lua_checkstack(L, 4)) {
-        return s_reject(auth, err, MB_ERR_NOMEM, "out of memory", "Lua stack full");
-    }
-    user_args ua = {c, &t};
-    if (mb_lua_aux_cpcall(L, s_push_user, 0, &ua, 1) != LUA_OK) { /* stack: user | error */
-        lua_pop(L, 1);
-        return s_reject(auth, err, MB_ERR_NOMEM, "out of memory", "building req.user failed");
-    }
-    auth->tenant = t;
+    auth->claims = (mb_auth_claims){
+        .tenant = t,
+        .sub = c->sub,
+        .email = c->email,
+        .username = c->username,
+        .groups = c->groups,
+        .token_use = c->token_use == MB_JWT_USE_ID ? MB_TOKEN_USE_ID : MB_TOKEN_USE_ACCESS,
+        .payload = c->payload,
+    };
+    *claims = &auth->claims;
     return 0;
 }

@@ -124,7 +124,7 @@ mb_aws_json *mb_aws_json_new(const mb_aws_json_config *cfg, mb_sigv4_credentials
         return NULL;
     }
     mb_sigv4_signer_init(&c->signer, creds);
-    if (s_configure(c, cfg, err) != 0 || !(c->http = mb_http_new(err))) {
+    if (s_configure(c, cfg, err) != 0) {
         mb_aws_json_free(c);
         return NULL;
     }
@@ -274,6 +274,12 @@ int mb_aws_json_call(mb_aws_json *client, const char *op, mb_cur body, int64_t d
     *response = (mb_cur){"", 0};
     if (!op || !op[0] || strlen(op) >= MAX_OP) {
         return mb_err_set(err, MB_ERR_INVALID, "%s: bad operation name", c->label);
+    }
+    /* The connection is opened on the first call, not by mb_aws_json_new: loading libcurl costs
+     * milliseconds of a cold start (moonbase/http.h), which a process that never calls the
+     * service should not pay. A failure to open it is not worth a retry. */
+    if (!c->http && !(c->http = mb_http_new(err))) {
+        return err ? err->status : MB_ERR_IO;
     }
     int rc =
         mb_err_set(err, MB_ERR_TIMEOUT, "%s %s: deadline reached before an attempt", c->label, op);

@@ -33,8 +33,7 @@ struct mb_jwks {
     char *url;
     mb_jwks_fetch_fn fetch;
     void *fetch_ud;
-    mb_jwks_clock_fn clock;
-    void *clock_ud;
+    mb_clock clock; /* its monotonic time, in ms, paces the fetches; zeroed: the real one */
     mb_jwks_key *keys[MB_JWKS_MAX_KEYS];
     size_t count;
     size_t skipped;
@@ -46,11 +45,6 @@ struct mb_jwks {
     uint64_t fetches;
     char last_error[2 * MB_ERR_MSG_MAX]; /* why the last fetch failed, for logs */
 };
-
-static int64_t s_monotonic(void *ud) {
-    (void)ud;
-    return mb_clock_mono_ns(NULL) / 1000000;
-}
 
 mb_jwks *mb_jwks_new(const char *url, mb_jwks_fetch_fn fetch, void *fetch_ud, mb_err *err) {
     if (url == NULL || fetch == NULL) {
@@ -65,7 +59,6 @@ mb_jwks *mb_jwks_new(const char *url, mb_jwks_fetch_fn fetch, void *fetch_ud, mb
     }
     j->fetch = fetch;
     j->fetch_ud = fetch_ud;
-    j->clock = s_monotonic;
     j->next_serial = 1;
     return j;
 }
@@ -93,9 +86,8 @@ void mb_jwks_free(mb_jwks *jwks) {
     free(jwks);
 }
 
-void mb_jwks_set_clock(mb_jwks *jwks, mb_jwks_clock_fn clock, void *ud) {
-    jwks->clock = clock != NULL ? clock : s_monotonic;
-    jwks->clock_ud = ud;
+void mb_jwks_set_clock(mb_jwks *jwks, const mb_clock *clock) {
+    jwks->clock = clock != NULL ? *clock : (mb_clock){0};
 }
 
 /* Decode a base64url big-endian unsigned integer with its minimal encoding (no leading zero). */
@@ -465,7 +457,7 @@ static int s_fetch(mb_jwks *j, mb_err *err) {
     int rc = j->fetch(j->fetch_ud, j->url, &body, &ferr);
     /* The windows start when the attempt ended: a fetch that timed out after 3 s and was timed
      * from its start would leave no back-off at all, and every request would wait 3 s again. */
-    j->last_fetch = j->clock(j->clock_ud);
+    j->last_fetch = mb_clock_mono_ns(&j->clock) / 1000000;
     if (rc == 0) {
         rc = mb_jwks_load(j, mb_buf_cur(&body), &ferr);
     }
@@ -487,7 +479,7 @@ int mb_jwks_find(mb_jwks *jwks, mb_cur kid, const mb_jwks_key **key, mb_err *err
     if (*key != NULL) {
         return 0;
     }
-    int64_t now = jwks->clock(jwks->clock_ud);
+    int64_t now = mb_clock_mono_ns(&jwks->clock) / 1000000;
     int64_t since = now - jwks->last_fetch;
     if (jwks->loaded && jwks->fetched_once && since < MB_JWKS_REFETCH_S * 1000) {
         return mb_err_set(err, MB_ERR_UNAUTH, "jwks: unknown kid (refetch rate-limited)");

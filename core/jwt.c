@@ -30,8 +30,7 @@ struct mb_jwt_verifier {
     char *client_ids[MB_JWKS_MAX_KEYS];
     size_t client_id_count;
     int skew;
-    mb_jwt_clock_fn now;
-    void *now_ud;
+    mb_clock clock; /* wall seconds through mb_clock_now_s: time() on the cached path */
     mb_jwks *jwks;
     uint64_t seed;
     uint64_t jwks_generation; /* the set generation the cache was last swept against */
@@ -49,11 +48,6 @@ typedef struct s_parts {
     mb_cur sig;
     mb_cur signing_input;
 } s_parts;
-
-static int64_t s_wall_clock(void *ud) {
-    (void)ud;
-    return mb_clock_now_s(NULL); /* time(): the cached-verify path reads it on every token */
-}
 
 static void s_free_strings(mb_jwt_verifier *v) {
     free(v->issuer);
@@ -99,8 +93,7 @@ mb_jwt_verifier *mb_jwt_verifier_new(const mb_jwt_options *opts, mb_jwks *jwks, 
         return NULL;
     }
     v->skew = opts->clock_skew_s;
-    v->now = opts->now != NULL ? opts->now : s_wall_clock;
-    v->now_ud = opts->now_ud;
+    v->clock = opts->clock;
     v->jwks = jwks;
     v->jwks_generation = mb_jwks_generation(jwks);
     /* Only verified tokens enter the cache, so the seed needs no secrecy; it just varies. */
@@ -554,7 +547,7 @@ int mb_jwt_verify(mb_jwt_verifier *v, mb_cur token, const mb_jwt_claims **claims
         return S_INVALID("token size out of bounds");
     }
     s_sweep(v);
-    int64_t now = v->now(v->now_ud);
+    int64_t now = mb_clock_now_s(&v->clock); /* every token, cached or not */
     uint64_t h = s_hash(v->seed, token);
     size_t slot;
     s_entry *e = s_cache_find(v, h, token, &slot);

@@ -35,7 +35,7 @@ static const char s_ellipsis[] = "\xE2\x80\xA6"; /* U+2026, marks a cut string *
 struct mb_log {
     int fd;
     mb_log_level level;
-    mb_log_clock_fn clock;
+    mb_clock clock; /* of the timestamps; zeroed: the real one */
     bool cold_start;
     bool active;
     char request_id[CTX_ID_MAX], trace_id[CTX_ID_MAX], method[CTX_METHOD_MAX];
@@ -260,7 +260,7 @@ static void s_2d(char *p, int v) {
 
 /* RFC 3339 UTC with milliseconds; gmtime_r runs once per second, not once per line. */
 static void s_timestamp(mb_log *log, s_out *o) {
-    int64_t ms = log->clock ? log->clock() : mb_clock_now_ms(NULL);
+    int64_t ms = mb_clock_now_ms(&log->clock);
     if (ms < 0) {
         ms = 0;
     }
@@ -371,11 +371,11 @@ void mb_log_set_level(mb_log *log, mb_log_level level) {
     log->level = level;
 }
 
-void mb_log_set_clock(mb_log *log, mb_log_clock_fn clock) {
+void mb_log_set_clock(mb_log *log, const mb_clock *clock) {
     if (!log) {
         return;
     }
-    log->clock = clock;
+    log->clock = clock ? *clock : (mb_clock){0};
     log->cached_sec = -1;
 }
 

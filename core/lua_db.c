@@ -2,8 +2,8 @@
  * mapping and the Lua-facing functions. Requests are Lua tables shaped like the AWS request and
  * sent by the ddb module (marshalling, SigV4, retries in C); the tenant key policy, the
  * expression builders and the cursors are in the files lua_db_call.h names.
- * Ownership: the DynamoDB client lives in svc->ddb (created here on first use, freed by the app)
- * so its connection and signing key survive across invocations; scratch buffers and the cursor
+ * Ownership: the DynamoDB client is the app's (svc->ddb, made at start-up and freed by it), so
+ * its connection and signing key survive across invocations; scratch buffers and the cursor
  * key live in a registry userdata freed when the state closes, so a Lua error (memory, a
  * refused argument) can never leak C memory. Errors reach the handler as ctx.fail objects
  * (409/400/502/503/504) or, for programming mistakes, as plain Lua errors (500). */
@@ -20,7 +20,7 @@
 #include "moonbase/ddb_marshal.h"
 #include "moonbase/ddb_value.h"
 #include "moonbase/emf.h"
-#include "moonbase/lua_api.h"
+#include "moonbase/config.h"
 
 #define STATE_MT "moonbase.db_state"
 /* DynamoDB's bounds: BatchGetItem 100 keys, BatchWriteItem 25 requests. */
@@ -138,34 +138,13 @@ static mb_lua_services *s_services(lua_State *L, const char *fn) {
     return svc;
 }
 
-struct mb_ddb *mb_lua_api_ddb(mb_lua_services *svc, mb_err *err) {
-    if (svc->ddb) {
-        return svc->ddb;
-    }
-    mb_sigv4_credentials creds = {0};
-    const mb_config *cfg = svc->cfg;
-    if (!cfg || !cfg->table_name) {
-        mb_err_set(err, MB_ERR_CONFIG, "TABLE_NAME is not set");
-    } else if (!cfg->aws_access_key_id || !cfg->aws_secret_access_key) {
-        mb_err_set(err, MB_ERR_CONFIG, "%s is not set",
-                   cfg->aws_access_key_id ? "AWS_SECRET_ACCESS_KEY" : "AWS_ACCESS_KEY_ID");
-    } else if (mb_sigv4_credentials_set(&creds, cfg->aws_access_key_id, cfg->aws_secret_access_key,
-                                        cfg->aws_session_token, err) == 0) {
-        mb_ddb_config dc = {.region = cfg->region, .endpoint = cfg->dynamodb_endpoint};
-        svc->ddb = mb_ddb_new(&dc, &creds, err); /* takes creds, also on failure */
-    }
-    return svc->ddb;
-}
-
-/* The client, created on first use from the configuration and the environment. */
+/* The app's client (svc->ddb); without one (no TABLE_NAME or credentials: svc->ddb_err says
+ * which) the call is a 503 and the reason goes to the log. */
 static mb_ddb *s_client(lua_State *L, mb_lua_db_call *c) {
     mb_lua_services *svc = c->svc;
-    if (svc->ddb) {
-        return svc->ddb;
-    }
-    mb_err err = {0};
-    if (!mb_lua_api_ddb(svc, &err)) {
-        mb_lua_db_log(c, MB_LOG_ERROR, "DynamoDB client not available", err.status, &err);
+    if (!svc->ddb) {
+        const mb_err *err = &svc->ddb_err;
+        mb_lua_db_log(c, MB_LOG_ERROR, "DynamoDB client not available", err->status, err);
         mb_log_set_error_type(svc->log, MB_CUR_LIT("DynamoDBConfig"));
         mb_lua_aux_raise_fail(L, 503, "unavailable", "the database is not configured");
     }

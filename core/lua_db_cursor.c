@@ -15,7 +15,6 @@
 #include "moonbase/base64.h"
 #include "moonbase/config.h"
 #include "moonbase/ddb_marshal.h"
-#include "moonbase/lua_api.h"
 #include "moonbase/secrets.h"
 
 /* A cursor holds one key of at most 2 KB (PK is not in it); longer input is refused unread. */
@@ -43,10 +42,9 @@ static void s_secret(lua_State *L, mb_lua_db_call *c) {
     if (cfg && cfg->cursor_secret) {
         src = mb_cur_from_cstr(cfg->cursor_secret);
     } else if (from_manager) {
-        mb_err err = {0};
-        if (!mb_lua_api_secrets(c->svc, &err) ||
-            mb_secrets_get(c->svc->secrets, cfg->cursor_secret_arn, c->svc->deadline_ms, &src,
-                           &err) != 0) {
+        mb_err err = c->svc->secrets_err; /* why there is no client, when there is none */
+        if (!c->svc->secrets || mb_secrets_get(c->svc->secrets, cfg->cursor_secret_arn,
+                                               c->svc->deadline_ms, &src, &err) != 0) {
             mb_lua_db_log(c, MB_LOG_ERROR, "cursor key not available", err.status, &err);
             mb_lua_aux_raise_fail(L, 503, "unavailable", "a dependency is unavailable");
         }

@@ -1,8 +1,8 @@
 /* lua_secret.c - ctx.secret(name): a Secrets Manager value for a handler (moonbase/lua_api.h),
  * only for secrets the configuration allows (SECRET_ARNS: the ARNs the function's IAM policy
- * names; a handler may ask by the secret's name or by its ARN), through the process's cached client
- * (moonbase/secrets.h). Every value read is handed to the logger's redaction, so it never
- * appears in a log line, whoever logs it. */
+ * names; a handler may ask by the secret's name or by its ARN), through the app's cached client
+ * (svc->secrets, moonbase/secrets.h). Every value read is handed to the logger's redaction, so it
+ * never appears in a log line, whoever logs it. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -10,32 +10,8 @@
 
 #include "moonbase/config.h"
 #include "moonbase/log.h"
-#include "moonbase/lua_api.h"
 #include "moonbase/lua_aux.h"
 #include "moonbase/secrets.h"
-#include "moonbase/sigv4.h"
-
-struct mb_secrets *mb_lua_api_secrets(mb_lua_services *svc, mb_err *err) {
-    if (svc->secrets) {
-        return svc->secrets;
-    }
-    const mb_config *cfg = svc->cfg;
-    mb_sigv4_credentials creds = {0};
-    if (!cfg || !cfg->region) {
-        mb_err_set(err, MB_ERR_CONFIG, "AWS_REGION is not set");
-    } else if (!cfg->aws_access_key_id || !cfg->aws_secret_access_key) {
-        mb_err_set(err, MB_ERR_CONFIG, "%s is not set",
-                   cfg->aws_access_key_id ? "AWS_SECRET_ACCESS_KEY" : "AWS_ACCESS_KEY_ID");
-    } else if (mb_sigv4_credentials_set(&creds, cfg->aws_access_key_id, cfg->aws_secret_access_key,
-                                        cfg->aws_session_token, err) == 0) {
-        mb_secrets_config sc = {.region = cfg->region,
-                                .endpoint = cfg->secrets_endpoint,
-                                .ttl_s = cfg->secrets_ttl_s,
-                                .seams = {.clock = svc->clock ? *svc->clock : (mb_clock){0}}};
-        svc->secrets = mb_secrets_new(&sc, &creds, err); /* takes creds, also on failure */
-    }
-    return svc->secrets;
-}
 
 /* The name part of a Secrets Manager ARN: "arn:aws:secretsmanager:<region>:<account>:secret:
  * <name>-<6 random characters>" -> <name>; {NULL, 0} when `arn` is not one. */
@@ -48,7 +24,9 @@ static mb_cur s_arn_name(const char *arn) {
     return (mb_cur){p + 8, n - 7};
 }
 
-const char *mb_lua_api_secret_allowed(const mb_config *cfg, mb_cur name) {
+/* The SECRET_ARNS entry ctx.secret may read for `name` (the entry itself, or an ARN whose secret
+ * name is `name`), or NULL when it is not allowed. Borrowed from cfg. */
+static const char *s_allowed(const mb_config *cfg, mb_cur name) {
     for (size_t i = 0; cfg && i < cfg->secret_arn_count; i++) {
         const char *entry = cfg->secret_arns[i];
         mb_cur short_name = s_arn_name(entry);
@@ -71,17 +49,14 @@ static int s_secret(lua_State *L) {
         return luaL_error(L, "ctx.secret is not available to tenant handlers (SECRET_ARNS are "
                              "the platform's secrets)");
     }
-    const char *id =
-        svc && strlen(name) == n ? mb_lua_api_secret_allowed(svc->cfg, (mb_cur){name, n}) : NULL;
+    const char *id = svc && strlen(name) == n ? s_allowed(svc->cfg, (mb_cur){name, n}) : NULL;
     if (!id) {
         return luaL_error(L, "ctx.secret: '%s' is not in SECRET_ARNS", name);
     }
-    mb_err err = {0};
+    mb_err err = svc->secrets_err; /* why there is no client, when there is none */
     mb_cur value = {0};
-    int rc = MB_ERR_CONFIG;
-    if (mb_lua_api_secrets(svc, &err)) {
-        rc = mb_secrets_get(svc->secrets, id, svc->deadline_ms, &value, &err);
-    }
+    int rc = svc->secrets ? mb_secrets_get(svc->secrets, id, svc->deadline_ms, &value, &err)
+                          : MB_ERR_CONFIG;
     if (rc == 0) {
         mb_log_redact_value(svc->log, value);
         lua_pushlstring(L, value.ptr, value.len);

@@ -1040,9 +1040,9 @@ mb_lua_outcome mb_tenant_api_dispatch(mb_tenant_api *t, mb_lua_host *host, const
     if (a.svc->tenant.len == 0) {
         return s_error(&a, 403, "forbidden", "no tenant in this token");
     }
-    a.store =
-        (mb_tenant_store){mb_lua_api_ddb(a.svc, &err), a.svc->cfg ? a.svc->cfg->table_name : NULL,
-                          a.svc->tenant, a.svc->deadline_ms};
+    err = a.svc->ddb_err; /* why there is no client, when there is none */
+    a.store = (mb_tenant_store){a.svc->ddb, a.svc->cfg ? a.svc->cfg->table_name : NULL,
+                                a.svc->tenant, a.svc->deadline_ms};
     if (!a.store.ddb || !a.store.table) {
         return s_store_error(&a, MB_ERR_CONFIG, &err);
     }

@@ -1,12 +1,13 @@
 /* moonbase/auth.h - the glue between the request pipeline and JWT verification: parses the
  * Authorization header, verifies the bearer token (moonbase/jwt.h) against the issuer's JWKS
  * (moonbase/jwks.h, fetched over moonbase/http.h on first need), applies the route's token_use
- * and group rules, resolves the request's tenant (the Tenancy section below) and builds req.user
- * in the Lua state.
+ * and group rules, and resolves the request's tenant (the Tenancy section below) into a C struct,
+ * mb_auth_claims, that the pipeline reads (tenant, sub, quota, logs); req.user is built from that
+ * struct once, for the handler (mb_auth_push_user).
  * Ownership: mb_auth_new() borrows cfg (it must outlive the auth object) and returns an object
- * freed by mb_auth_free(). The HTTP handle, key set and verifier are created on the first
- * mb_auth_authenticate() call, so a process serving only public routes never pays for them.
- * One invocation at a time (not thread-safe). */
+ * freed by mb_auth_free(). The claims belong to the auth object (see mb_auth_claims). The HTTP
+ * handle, key set and verifier are created on the first mb_auth_authenticate() call, so a process
+ * serving only public routes never pays for them. One invocation at a time (not thread-safe). */
 #ifndef MOONBASE_AUTH_H
 #define MOONBASE_AUTH_H
 
@@ -34,10 +35,10 @@ void mb_auth_free(mb_auth *auth);
 void mb_auth_set_log(mb_auth *auth, struct mb_log *log);
 
 /* Test seams, to call before the first mb_auth_authenticate(): replace the JWKS transport (default:
- * an HTTP GET through moonbase/http.h) and the wall clock used for exp/nbf/iat (default: time()).
- */
+ * an HTTP GET through moonbase/http.h) and the clock (copied): its wall time checks exp/nbf/iat,
+ * its monotonic time paces JWKS refetches (NULL members: the real ones). */
 void mb_auth_set_transport(mb_auth *auth, mb_jwks_fetch_fn fetch, void *ud);
-void mb_auth_set_clock(mb_auth *auth, mb_jwt_clock_fn now, void *ud);
+void mb_auth_set_clock(mb_auth *auth, const mb_clock *clock);
 
 typedef enum {
     MB_TOKEN_USE_ANY = 0,
@@ -102,21 +103,42 @@ bool mb_tenant_name_valid(mb_cur name);
  * MB_ERR_FORBIDDEN with *out kind NONE and *detail (may be NULL) a static reason for logs. */
 int mb_auth_resolve_tenant(const mb_jwt_claims *claims, mb_tenant *out, const char **detail);
 
+/* Who a verified request comes from: what the pipeline needs in C and what req.user is built
+ * from. Ownership: the struct belongs to the auth object; the views borrow from the verifier's
+ * copy of the token's claims (moonbase/jwt.h) and the tenant is held in the struct itself, so
+ * all of it stays valid until the next mb_auth_authenticate() or mb_auth_free(). */
+typedef struct mb_auth_claims {
+    mb_tenant tenant;       /* resolved from the token only (Tenancy above) */
+    mb_cur sub;             /* the verified sub */
+    mb_cur email;           /* empty when absent */
+    mb_cur username;        /* cognito:username (id) or username (access), else sub */
+    mb_cur groups;          /* the cognito:groups JSON array text, empty when absent */
+    mb_token_use token_use; /* MB_TOKEN_USE_ID or MB_TOKEN_USE_ACCESS */
+    mb_cur payload;         /* the whole decoded payload: one strictly valid JSON object */
+} mb_auth_claims;
+
+/* The claims of the last successful mb_auth_authenticate() (what it returned); zeroed, tenant
+ * kind NONE, after a failure. Valid for the auth object's life, content until the next call. */
+const mb_auth_claims *mb_auth_claims_of(const mb_auth *auth);
 /* The tenant of the last successful mb_auth_authenticate(); kind NONE after a failure. The
  * pointer stays valid for the auth object's life, its content until the next authenticate. */
 const mb_tenant *mb_auth_tenant(const mb_auth *auth);
 
-/* Verify the Authorization header value ("Bearer <jwt>", scheme case-insensitive) and resolve
- * the tenant. On success pushes the req.user table onto L's stack (sub, email, username, tenant
- * (the key above), tenant_kind ("personal" | "named"), tenant_name (named only), groups (array),
- * token_use, claims (raw claims table)) and returns 0 [-0, +1]. On failure pushes nothing
- * [-0, +0] and returns MB_ERR_UNAUTH (401), MB_ERR_FORBIDDEN (403, missing group or no valid
- * tenant) or MB_ERR_UNAVAILABLE (503, JWKS unreachable or auth not configured), MB_ERR_NOMEM, with
- * err->msg a short reason safe to show a client (never the token, never which check failed
- * beyond "invalid token", "token expired", "token not yet valid", "missing bearer token"...).
- * The Lua table is built under lua_pcall, so a Lua memory error becomes MB_ERR_NOMEM. */
-int mb_auth_authenticate(mb_auth *auth, lua_State *L, mb_cur authorization,
-                         const mb_auth_rule *rule, mb_err *err);
+/* Verify the Authorization header value ("Bearer <jwt>", scheme case-insensitive), apply the
+ * rule and resolve the tenant. No Lua, no allocation on a warm path. Returns 0 with *claims set
+ * (see mb_auth_claims for its lifetime), or MB_ERR_UNAUTH (401), MB_ERR_FORBIDDEN (403, missing
+ * group or no valid tenant), MB_ERR_UNAVAILABLE (503, JWKS unreachable or auth not configured),
+ * MB_ERR_NOMEM, with *claims NULL and err->msg a short reason safe to show a client (never the
+ * token, never which check failed beyond "invalid token", "token expired", "token not yet
+ * valid", "missing bearer token"...). */
+int mb_auth_authenticate(mb_auth *auth, mb_cur authorization, const mb_auth_rule *rule,
+                         const mb_auth_claims **claims, mb_err *err);
+
+/* Push the req.user table built from claims: sub, email, username, tenant (the key above),
+ * tenant_kind ("personal" | "named"), tenant_name (named only), groups (array), token_use ("id"
+ * | "access"), claims (the raw claims as a table). Built under a protected call: returns 0
+ * [-0, +1], or MB_ERR_NOMEM when Lua ran out of memory [-0, +0]. */
+int mb_auth_push_user(lua_State *L, const mb_auth_claims *claims, mb_err *err);
 
 /* Which check failed in the last mb_auth_authenticate() ("alg is not RS256", "iss mismatch",
  * "not in a required group"...), "" after success: for logs only, never for clients. */

@@ -4,10 +4,11 @@
  * AWS error bodies ({"__type": "...#Name", "message": "..."}) mapped to mb_status.
  * Ownership: mb_aws_json_new() returns a client the caller frees with mb_aws_json_free(); it owns
  * its credentials, its signer (the day's signing key survives between calls) and one keep-alive
- * mb_http handle. mb_aws_json_call() borrows the body for the call; the response it returns
- * borrows from the client and stays valid until the next call or the free.
- * Not thread-safe: one client, one request at a time.
- * Errors (mb_err.msg keeps the service label, the AWS error type and its message, never
+ * mb_http handle, opened on the first mb_aws_json_call() (making a client costs no I/O and does
+ * not load libcurl, so a cold start that never calls the service does not pay for it).
+ * mb_aws_json_call() borrows the body for the call; the response it returns borrows from the client
+ * and stays valid until the next call or the free. Not thread-safe: one client, one request at a
+ * time. Errors (mb_err.msg keeps the service label, the AWS error type and its message, never
  * credentials), by mb_aws_json_map_error():
  *   ConditionalCheckFailedException                       -> MB_ERR_CONFLICT
  *   ValidationException, SerializationException,
@@ -69,7 +70,8 @@ typedef struct mb_aws_json_config {
 
 /* Create a client. The config's strings are copied. creds are moved into it (*creds is left
  * empty, also on failure, when they are wiped). Returns NULL with err filled: MB_ERR_CONFIG (no
- * service, prefix or region, or a bad endpoint URL), MB_ERR_NOMEM, MB_ERR_IO (libcurl). */
+ * service, prefix or region, or a bad endpoint URL), MB_ERR_NOMEM. libcurl failing to load is
+ * reported by the first mb_aws_json_call() (MB_ERR_IO). */
 mb_aws_json *mb_aws_json_new(const mb_aws_json_config *cfg, mb_sigv4_credentials *creds,
                              mb_err *err);
 /* Free the client (closes the connection, wipes the credentials). Accepts NULL. */

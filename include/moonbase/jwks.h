@@ -24,6 +24,7 @@
 #include <openssl/evp.h>
 
 #include "moonbase/buf.h"
+#include "moonbase/clock.h"
 #include "moonbase/err.h"
 
 #define MB_JWKS_MAX_KEYS 32
@@ -38,8 +39,6 @@
 /* Transport seam: fetch `url` and append the response body to `body`. Return 0 on a 200
  * response; any negative mb_status otherwise (the set reports MB_ERR_UNAVAILABLE). */
 typedef int (*mb_jwks_fetch_fn)(void *ud, const char *url, mb_buf *body, mb_err *err);
-/* Clock seam: monotonic milliseconds (the back-off windows below are whole seconds of it). */
-typedef int64_t (*mb_jwks_clock_fn)(void *ud);
 
 typedef struct mb_jwks mb_jwks;
 typedef struct mb_jwks_key mb_jwks_key;
@@ -49,8 +48,10 @@ typedef struct mb_jwks_key mb_jwks_key;
 mb_jwks *mb_jwks_new(const char *url, mb_jwks_fetch_fn fetch, void *fetch_ud, mb_err *err);
 /* Free the set and its keys. Accepts NULL. */
 void mb_jwks_free(mb_jwks *jwks);
-/* Replace the monotonic clock (NULL restores CLOCK_MONOTONIC). */
-void mb_jwks_set_clock(mb_jwks *jwks, mb_jwks_clock_fn clock, void *ud);
+/* Replace the clock whose monotonic time (read in milliseconds; the back-off windows above are
+ * whole seconds of it) paces refetches (copied; NULL or a NULL mono_ns restores
+ * CLOCK_MONOTONIC). */
+void mb_jwks_set_clock(mb_jwks *jwks, const mb_clock *clock);
 
 /* Replace the key set with the usable keys of JWKS document `doc` (no fetch). Returns 0, or
  * MB_ERR_INVALID when doc is not a JSON object with a "keys" array (the old set is kept),

@@ -38,6 +38,7 @@
 #include <stdint.h>
 
 #include "moonbase/buf.h"
+#include "moonbase/clock.h"
 #include "moonbase/err.h"
 #include "moonbase/jwks.h"
 
@@ -54,16 +55,13 @@ typedef enum mb_jwt_token_use {
     MB_JWT_USE_ACCESS = 2,
 } mb_jwt_token_use;
 
-/* Clock seam: wall-clock seconds since the epoch. */
-typedef int64_t (*mb_jwt_clock_fn)(void *ud);
-
 typedef struct mb_jwt_options {
     const char *issuer;            /* exact expected iss */
     const char *const *client_ids; /* accepted aud / client_id values */
     size_t client_id_count;
-    int clock_skew_s;    /* 0..300 */
-    mb_jwt_clock_fn now; /* NULL: time() */
-    void *now_ud;
+    int clock_skew_s; /* 0..300 */
+    /* exp/nbf/iat are checked against mb_clock_now_s(&clock) (copied; zeroed: the real time()) */
+    mb_clock clock;
 } mb_jwt_options;
 
 /* Verified claims. Strings are unescaped copies; absent optional strings are empty. */

@@ -16,6 +16,7 @@
 #include <stdint.h>
 
 #include "moonbase/buf.h"
+#include "moonbase/clock.h"
 #include "moonbase/config.h"
 #include "moonbase/err.h"
 
@@ -30,9 +31,6 @@
 
 typedef struct mb_log mb_log;
 
-/* A clock seam (epoch milliseconds) so tests can pin the timestamp. */
-typedef int64_t (*mb_log_clock_fn)(void);
-
 /* Create a logger writing lines at `level` or above to `fd` (not closed by mb_log_free).
  * Returns NULL with MB_ERR_NOMEM in err when allocation fails. */
 mb_log *mb_log_new(mb_log_level level, int fd, mb_err *err);
@@ -40,8 +38,9 @@ mb_log *mb_log_new(mb_log_level level, int fd, mb_err *err);
 void mb_log_free(mb_log *log);
 /* Change the threshold (LOG_LEVEL is read by config; this is for tests and reloads). */
 void mb_log_set_level(mb_log *log, mb_log_level level);
-/* Replace the clock (NULL restores CLOCK_REALTIME). */
-void mb_log_set_clock(mb_log *log, mb_log_clock_fn clock);
+/* Replace the clock of the timestamps (copied; NULL or a NULL now_ms restores CLOCK_REALTIME),
+ * so tests can pin them. */
+void mb_log_set_clock(mb_log *log, const mb_clock *clock);
 /* Parse "debug"|"info"|"warn"|"warning"|"error" (ASCII case-insensitive). Returns 0, or
  * MB_ERR_INVALID when the name is unknown (*out untouched). */
 int mb_log_level_parse(mb_cur name, mb_log_level *out);

@@ -11,21 +11,7 @@
 
 #include <lua.h>
 
-#include "moonbase/config.h" /* svc->cfg, for the bindings that read it */
-#include "moonbase/err.h"
 #include "moonbase/lua_aux.h"
-
-/* The DynamoDB client of svc, created on first use from svc->cfg and the AWS_* environment
- * (core/lua_db.c), shared by ctx.db and the platform's own records. NULL with err filled when
- * TABLE_NAME or credentials are missing. */
-struct mb_ddb *mb_lua_api_ddb(mb_lua_services *svc, mb_err *err);
-/* The Secrets Manager client of svc, created on first use from svc->cfg (region,
- * SECRETS_ENDPOINT, SECRETS_TTL_SECONDS) and the AWS_* credentials (core/lua_secret.c); shared by
- * ctx.secret and the cursor key. NULL with err filled when it cannot be made. */
-struct mb_secrets *mb_lua_api_secrets(mb_lua_services *svc, mb_err *err);
-/* The SECRET_ARNS entry ctx.secret may read for `name` (the entry itself, or an ARN whose secret
- * name is `name`), or NULL when it is not allowed. Borrowed from cfg. */
-const char *mb_lua_api_secret_allowed(const mb_config *cfg, mb_cur name);
 
 /* Push a fresh ctx table for one invocation: ctx.fail, ctx.log, ctx.metric, ctx.db, ctx.now...
  * A fresh table per request means a handler that overwrites ctx.db cannot affect the next

@@ -2,8 +2,9 @@
  * on lua.h: the value model (the array metatable, null), the fail object of ctx.fail, the
  * services registry that C bindings reach their process objects through, and the one protected
  * call (with a traceback message handler) through which moonbase's C calls into Lua.
- * It uses only the official Lua API and knows no other moonbase module: json, event, ddb_marshal,
- * auth, lua_host, lua_api and the ctx bindings all sit on top of it, none below.
+ * It uses only the official Lua API and knows no other moonbase module than the floor's buf and
+ * err: json, event, ddb_marshal, auth, lua_host, lua_api and the ctx bindings all sit on top of
+ * it, none below.
  * Ownership: nothing here allocates C memory. The services struct is the caller's (the app's) and
  * must outlive every call into Lua; only its pointer is in the registry. Borrowed strings in an
  * mb_lua_fail live as long as the fail object on the stack. One lua_State, one thread. */
@@ -16,6 +17,7 @@
 #include <lua.h>
 
 #include "moonbase/buf.h"
+#include "moonbase/err.h"
 
 /* ---- value model ---- */
 
@@ -52,8 +54,10 @@ typedef struct mb_lua_services {
     const struct mb_config *cfg;
     struct mb_log *log;           /* may be NULL in unit tests */
     struct mb_emf *emf;           /* may be NULL in unit tests */
-    struct mb_ddb *ddb;           /* NULL when the database is not configured */
-    struct mb_secrets *secrets;   /* Secrets Manager client, made on first use (lua_secret.c) */
+    struct mb_ddb *ddb;           /* NULL when the database is not configured (ddb_err: why) */
+    struct mb_secrets *secrets;   /* Secrets Manager client; NULL when not configured */
+    mb_err ddb_err;               /* why ddb is NULL, for the log line of a call that needed it */
+    mb_err secrets_err;           /* why secrets is NULL */
     const struct mb_clock *clock; /* the clock of ctx.now, timings, cursors; NULL: the real one */
     /* per invocation (borrowed, valid during the handler call only) */
     mb_cur request_id;

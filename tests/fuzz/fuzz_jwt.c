@@ -63,12 +63,18 @@ static void s_auth(mb_cur token, int jwt_rc, mb_cur payload, bool in_group) {
     mb_auth *a = mb_auth_new(&cfg, &err);
     FZ_CHECK(a != NULL);
     mb_auth_set_transport(a, fz_fetch, NULL);
-    mb_auth_set_clock(a, fz_clock, NULL);
+    mb_auth_set_clock(a, &fz_clock);
     mb_buf h = {0};
     FZ_CHECK(mb_buf_append_cstr(&h, "Bearer ") == 0 && mb_buf_append_cur(&h, token) == 0);
     lua_State *L = fz_lua_new();
     mb_auth_rule rule = {MB_TOKEN_USE_ANY, groups, in_group ? 1 : 0};
-    int rc = mb_auth_authenticate(a, L, mb_buf_cur(&h), &rule, &err);
+    const mb_auth_claims *who = NULL;
+    int rc = mb_auth_authenticate(a, mb_buf_cur(&h), &rule, &who, &err);
+    if (rc == 0) {
+        FZ_CHECK(who != NULL &&
+                 mb_cur_eq(mb_tenant_key(&who->tenant), mb_tenant_key(mb_auth_tenant(a))));
+        rc = mb_auth_push_user(L, who, &err); /* req.user, as the app builds it */
+    }
     if (jwt_rc != 0 || token.len == 0) {
         FZ_CHECK(rc != 0 && lua_gettop(L) == 0);
     } else if (rc == 0) {
@@ -96,7 +102,7 @@ static void s_auth(mb_cur token, int jwt_rc, mb_cur payload, bool in_group) {
 
 static void s_verify(mb_cur token) {
     static const char *const clients[] = {"client-a", "client-b"};
-    mb_jwt_options o = {FZ_ISSUER, clients, 2, SKEW, fz_clock, NULL};
+    mb_jwt_options o = {FZ_ISSUER, clients, 2, SKEW, fz_clock};
     mb_err err = {0};
     mb_jwt_verifier *v = mb_jwt_verifier_new(&o, g_jwks, &err);
     FZ_CHECK(v != NULL);

@@ -30,6 +30,7 @@
 #include "moonbase/ddb.h"
 #include "moonbase/ddb_marshal.h"
 #include "moonbase/json.h"
+#include "moonbase/config.h"
 #include "moonbase/lua_api.h"
 
 /* ---- the recording proxy ---- */

@@ -14,6 +14,7 @@
 
 #include "moonbase/base64.h"
 #include "moonbase/buf.h"
+#include "moonbase/clock.h"
 #include "moonbase/err.h"
 
 typedef struct tk_key {
@@ -141,13 +142,26 @@ static inline int tk_fetch_fn(void *ud, const char *url, mb_buf *body, mb_err *e
     return mb_buf_append_cstr(body, f->doc) == 0 ? 0 : MB_ERR_NOMEM;
 }
 
-/* A settable clock (seconds) usable as either seam. */
+/* A settable clock seen through mb_clock: as wall time in seconds (tk_wall: JWT exp/nbf/iat), or
+ * as monotonic time in milliseconds (tk_mono: the JWKS back-off windows). */
 typedef struct tk_clock {
     int64_t now;
 } tk_clock;
 
-static inline int64_t tk_clock_fn(void *ud) {
-    return ((tk_clock *)ud)->now;
+static inline int64_t tk_clock_ms(void *ud) {
+    return ((tk_clock *)ud)->now * 1000;
+}
+
+static inline int64_t tk_clock_mono_ns(void *ud) {
+    return ((tk_clock *)ud)->now * 1000000;
+}
+
+static inline mb_clock tk_wall(tk_clock *c) {
+    return (mb_clock){.now_ms = tk_clock_ms, .ud = c};
+}
+
+static inline mb_clock tk_mono(tk_clock *c) {
+    return (mb_clock){.mono_ns = tk_clock_mono_ns, .ud = c};
 }
 
 /* Read a whole file (test vectors). Aborts when missing: a vector that silently vanished must

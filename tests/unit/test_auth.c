@@ -76,7 +76,8 @@ static int setup(void **state) {
     f->cfg.jwt_clock_skew_s = 60;
     f->auth = mb_auth_new(&f->cfg, NULL);
     mb_auth_set_transport(f->auth, tk_fetch_fn, &f->fetch);
-    mb_auth_set_clock(f->auth, tk_clock_fn, &f->wall);
+    mb_clock wall = tk_wall(&f->wall);
+    mb_auth_set_clock(f->auth, &wall);
     f->L = lua_newstate(s_alloc, f);
     luaL_newmetatable(f->L, "moonbase.array_mt");
     lua_pop(f->L, 1);
@@ -112,7 +113,10 @@ static int s_auth(fx *f, const char *claims, const char *prefix, const mb_auth_r
     mb_buf_reset(&f->hdr);
     mb_buf_append_cstr(&f->hdr, prefix);
     mb_buf_append_cur(&f->hdr, mb_buf_cur(&f->tok));
-    return mb_auth_authenticate(f->auth, f->L, mb_buf_cur(&f->hdr), rule, err);
+    const mb_auth_claims *who = (const mb_auth_claims *)&who; /* must be overwritten */
+    int rc = mb_auth_authenticate(f->auth, mb_buf_cur(&f->hdr), rule, &who, err);
+    assert_true(rc == 0 ? who == mb_auth_claims_of(f->auth) : who == NULL);
+    return rc == 0 ? mb_auth_push_user(f->L, who, err) : rc; /* req.user, as the app builds it */
 }
 
 static const char *s_field(lua_State *L, const char *k) {
@@ -166,6 +170,34 @@ static void test_auth_pushes_user_for_id_token(void **state) {
     assert_string_equal(mb_auth_last_detail(f->auth), "");
 }
 
+/* The pipeline reads the identity from C: the claims struct carries what req.user shows, without
+ * a Lua state. */
+static void test_auth_claims_struct_matches_user(void **state) {
+    fx *f = *state;
+    int top = lua_gettop(f->L);
+    assert_int_equal(s_auth(f, s_id_claims, "Bearer ", NULL, NULL), 0);
+    const mb_auth_claims *c = mb_auth_claims_of(f->auth);
+    assert_true(mb_cur_eq(c->sub, MB_CUR_LIT("u-1")));
+    assert_true(mb_cur_eq(c->email, MB_CUR_LIT("a@example.com")));
+    assert_true(mb_cur_eq(c->username, MB_CUR_LIT("alice")));
+    assert_true(mb_cur_eq(mb_tenant_key(&c->tenant), MB_CUR_LIT("org:acme")));
+    assert_int_equal(c->token_use, MB_TOKEN_USE_ID);
+    assert_true(mb_cur_eq(c->groups, MB_CUR_LIT("[\"admin\",\"tenant:acme\"]")));
+    assert_true(c->payload.len > 0 && c->payload.ptr[0] == '{');
+    assert_ptr_equal(&c->tenant, mb_auth_tenant(f->auth));
+    lua_settop(f->L, top);
+    assert_int_equal(s_auth(f, s_access_claims, "Bearer ", NULL, NULL), 0);
+    assert_int_equal(c->token_use, MB_TOKEN_USE_ACCESS);
+    assert_true(mb_cur_eq(mb_tenant_key(&c->tenant), MB_CUR_LIT("user:u-2")));
+    assert_int_equal(c->groups.len, 0);
+    lua_settop(f->L, top);
+    mb_err err = {0};
+    assert_int_equal(s_auth(f, s_id_claims, "Bearer x", NULL, &err), MB_ERR_UNAUTH);
+    assert_int_equal(c->tenant.kind, MB_TENANT_NONE); /* a failure leaves no identity behind */
+    assert_int_equal(c->sub.len, 0);
+    assert_int_equal(lua_gettop(f->L), top);
+}
+
 static void test_auth_access_token_personal_tenant(void **state) {
     fx *f = *state;
     assert_int_equal(s_auth(f, s_access_claims, "bearer ", NULL, NULL), 0);
@@ -198,7 +230,8 @@ static void test_auth_rejects_missing_or_malformed_header(void **state) {
     fx *f = *state;
     mb_err err = {0};
     int top = lua_gettop(f->L);
-    assert_int_equal(mb_auth_authenticate(f->auth, f->L, (mb_cur){NULL, 0}, NULL, &err),
+    const mb_auth_claims *who = NULL;
+    assert_int_equal(mb_auth_authenticate(f->auth, (mb_cur){NULL, 0}, NULL, &who, &err),
                      MB_ERR_UNAUTH);
     assert_string_equal(err.msg, "missing bearer token");
     assert_int_equal(s_auth(f, s_id_claims, "Basic ", NULL, &err), MB_ERR_UNAUTH);
@@ -264,13 +297,15 @@ static void test_auth_unavailable_when_jwks_unreachable(void **state) {
 }
 
 static void test_auth_unavailable_when_not_configured(void **state) {
-    fx *f = *state;
+    (void)state;
     mb_err err = {0};
     mb_config empty = {0};
     mb_auth *a = mb_auth_new(&empty, &err);
     assert_non_null(a);
-    assert_int_equal(mb_auth_authenticate(a, f->L, MB_CUR_LIT("Bearer x.y.z"), NULL, &err),
+    const mb_auth_claims *who = NULL;
+    assert_int_equal(mb_auth_authenticate(a, MB_CUR_LIT("Bearer x.y.z"), NULL, &who, &err),
                      MB_ERR_UNAVAILABLE);
+    assert_null(who);
     assert_string_equal(err.msg, "authentication not configured");
     mb_auth_free(a);
     mb_auth_free(NULL);
@@ -412,6 +447,7 @@ int main(void) {
     const struct CMUnitTest tests[] = {
 #define T(name) cmocka_unit_test_setup_teardown(name, setup, teardown)
         T(test_auth_pushes_user_for_id_token),
+        T(test_auth_claims_struct_matches_user),
         T(test_auth_access_token_personal_tenant),
         T(test_auth_tenant_same_for_id_and_access_token),
         T(test_auth_tenant_attribute_needs_its_group),

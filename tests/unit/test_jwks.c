@@ -46,7 +46,8 @@ static int setup(void **state) {
     f->fetch.doc = f->doc.ptr;
     f->mono.now = 5000;
     f->jwks = mb_jwks_new("http://issuer.test/.well-known/jwks.json", tk_fetch_fn, &f->fetch, NULL);
-    mb_jwks_set_clock(f->jwks, tk_clock_fn, &f->mono);
+    mb_clock mono = tk_mono(&f->mono);
+    mb_jwks_set_clock(f->jwks, &mono);
     *state = f;
     return 0;
 }
@@ -172,7 +173,8 @@ static void test_jwks_backoff_starts_when_a_slow_fetch_ends(void **state) {
     mb_jwks_free(f->jwks);
     f->jwks =
         mb_jwks_new("http://issuer.test/.well-known/jwks.json", s_slow_failing_fetch, f, NULL);
-    mb_jwks_set_clock(f->jwks, tk_clock_fn, &f->mono);
+    mb_clock mono = tk_mono(&f->mono);
+    mb_jwks_set_clock(f->jwks, &mono);
     assert_int_equal(s_find(f, "k1"), MB_ERR_UNAVAILABLE);
     /* Timed from the start of the 3 s attempt, the back-off would be over already. */
     f->mono.now += MB_JWKS_RETRY_S * 1000 - 1;

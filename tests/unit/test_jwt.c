@@ -82,9 +82,10 @@ static int setup(void **state) {
     f->wall.now = NOW;
     f->mono.now = 1000;
     f->jwks = mb_jwks_new(ISS "/.well-known/jwks.json", tk_fetch_fn, &f->fetch, NULL);
-    mb_jwks_set_clock(f->jwks, tk_clock_fn, &f->mono);
+    mb_clock mono = tk_mono(&f->mono);
+    mb_jwks_set_clock(f->jwks, &mono);
     static const char *const clients[] = {"client-a", "client-b"};
-    mb_jwt_options o = {ISS, clients, 2, 60, tk_clock_fn, &f->wall};
+    mb_jwt_options o = {ISS, clients, 2, 60, tk_wall(&f->wall)};
     f->v = mb_jwt_verifier_new(&o, f->jwks, NULL);
     assert_non_null(f->v);
     *state = f;
@@ -690,12 +691,12 @@ static void test_jwt_verifier_rejects_bad_options(void **state) {
     fx *f = *state;
     mb_err err = {0};
     static const char *const clients[] = {"c"};
-    mb_jwt_options none = {ISS, clients, 0, 60, NULL, NULL};
+    mb_jwt_options none = {ISS, clients, 0, 60, {0}};
     assert_null(mb_jwt_verifier_new(&none, f->jwks, &err));
     assert_int_equal(err.status, MB_ERR_CONFIG);
-    mb_jwt_options noiss = {NULL, clients, 1, 60, NULL, NULL};
+    mb_jwt_options noiss = {NULL, clients, 1, 60, {0}};
     assert_null(mb_jwt_verifier_new(&noiss, f->jwks, &err));
-    mb_jwt_options skew = {ISS, clients, 1, 301, NULL, NULL};
+    mb_jwt_options skew = {ISS, clients, 1, 301, {0}};
     assert_null(mb_jwt_verifier_new(&skew, f->jwks, &err));
     mb_jwt_verifier_free(NULL);
 }

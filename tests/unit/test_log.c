@@ -88,9 +88,12 @@ static const char *str_of(json_t *o, const char *key) {
     return json_string_value(v);
 }
 
-static int64_t fixed_clock(void) {
+static int64_t fixed_clock(void *ud) {
+    (void)ud;
     return 1764077311123; /* 2025-11-25T13:28:31.123Z */
 }
+
+static const mb_clock s_fixed = {.now_ms = fixed_clock};
 
 /* ---- tests -------------------------------------------------------------------------------- */
 
@@ -98,7 +101,7 @@ static void test_log_line_carries_request_context(void **state) {
     (void)state;
     cap c;
     cap_open(&c, MB_LOG_INFO);
-    mb_log_set_clock(c.log, fixed_clock);
+    mb_log_set_clock(c.log, &s_fixed);
     mb_log_request req = {MB_CUR_LIT("req-1"), MB_CUR_LIT("Root=1-5f84c7a1-abc;Sampled=1"),
                           MB_CUR_LIT("GET"), MB_CUR_LIT("/items/42"), true};
     mb_log_begin(c.log, &req);

@@ -243,12 +243,13 @@ static int s_step_jwt(void *ud) {
     (void)ud;
     mb_err err = {0};
     static const char *const clients[] = {"client-a"};
-    mb_jwt_options o = {"https://issuer.example/pool", clients, 1, 60, tk_clock_fn, &g_kf.clock};
+    mb_jwt_options o = {"https://issuer.example/pool", clients, 1, 60, tk_wall(&g_kf.clock)};
     mb_jwks *j = mb_jwks_new("https://issuer.example/jwks", tk_fetch_fn, &g_kf.fetch, &err);
     if (j == NULL) {
         return err.status;
     }
-    mb_jwks_set_clock(j, tk_clock_fn, &g_kf.clock);
+    mb_clock mono = tk_mono(&g_kf.clock);
+    mb_jwks_set_clock(j, &mono);
     mb_jwt_verifier *v = mb_jwt_verifier_new(&o, j, &err);
     int rc = v ? 0 : err.status;
     const mb_jwt_claims *c = NULL;
@@ -288,7 +289,8 @@ static int s_step_auth(void *ud) {
     int rc = a ? 0 : err.status;
     if (a) {
         mb_auth_set_transport(a, tk_fetch_fn, &g_kf.fetch);
-        mb_auth_set_clock(a, tk_clock_fn, &g_kf.clock);
+        mb_clock wall = tk_wall(&g_kf.clock);
+        mb_auth_set_clock(a, &wall);
         mb_buf h = {0};
         rc = mb_buf_append_cstr(&h, "Bearer ") || mb_buf_append_cur(&h, mb_buf_cur(&g_kf.token))
                  ? MB_ERR_NOMEM
@@ -296,8 +298,12 @@ static int s_step_auth(void *ud) {
         static const char *const groups[] = {"admins"};
         mb_auth_rule rule = {MB_TOKEN_USE_ID, groups, 1};
         int top = lua_gettop(L);
+        const mb_auth_claims *who = NULL;
         if (rc == 0) {
-            rc = mb_auth_authenticate(a, L, mb_buf_cur(&h), &rule, &err);
+            rc = mb_auth_authenticate(a, mb_buf_cur(&h), &rule, &who, &err);
+        }
+        if (rc == 0) {
+            rc = mb_auth_push_user(L, who, &err);
         }
         assert_int_equal(lua_gettop(L), top + (rc == 0));
         mb_buf_cleanup(&h);
