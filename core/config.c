@@ -390,6 +390,20 @@ bool mb_config_origin_allowed(const mb_config *cfg, const char *origin, size_t l
     return false;
 }
 
+const char *mb_config_cors_allow_origin(const mb_config *cfg, const char *origin, size_t len) {
+    const char *match = NULL;
+    for (size_t i = 0; i < cfg->cors_origin_count; i++) {
+        const char *o = cfg->cors_origins[i];
+        if (strcmp(o, "*") == 0) {
+            return "*";
+        }
+        if (!match && origin && strlen(o) == len && memcmp(o, origin, len) == 0) {
+            match = o;
+        }
+    }
+    return match;
+}
+
 bool mb_config_is_development(const mb_config *cfg) {
     const char *e = cfg->environment ? cfg->environment : "";
     /* Exact, lower-case names only: anything else (even "Dev") gets production rules. */

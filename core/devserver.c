@@ -25,6 +25,7 @@
 
 #include "moonbase/buf.h"
 #include "moonbase/clock.h"
+#include "moonbase/config.h"
 #include "moonbase/devserver_apigw.h"
 #include "moonbase/devserver_guard.h"
 #include "moonbase/devserver_invoke.h"
@@ -34,7 +35,6 @@
 
 /* /config.json is a few hundred bytes; anything bigger is a wrong --config argument. */
 #define CONFIG_MAX (64u * 1024u)
-#define MAX_ORIGINS 16
 /* Per-connection memory of the HTTP server, sized for API Gateway's limits: the query of an
  * 8 KB target split into up to 4,096 parameter records (~48 bytes each), 10 KB of headers and
  * the read buffer. Longer heads are refused (moonbase/devserver_guard.h) before they need more;
@@ -48,8 +48,7 @@ typedef struct server {
     const char *dump_dir;
     int port;
     mb_guard_throttle *throttle; /* per client and in total, like a usage plan under a stage */
-    char *origins[MAX_ORIGINS];  /* CORS_ALLOWED_ORIGINS, like the SAM Api Cors setting */
-    size_t origin_count;
+    mb_config cfg;        /* the environment, read and checked by config as the workers read it */
     mb_devroutes *routes; /* routes.lua: REST resources and their authorizers */
     bool http_api;        /* --payload-format 2.0: HTTP API v2 events instead of REST v1 */
     double timeout_s;
@@ -286,17 +285,10 @@ static void s_upload(request *r, const char *data, size_t len) {
     }
 }
 
-/* The Access-Control-Allow-Origin value for this origin, or NULL when it is not allowed. */
+/* The Access-Control-Allow-Origin value for this origin (CORS_ALLOWED_ORIGINS, like the SAM Api
+ * Cors setting), or NULL when it is not allowed. */
 static const char *s_cors_origin(const server *s, const char *origin) {
-    for (size_t i = 0; origin != NULL && i < s->origin_count; i++) {
-        if (strcmp(s->origins[i], "*") == 0) {
-            return "*";
-        }
-        if (strcmp(s->origins[i], origin) == 0) {
-            return origin;
-        }
-    }
-    return NULL;
+    return mb_config_cors_allow_origin(&s->cfg, origin, origin ? strlen(origin) : 0);
 }
 
 /* API Gateway answers CORS preflights itself when CORS is configured (the function never sees
@@ -456,7 +448,7 @@ static enum MHD_Result s_api(server *s, request *r, struct MHD_Connection *c, co
     header_vec hv = {.n = 0};
     MHD_get_connection_values_n(c, MHD_HEADER_KIND, s_collect, &hv);
     const char *origin = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Origin");
-    if (strcmp(method, "OPTIONS") == 0 && s->origin_count > 0 && origin != NULL &&
+    if (strcmp(method, "OPTIONS") == 0 && s->cfg.cors_origin_count > 0 && origin != NULL &&
         MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Access-Control-Request-Method")) {
         return s_preflight(s, r, c, origin);
     }
@@ -498,7 +490,7 @@ static enum MHD_Result s_lambda_invoke(server *s, request *r, struct MHD_Connect
     const char *path;
     size_t plen;
     s_log_uri(r, &path, &plen);
-    mb_invoke_target t = {"MoonbaseFunction", "moonbase-local", getenv("AWS_REGION")};
+    mb_invoke_target t = {"MoonbaseFunction", "moonbase-local", s->cfg.region};
     const char *type = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "X-Amz-Invocation-Type");
     mb_invoke_answer ans;
     int rc = 0;
@@ -808,28 +800,6 @@ static char *s_default_bootstrap(void) {
     return strdup(self);
 }
 
-static void s_cors_init(server *s) {
-    const char *env = getenv("CORS_ALLOWED_ORIGINS");
-    while (env != NULL && *env != 0 && s->origin_count < MAX_ORIGINS) {
-        size_t n = strcspn(env, ",");
-        mb_cur one = {env, n};
-        while (one.len > 0 && one.ptr[0] == ' ') {
-            one.ptr++;
-            one.len--;
-        }
-        while (one.len > 0 && one.ptr[one.len - 1] == ' ') {
-            one.len--;
-        }
-        if (one.len > 0) {
-            char *o = strndup(one.ptr, one.len);
-            if (o != NULL) {
-                s->origins[s->origin_count++] = o;
-            }
-        }
-        env += n + (env[n] == ',');
-    }
-}
-
 static struct MHD_Daemon *s_listen(server *s) {
     struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)s->port)};
     sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
@@ -887,7 +857,11 @@ static int s_prepare(server *s, const options *o, char **bootstrap, char **handl
     s->throttle = mb_guard_throttle_new(&to);
     s->http_api = o->payload_format == 2;
     s->timeout_s = o->timeout_s;
-    s_cors_init(s);
+    mb_err err = {0};
+    if (mb_config_load(&s->cfg, NULL, NULL, &err) != 0) { /* the workers would refuse it too */
+        fprintf(stderr, "devserver: %s\n", err.msg);
+        return -1;
+    }
     s->routes = mb_devroutes_new(*handlers, NULL);
     return *bootstrap && s->routes && s->throttle ? 0 : -1;
 }
@@ -903,9 +877,7 @@ static void s_teardown(server *s, struct MHD_Daemon *d) {
     }
     mb_pool_free(s->pool);
     mb_devroutes_free(s->routes);
-    for (size_t i = 0; i < s->origin_count; i++) {
-        free(s->origins[i]);
-    }
+    mb_config_cleanup(&s->cfg);
     free(s->frontend);
     mb_guard_throttle_free(s->throttle);
 }
@@ -936,7 +908,7 @@ int main(int argc, char **argv) {
                           .workers = o.workers,
                           .timeout_ms = (int)(o.timeout_s * 1000),
                           .function_name = "moonbase-local",
-                          .region = getenv("AWS_REGION")};
+                          .region = s.cfg.region};
     s.pool = mb_pool_new(&po, &err);
     if (s.pool == NULL || mb_pool_start(s.pool, &err) != 0) {
         fprintf(stderr, "devserver: %s\n", err.msg);

@@ -83,6 +83,10 @@ void mb_config_cleanup(mb_config *cfg);
 
 /* True when `origin` (exact match) may receive CORS headers. "*" in the list allows any origin. */
 bool mb_config_origin_allowed(const mb_config *cfg, const char *origin, size_t len);
+/* The Access-Control-Allow-Origin value API Gateway's CORS setting answers for `origin`: "*"
+ * when the list has "*", else the listed entry equal to origin (borrowed from cfg), else NULL.
+ * The devserver emulates API Gateway with it; the function itself echoes allowed origins. */
+const char *mb_config_cors_allow_origin(const mb_config *cfg, const char *origin, size_t len);
 /* True for ENVIRONMENT local/dev/test: where a wildcard origin and detailed errors are allowed. */
 bool mb_config_is_development(const mb_config *cfg);
 

@@ -210,6 +210,34 @@ static void test_config_cors_origins_and_wildcard(void **state) {
     assert_config_error(rc, &err, &cfg, "CORS_ALLOWED_ORIGINS");
 }
 
+/* What the devserver answers as API Gateway (it reads CORS_ALLOWED_ORIGINS through config only):
+ * "*" when listed, the listed origin itself, nothing for others; entries trimmed, empty ones
+ * skipped, a control character refused with the variable named. */
+static void test_config_cors_allow_origin_like_api_gateway(void **state) {
+    (void)state;
+    mb_config cfg;
+    mb_err err;
+    assert_int_equal(
+        load(&cfg, NULL, &err, "CORS_ALLOWED_ORIGINS= https://a.example ,,\thttp://b:3000", NULL),
+        0);
+    assert_int_equal(cfg.cors_origin_count, 2);
+    assert_string_equal(mb_config_cors_allow_origin(&cfg, "http://b:3000", 13), "http://b:3000");
+    assert_string_equal(mb_config_cors_allow_origin(&cfg, "https://a.example", 17),
+                        "https://a.example");
+    assert_null(mb_config_cors_allow_origin(&cfg, "https://a.example.evil", 22));
+    assert_null(mb_config_cors_allow_origin(&cfg, NULL, 0));
+    mb_config_cleanup(&cfg);
+    assert_int_equal(load(&cfg, NULL, &err, "CORS_ALLOWED_ORIGINS=https://a.example, *", NULL), 0);
+    assert_string_equal(mb_config_cors_allow_origin(&cfg, "https://other", 13), "*");
+    assert_string_equal(mb_config_cors_allow_origin(&cfg, "https://a.example", 17), "*");
+    mb_config_cleanup(&cfg);
+    assert_int_equal(load(&cfg, NULL, &err, NULL), 0); /* unset: no CORS at all */
+    assert_null(mb_config_cors_allow_origin(&cfg, "https://a.example", 17));
+    mb_config_cleanup(&cfg);
+    int rc = load(&cfg, NULL, &err, "CORS_ALLOWED_ORIGINS=https://a.example\n", NULL);
+    assert_config_error(rc, &err, &cfg, "CORS_ALLOWED_ORIGINS");
+}
+
 static void test_config_log_level(void **state) {
     (void)state;
     static const struct {
@@ -373,6 +401,7 @@ int main(void) {
         cmocka_unit_test(test_config_issuer_derived_or_overridden),
         cmocka_unit_test(test_config_client_id_list),
         cmocka_unit_test(test_config_cors_origins_and_wildcard),
+        cmocka_unit_test(test_config_cors_allow_origin_like_api_gateway),
         cmocka_unit_test(test_config_log_level),
         cmocka_unit_test(test_config_clock_skew_bounds),
         cmocka_unit_test(test_config_handler_limits),
