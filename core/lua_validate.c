@@ -6,7 +6,6 @@
 #include <lauxlib.h>
 #include <lualib.h>
 
-#include "moonbase/lua_api.h"
 #include "moonbase/lua_aux.h"
 
 static const char s_key_validate = 'v';
