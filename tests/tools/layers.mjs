@@ -15,15 +15,11 @@
 import { readFileSync, readdirSync, existsSync } from 'node:fs';
 import { join, basename } from 'node:path';
 
-// Upward edges that exist today and are being removed (issue 14, branch i14o: the ctx bindings
-// get their injector prototypes and clients without lua_api.h). Each entry is allowed only while
-// the edge exists; remove the entry together with the edge.
+// Upward edges that exist today and are being removed, each allowed only while the edge exists;
+// remove the entry together with the edge. None left: issue 14 (branch i14o) removed the last
+// ones (lua_db, lua_db_cursor, lua_secret, lua_validate -> lua_api).
 const KNOWN_UPWARD = [
-  // from -> to : why it is still there
-  ['lua_db', 'lua_api', 'mb_lua_api_ddb (the client made on first use); moves to the app'],
-  ['lua_db_cursor', 'lua_api', 'mb_lua_api_secrets for the cursor key; moves to the app'],
-  ['lua_secret', 'lua_api', 'defines mb_lua_api_secrets/_secret_allowed declared there'],
-  ['lua_validate', 'lua_api', 'its injector prototype only'],
+  // ['from', 'to', 'why it is still there'],
 ];
 
 const args = process.argv.slice(2);
