@@ -98,25 +98,6 @@ int mb_sigv4_credentials_set(mb_sigv4_credentials *creds, const char *access_key
     return 0;
 }
 
-int mb_sigv4_credentials_from_env(mb_sigv4_credentials *creds, mb_sigv4_getenv_fn getenv_fn,
-                                  mb_err *err) {
-    const char *id = getenv_fn("AWS_ACCESS_KEY_ID");
-    const char *secret = getenv_fn("AWS_SECRET_ACCESS_KEY");
-    const char *token = getenv_fn("AWS_SESSION_TOKEN");
-    int rc = s_check_cred(id, "AWS_ACCESS_KEY_ID", MB_SIGV4_MAX_KEY_ID, true, err);
-    if (rc == 0) {
-        rc = s_check_cred(secret, "AWS_SECRET_ACCESS_KEY", MB_SIGV4_MAX_SECRET, true, err);
-    }
-    if (rc == 0) {
-        rc = s_check_cred(token, "AWS_SESSION_TOKEN", MB_SIGV4_MAX_TOKEN, false, err);
-    }
-    if (rc != 0) {
-        *creds = (mb_sigv4_credentials){0};
-        return rc;
-    }
-    return mb_sigv4_credentials_set(creds, id, secret, token, err);
-}
-
 static void s_free_secret(char *s) {
     if (s) {
         OPENSSL_cleanse(s, strlen(s));

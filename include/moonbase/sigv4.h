@@ -32,18 +32,12 @@ typedef struct mb_sigv4_credentials {
     char *session_token;
 } mb_sigv4_credentials;
 
-/* The environment seam: returns the value of a variable or NULL (getenv has this shape). */
-typedef const char *(*mb_sigv4_getenv_fn)(const char *name);
-
-/* Fill creds from AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY and the optional AWS_SESSION_TOKEN,
- * read through getenv_fn (pass getenv in production, a table lookup in tests). creds must be
- * zeroed or cleaned; on success it owns heap copies the caller releases with
- * mb_sigv4_credentials_cleanup(). Returns 0, MB_ERR_CONFIG when a variable is missing, empty or
- * too long (the message names the variable, never its value), or MB_ERR_NOMEM. On error creds
- * is left empty. */
-int mb_sigv4_credentials_from_env(mb_sigv4_credentials *creds, mb_sigv4_getenv_fn getenv_fn,
-                                  mb_err *err);
-/* Fill creds with copies of the given strings (token may be NULL). Same contract as above. */
+/* Fill creds with copies of the given strings (token may be NULL or empty), as config read them
+ * from AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY and AWS_SESSION_TOKEN (config is the reader of
+ * the environment). creds must be zeroed or cleaned; on success it owns heap copies the caller
+ * releases with mb_sigv4_credentials_cleanup(). Returns 0, MB_ERR_CONFIG when the key id or the
+ * secret is missing, empty or too long (the message names which, never its value), or
+ * MB_ERR_NOMEM. On error creds is left empty. */
 int mb_sigv4_credentials_set(mb_sigv4_credentials *creds, const char *access_key_id,
                              const char *secret_access_key, const char *session_token, mb_err *err);
 /* Wipe and free the strings. Accepts NULL; leaves *creds empty. */
