@@ -275,45 +275,61 @@ static size_t s_escape_byte(char *o, unsigned char c) {
     return 6;
 }
 
-/* The ASCII bytes at which the escaper must stop besides JSON's own (hook bytes, DEL), as a
- * 128-bit set; all zero when there are none. */
+/* Which ASCII bytes a JSON string holds verbatim: printable ones but '"' and '\\' (DEL too). */
+#define S_ROW_CTL 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0
+#define S_ROW_ALL 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1
+static const unsigned char s_json_plain[128] = {
+    S_ROW_CTL, S_ROW_CTL,                                           /* 0x00-0x1F */
+    1,         1,         0, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, /* 0x20-0x2F: '"' */
+    S_ROW_ALL, S_ROW_ALL,                                           /* 0x30-0x4F */
+    1,         1,         1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0, 1, 1, 1, /* 0x50-0x5F: '\\' */
+    S_ROW_ALL, S_ROW_ALL,                                           /* 0x60-0x7F */
+};
+
+/* The escaper's plain ASCII bytes for one call: JSON's, less the hook bytes and DEL when asked
+ * (a table: the stops are common letters, the redaction hook's 'e' of "eyJ", so runs are short
+ * and a byte loop with one lookup beats a wide scan that restarts at each stop). n counts the
+ * stops; 0: the plain JSON scan serves. */
 typedef struct s_stops {
-    uint64_t bits[2];
-    bool any;
+    unsigned char plain[128];
+    int n;
 } s_stops;
 
 static void s_stops_init(s_stops *st, const mb_text_escape *opt) {
-    *st = (s_stops){{0, 0}, false};
+    st->n = 0;
     const char *h = opt->hook ? opt->hook_bytes : NULL;
+    if (!(h && *h) && !(opt->flags & MB_TEXT_ESC_DEL)) {
+        return;
+    }
+    memcpy(st->plain, s_json_plain, sizeof st->plain);
     for (; h && *h; h++) {
         unsigned char c = (unsigned char)*h;
         if (c < 0x80) {
-            st->bits[c >> 6] |= 1ULL << (c & 63);
-            st->any = true;
+            st->plain[c] = 0;
+            st->n++;
         }
     }
     if (opt->flags & MB_TEXT_ESC_DEL) {
-        st->bits[1] |= 1ULL << (0x7F & 63);
-        st->any = true;
+        st->plain[0x7F] = 0;
+        st->n++;
     }
 }
 
+/* An ASCII byte that JSON would copy but this call stops at (a hook byte or DEL). */
 static inline bool s_is_stop(const s_stops *st, unsigned char c) {
-    return c < 0x80 && (st->bits[c >> 6] >> (c & 63) & 1);
+    return st->n > 0 && c < 0x80 && s_json_plain[c] && !st->plain[c];
 }
 
-/* Length of the run at p[0..n) that is copied verbatim: printable ASCII but for JSON's special
- * bytes and the extra stops. */
+/* Length of the run at p[0..n) that is copied verbatim. */
 static size_t s_plain_run(const unsigned char *p, size_t n, const s_stops *st) {
-    size_t k = mb_text_json_plain_prefix(p, n);
-    if (st->any) {
-        for (size_t i = 0; i < k; i++) {
-            if (s_is_stop(st, p[i])) {
-                return i;
-            }
-        }
+    if (st->n == 0) {
+        return mb_text_json_plain_prefix(p, n);
     }
-    return k;
+    size_t i = 0;
+    while (i < n && p[i] < 0x80 && st->plain[p[i]]) {
+        i++;
+    }
+    return i;
 }
 
 /* The output of the unit at in.ptr[i] (not plain): a redaction, a UTF-8 sequence, U+FFFD, an
@@ -325,7 +341,7 @@ static size_t s_unit(mb_cur in, size_t i, const mb_text_escape *opt, const s_sto
     unsigned char c = s[i];
     *piece = tmp;
     *used = 1;
-    if (st->any && s_is_stop(st, c) && c != 0x7F) {
+    if (s_is_stop(st, c) && c != 0x7F) {
         size_t rep_len = 0, m = opt->hook(opt->ud, in, i, tmp, &rep_len);
         if (m > 0) {
             *used = m;
