@@ -92,6 +92,14 @@ static inline int64_t tk_mono_ms(void) {
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
+/* CPU time of the calling thread: what a budget bounds. Wall time on a loaded machine (other jobs,
+ * a shared CI runner) includes the time the thread waited for a core, which no budget controls. */
+static inline int64_t tk_thread_cpu_ms(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
 static inline int64_t tk_epoch_ms(void) {
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);

@@ -358,11 +358,11 @@ static void test_lua_pattern_hostile_stopped_by_budget(void **state) {
     fixture *fx = *state;
     for (size_t i = 0; i < sizeof s_hostile / sizeof s_hostile[0]; i++) {
         write_hostile(fx, i);
-        open_host(fx, 5000000); /* a fresh host: the handler cache keeps the first file */
-        alarm(30);              /* a regression hangs: make it a failure */
-        int64_t t0 = tk_mono_ms();
+        open_host(fx, 5000000);          /* a fresh host: the handler cache keeps the first file */
+        alarm(30);                       /* a regression hangs: make it a failure */
+        int64_t t0 = tk_thread_cpu_ms(); /* the budget bounds work: CPU, not wall time */
         mb_lua_outcome o = call(fx, "hostile", 0);
-        int64_t took = tk_mono_ms() - t0;
+        int64_t took = tk_thread_cpu_ms() - t0;
         alarm(0);
         if (o != MB_LUA_BUDGET || took >= 2000) {
             fail_msg("case %zu (%s): outcome %d after %lld ms", i, s_hostile[i], (int)o,
@@ -386,11 +386,11 @@ static void test_lua_pattern_default_budget_bounds_time(void **state) {
     write_hostile(fx, 1);
     open_host(fx, 0);
     alarm(30);
-    int64_t t0 = tk_mono_ms();
+    int64_t t0 = tk_thread_cpu_ms();
     assert_int_equal(call(fx, "hostile", 0), MB_LUA_BUDGET);
-    int64_t took = tk_mono_ms() - t0;
+    int64_t took = tk_thread_cpu_ms() - t0;
     alarm(0);
-    print_message("default budget: stopped after %lld ms\n", (long long)took);
+    print_message("default budget: stopped after %lld ms of CPU\n", (long long)took);
     assert_true(took < DEFAULT_BUDGET_MAX_MS);
     assert_ok_after(fx);
 }
@@ -406,7 +406,9 @@ static void test_lua_pattern_hostile_stopped_by_deadline(void **state) {
         mb_lua_outcome o = call(fx, "hostile", tk_epoch_ms() + 150);
         int64_t took = tk_mono_ms() - t0;
         alarm(0);
-        if (o != MB_LUA_TIMEOUT || took < 100 || took >= 2000) {
+        /* the deadline is wall time, so is this bound; 5 s leaves room for a loaded machine and
+         * still fails long before the hours this budget would take */
+        if (o != MB_LUA_TIMEOUT || took < 100 || took >= 5000) {
             fail_msg("case %zu (%s): outcome %d after %lld ms", i, s_hostile[i], (int)o,
                      (long long)took);
         }
