@@ -1,6 +1,8 @@
 /* tenant_api.c - /tenant/handlers (manage a tenant's handlers) and /t/{name} (run them), see
  * moonbase/tenant_api.h. The records live in tenant_store; tenant code runs through
- * mb_lua_host_call_chunk, so it gets exactly the file handlers' sandbox and limits. */
+ * mb_lua_host_call_chunk, so it gets exactly the file handlers' sandbox and limits. This file:
+ * the platform routes, dispatch and the checks the other parts share; the API, the runtime and
+ * the dry run are in tenant_api_manage.c, _run.c and _dry.c (core/tenant_api_call.h). */
 #include "moonbase/tenant_api.h"
 
 #include <stdio.h>
