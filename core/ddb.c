@@ -145,13 +145,14 @@ static bool s_put_is_stored(mb_ddb *d, int64_t deadline_ms) {
 
 /* ---- an update that may have met itself ---- */
 
-/* Whether the item the UpdateItem in d->body names carries the client's marker = token (a
+/* Whether the item the UpdateItem `body` names carries the client's marker = token (a
  * consistent read of its key). The marker is written by the update itself (see
  * mb_ddb_update_once), so finding it proves that this update, and no later one of the same
  * client, was applied. On true, *item is the item read (the caller decrefs it). */
-static bool s_update_is_applied(mb_ddb *d, const char *token, int64_t deadline_ms, json_t **item) {
+static bool s_update_is_applied(mb_ddb *d, mb_cur body, const char *token, int64_t deadline_ms,
+                                json_t **item) {
     const char *marker = d->once_attr;
-    json_t *req = json_loadb(d->body.ptr, d->body.len, 0, NULL);
+    json_t *req = json_loadb(body.ptr, body.len, 0, NULL);
     json_t *get = json_pack("{s:O?, s:O?, s:b}", "TableName", json_object_get(req, "TableName"),
                             "Key", json_object_get(req, "Key"), "ConsistentRead", 1);
     char *text = get ? json_dumps(get, JSON_COMPACT) : NULL;
@@ -191,7 +192,8 @@ int mb_ddb_update_once(mb_ddb *ddb, lua_State *L, int req_idx, const char *token
     bool none = !ret || strcmp(ret, "NONE") == 0;
     lua_pop(L, 1);
     json_t *item = NULL;
-    if ((!new_values && !none) || !s_update_is_applied(ddb, token, deadline_ms, &item)) {
+    if ((!new_values && !none) ||
+        !s_update_is_applied(ddb, mb_buf_cur(&ddb->body), token, deadline_ms, &item)) {
         return rc; /* the old values are gone: an *_OLD update keeps its 409 */
     }
     /* Applied once, by the attempt whose answer was lost: answer as that attempt would have
@@ -211,6 +213,21 @@ int mb_ddb_update_once(mb_ddb *ddb, lua_State *L, int req_idx, const char *token
         return mb_err_set(err, MB_ERR_UPSTREAM, "DynamoDB UpdateItem: bad response on read-back");
     }
     return 0;
+}
+
+int mb_ddb_send_once(mb_ddb *ddb, mb_cur body, const char *token, int64_t deadline_ms,
+                     mb_buf *response, mb_err *err) {
+    int rc = mb_ddb_send(ddb, "UpdateItem", body, deadline_ms, response, err);
+    json_t *item = NULL;
+    if (rc == MB_ERR_CONFLICT && mb_aws_json_last(ddb->aws)->attempts >= 2 &&
+        s_update_is_applied(ddb, body, token, deadline_ms, &item)) {
+        json_decref(item); /* applied once by the attempt whose answer was lost */
+        mb_buf_reset(response);
+        rc = mb_buf_append_cstr(response, "{}")
+                 ? mb_err_set(err, MB_ERR_NOMEM, "ddb: out of memory")
+                 : 0;
+    }
+    return rc;
 }
 
 /* ---- Lua layer ---- */

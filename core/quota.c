@@ -18,8 +18,13 @@ int mb_quota_take(mb_ddb *ddb, const mb_quota_request *q, int64_t deadline_ms, i
     snprintf(limit, sizeof limit, "%u", q->limit);
     snprintf(expires, sizeof expires, "%lld", (long long)(end + MB_QUOTA_EXPIRY_SLACK_S));
     snprintf(sk_head, sizeof sk_head, "%lld#", (long long)start);
+    char token[33];
+    int rc = mb_ddb_once_token(token, err);
+    if (rc != 0) {
+        return rc;
+    }
     mb_buf pk = {0}, sk = {0}, resp = {0};
-    int rc = MB_ERR_NOMEM;
+    rc = MB_ERR_NOMEM;
     json_t *req = NULL;
     char *body = NULL;
     if (mb_buf_append_cstr(&pk, "QUOTA#") || mb_buf_append_cur(&pk, q->tenant) ||
@@ -27,19 +32,24 @@ int mb_quota_take(mb_ddb *ddb, const mb_quota_request *q, int64_t deadline_ms, i
         goto fail;
     }
     /* ADD creates the counter at 1 in a new window; the condition refuses the request that would
-     * take it past the limit, atomically, whichever worker sends it. */
-    req = json_pack("{s:s, s:{s:{s:s%}, s:{s:s%}}, s:s, s:s, s:{s:s, s:s}, s:{s:{s:s}, s:{s:s}, "
-                    "s:{s:s}}}",
+     * take it past the limit, atomically, whichever worker sends it. The client's idempotency
+     * marker (#o = :o, mb_ddb_send_once) keeps a retry whose first answer was lost from counting
+     * the request twice. */
+    req = json_pack("{s:s, s:{s:{s:s%}, s:{s:s%}}, s:s, s:s, s:{s:s, s:s, s:s}, s:{s:{s:s}, "
+                    "s:{s:s}, s:{s:s}, s:{s:s}}}",
                     "TableName", q->table, "Key", "PK", "S", pk.ptr, pk.len, "SK", "S", sk.ptr,
-                    sk.len, "UpdateExpression", "ADD #n :one SET #e = :exp", "ConditionExpression",
-                    "attribute_not_exists(#n) OR #n < :limit", "ExpressionAttributeNames", "#n",
-                    "requests", "#e", "expiresAt", "ExpressionAttributeValues", ":one", "N", "1",
-                    ":limit", "N", limit, ":exp", "N", expires);
+                    sk.len, "UpdateExpression", "ADD #n :one SET #e = :exp, #o = :o",
+                    "ConditionExpression",
+                    "(attribute_not_exists(#n) OR #n < :limit) AND "
+                    "(attribute_not_exists(#o) OR #o <> :o)",
+                    "ExpressionAttributeNames", "#n", "requests", "#e", "expiresAt", "#o",
+                    mb_ddb_once_attr(ddb), "ExpressionAttributeValues", ":one", "N", "1", ":limit",
+                    "N", limit, ":exp", "N", expires, ":o", "S", token);
     body = req ? json_dumps(req, JSON_COMPACT) : NULL;
     if (!body) {
         goto fail;
     }
-    rc = mb_ddb_send(ddb, "UpdateItem", mb_cur_from_cstr(body), deadline_ms, &resp, err);
+    rc = mb_ddb_send_once(ddb, mb_cur_from_cstr(body), token, deadline_ms, &resp, err);
     if (rc == MB_ERR_CONFLICT) {
         int64_t left = end - now_s;
         *retry_after_s = left < 1 ? 1 : (int)left;

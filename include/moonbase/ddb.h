@@ -120,6 +120,13 @@ int mb_ddb_once_token(char token[33], mb_err *err);
 int mb_ddb_update_once(mb_ddb *ddb, lua_State *L, int req_idx, const char *token,
                        int64_t deadline_ms, mb_err *err);
 
+/* mb_ddb_update_once without Lua, for callers that build the request JSON themselves (quota):
+ * `body` is an UpdateItem with ReturnValues NONE (or none) that SETs the marker to `token` under
+ * the marker's condition. On an applied attempt whose answer was lost, returns 0 with "{}" in
+ * *response; otherwise as mb_ddb_send. */
+int mb_ddb_send_once(mb_ddb *ddb, mb_cur body, const char *token, int64_t deadline_ms,
+                     mb_buf *response, mb_err *err);
+
 /* Map an AWS error type (the part after '#' of __type) and HTTP status to an mb_status, and
  * tell whether it is worth retrying. Exposed for tests and for callers that log. */
 int mb_ddb_map_error(mb_cur type, long http_status, bool *retryable);

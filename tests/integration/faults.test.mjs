@@ -370,6 +370,28 @@ await test('tenant handler deploy and delete whose count and pointer answers are
   expect(await call('GET', `/t/${name}`, { token: admin }), 404, 'the deleted handler is gone');
 });
 
+// The per-tenant quota (core/quota.c) is a counter too: ADD requests 1 under the limit's
+// condition, with the client's idempotency marker. A lost answer to it must not count the
+// request twice (which would spend the quota early). A worker of its own with QUOTA_* set.
+await test('the quota counter whose ADD answer is lost counts the request once (idempotency marker)', async () => {
+  const r = await startRuntimeApi();
+  const w = startWorker({ ...baseEnv({ ddb: dp.url, jwks: jp.url, runtime: r.addr }),
+    QUOTA_REQUESTS: '1000', QUOTA_WINDOW_SECONDS: '3600' });
+  const c = (method, p) => r.invoke(apiEvent(method, p, { token })).then(response);
+  const used = async () => (await scanAll(table)).filter((it) => it.PK.S.startsWith('QUOTA#'))
+    .reduce((n, it) => n + Number(it.requests?.N || 0), 0);
+  try {
+    expect(await c('GET', '/items'), 200, 'GET /items (warm-up, counted)');
+    const n0 = await used();
+    dp.plan({ kind: 'reset-response', only: 'QUOTA#' }); // applied; its answer lost; retried
+    expect(await c('GET', '/items'), 200, 'GET /items whose quota answer was lost');
+    assert.equal(dp.pending(), 0, 'the planned reset was used');
+    assert.equal(await used() - n0, 1, `the quota counted the request ${await used() - n0} times`);
+  } finally {
+    await stopWorker(w, r);
+  }
+});
+
 await test('the Runtime API dropping the response POST: the worker retries it and keeps serving', async () => {
   rt.dropNextResponses(1);
   expect(await call('GET', '/items'), 200, 'GET /items, first response POST reset');
