@@ -39,9 +39,7 @@ static int s_fail(jp *j, int status, const char *what) {
 }
 
 static void s_ws(jp *j) {
-    while (j->p < j->end && (*j->p == ' ' || *j->p == '\t' || *j->p == '\n' || *j->p == '\r')) {
-        j->p++;
-    }
+    j->p = mb_text_json_ws(j->p, j->end);
 }
 
 /* Parse a string (j->p just past the opening quote) and push it. The text kernel scans and

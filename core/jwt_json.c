@@ -18,9 +18,7 @@ typedef struct s_scan {
 } s_scan;
 
 static void s_ws(s_scan *s) {
-    while (s->p < s->end && (*s->p == ' ' || *s->p == '\t' || *s->p == '\n' || *s->p == '\r')) {
-        s->p++;
-    }
+    s->p = mb_text_json_ws(s->p, s->end);
 }
 
 /* s->p is at the opening quote. On success *out spans the contents, s->p is past the quote.

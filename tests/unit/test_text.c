@@ -3,7 +3,7 @@
  * surrogates, bad digits, cut escapes), the number grammar, unescaping bounds, the escaper (short
  * forms, repair, DEL, redaction hook, bounded output with a cut marker that never splits a unit),
  * and percent-decoding (%zz, %00, '+', strict mode). The mb_buf appenders run an out-of-memory loop
- * (realloc is wrapped: the Nth one fails). */
+ * (realloc is wrapped: the Nth one fails). The JSON whitespace skipper. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -499,6 +499,18 @@ static void test_text_json_plain_prefix_every_offset(void **state) {
     assert_int_equal(mb_text_json_plain_prefix((const unsigned char *)"\x7f \x7f", 3), 3);
 }
 
+static void test_text_json_ws_skips_json_whitespace_only(void **state) {
+    (void)state;
+    const char *ws = " \t\n\rx ";
+    assert_ptr_equal(mb_text_json_ws(ws, ws + 6), ws + 4); /* stops at the first other byte */
+    assert_ptr_equal(mb_text_json_ws(ws, ws + 2), ws + 2); /* or at end */
+    assert_ptr_equal(mb_text_json_ws(ws, ws), ws);         /* empty input */
+    const char *other = "\v\f\xa0";                        /* not JSON whitespace */
+    for (size_t i = 0; i < 3; i++) {
+        assert_ptr_equal(mb_text_json_ws(other + i, other + 3), other + i);
+    }
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_text_utf8_valid_accepts_and_refuses),
@@ -513,6 +525,7 @@ int main(void) {
         cmocka_unit_test(test_text_json_escape_hook_and_bound),
         cmocka_unit_test(test_text_pct_decode_policies),
         cmocka_unit_test(test_text_json_plain_prefix_every_offset),
+        cmocka_unit_test(test_text_json_ws_skips_json_whitespace_only),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
