@@ -145,12 +145,17 @@ static bool s_put_is_stored(mb_ddb *d, int64_t deadline_ms) {
 
 /* ---- an update that may have met itself ---- */
 
-/* Whether the item the UpdateItem `body` names carries the client's marker = token (a
- * consistent read of its key). The marker is written by the update itself (see
- * mb_ddb_update_once), so finding it proves that this update, and no later one of the same
- * client, was applied. On true, *item is the item read (the caller decrefs it). */
+/* Whether the UpdateItem `body`, just refused by its condition, met its own earlier attempt:
+ * only a retry can (a refusal on the first attempt is a real conflict), and then the item it
+ * names carries the client's marker = token (a consistent read of its key). The marker is
+ * written by the update itself (see mb_ddb_update_once), so finding it proves that this update,
+ * and no later one of the same client, was applied. On true, *item is the item read (the caller
+ * decrefs it). */
 static bool s_update_is_applied(mb_ddb *d, mb_cur body, const char *token, int64_t deadline_ms,
                                 json_t **item) {
+    if (mb_aws_json_last(d->aws)->attempts < 2) {
+        return false;
+    }
     const char *marker = d->once_attr;
     json_t *req = json_loadb(body.ptr, body.len, 0, NULL);
     json_t *get = json_pack("{s:O?, s:O?, s:b}", "TableName", json_object_get(req, "TableName"),
@@ -181,9 +186,7 @@ int mb_ddb_update_once(mb_ddb *ddb, lua_State *L, int req_idx, const char *token
                        int64_t deadline_ms, mb_err *err) {
     req_idx = lua_absindex(L, req_idx);
     int rc = mb_ddb_call(ddb, L, "UpdateItem", req_idx, deadline_ms, err);
-    /* A failed condition on the first attempt is a real conflict: only a retry can meet the
-     * update's own earlier attempt. */
-    if (rc != MB_ERR_CONFLICT || mb_aws_json_last(ddb->aws)->attempts < 2) {
+    if (rc != MB_ERR_CONFLICT) {
         return rc;
     }
     lua_getfield(L, req_idx, "ReturnValues");
@@ -219,8 +222,7 @@ int mb_ddb_send_once(mb_ddb *ddb, mb_cur body, const char *token, int64_t deadli
                      mb_buf *response, mb_err *err) {
     int rc = mb_ddb_send(ddb, "UpdateItem", body, deadline_ms, response, err);
     json_t *item = NULL;
-    if (rc == MB_ERR_CONFLICT && mb_aws_json_last(ddb->aws)->attempts >= 2 &&
-        s_update_is_applied(ddb, body, token, deadline_ms, &item)) {
+    if (rc == MB_ERR_CONFLICT && s_update_is_applied(ddb, body, token, deadline_ms, &item)) {
         json_decref(item); /* applied once by the attempt whose answer was lost */
         mb_buf_reset(response);
         rc = mb_buf_append_cstr(response, "{}")
